@@ -1,0 +1,354 @@
+"""Prompts and jobs as the user defines them: validation, defaults and the first fire time.
+
+A service: it checks input, builds domain objects and hands them to the store. It never reads
+the clock (callers pass `now`) and never renders output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .cron import OneShot, Schedule, parse_at, parse_cron, validate_timezone
+from .errors import InvalidInput
+from .models import (
+    PERMISSION_MODES,
+    ClaudeOptions,
+    ExecutorKind,
+    InterruptPolicy,
+    Job,
+    MisfirePolicy,
+    OnLimit,
+    OverlapPolicy,
+    Prompt,
+)
+from .store import Store
+
+EXPORT_FORMAT = "claude-night-pilot/prompts"
+EXPORT_VERSION = 1
+
+
+# -- prompts -----------------------------------------------------------------------------------
+
+
+def check_content(content: str, source: str = "the prompt") -> str:
+    if not content.strip():
+        raise InvalidInput(f"{source} is empty", hint="a prompt needs some non-whitespace text")
+    return content
+
+
+def decode_prompt_bytes(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{source} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="save the prompt as UTF-8",
+        ) from exc
+
+
+def read_prompt_file(path: str) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read prompt file {path}: {exc.strerror or exc}") from exc
+    return check_content(decode_prompt_bytes(data, f"prompt file {path}"), f"prompt file {path}")
+
+
+def parse_tags(text: str | None) -> list[str]:
+    if not text:
+        return []
+    tags: list[str] = []
+    for raw in text.split(","):
+        tag = raw.strip()
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def make_prompt(title: str, content: str, tags: list[str]) -> Prompt:
+    if not title.strip():
+        raise InvalidInput("the prompt title is empty")
+    return Prompt(title=title.strip(), content=check_content(content), tags=tags)
+
+
+def create_prompt(store: Store, prompt: Prompt, now: datetime) -> Prompt:
+    [prompt_id] = store.insert_prompts([prompt], now)
+    return store.get_prompt(prompt_id)
+
+
+def edit_prompt(
+    store: Store,
+    prompt_id: int,
+    now: datetime,
+    *,
+    title: str | None = None,
+    content: str | None = None,
+    tags: list[str] | None = None,
+) -> Prompt:
+    current = store.get_prompt(prompt_id)
+    updated = make_prompt(
+        title if title is not None else current.title,
+        content if content is not None else current.content,
+        tags if tags is not None else current.tags,
+    )
+    return store.update_prompt(replace(updated, id=prompt_id), now)
+
+
+def export_prompts(store: Store) -> dict[str, Any]:
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "prompts": [
+            {"id": p.id, "title": p.title, "content": p.content, "tags": p.tags}
+            for p in store.list_prompts()
+        ],
+    }
+
+
+def parse_prompt_export(text: str, source: str) -> list[Prompt]:
+    """Read an export document; every prompt is checked before anything is stored."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{source} is not JSON: {exc}") from exc
+    items = doc.get("prompts") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise InvalidInput(f"{source}: expected a list of prompts or {{\"prompts\": [...]}}")
+    prompts = []
+    for index, item in enumerate(items):
+        where = f"{source}: prompt #{index + 1}"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where} is not an object")
+        title, content, tags = item.get("title"), item.get("content"), item.get("tags", [])
+        if not isinstance(title, str) or not isinstance(content, str):
+            raise InvalidInput(f"{where} needs string fields 'title' and 'content'")
+        if isinstance(tags, str):
+            tags = parse_tags(tags)
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InvalidInput(f"{where}: 'tags' must be a list of strings")
+        try:
+            prompts.append(make_prompt(title, content, tags))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc.message}") from exc
+    return prompts
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.IGNORECASE)
+_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int, option: str) -> int:
+    """Seconds from `90`, `90s`, `30m`, `2h` or `1d`."""
+    if isinstance(text, int):
+        seconds = text
+    else:
+        match = _DURATION.match(text)
+        if not match:
+            raise InvalidInput(f"{option} {text!r} is not a duration (e.g. 90, 90s, 30m, 2h)")
+        seconds = round(float(match.group(1)) * _UNITS[(match.group(2) or "").lower() or None])
+    if seconds <= 0:
+        raise InvalidInput(f"{option} must be longer than zero seconds")
+    return seconds
+
+
+def split_list(text: str | None) -> tuple[str, ...]:
+    """Tool lists as the CLI takes them: comma- or space-separated, parentheses kept whole."""
+    if not text:
+        return ()
+    items, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        if ch in ", " and depth == 0:
+            if current.strip():
+                items.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        items.append(current.strip())
+    return tuple(items)
+
+
+@dataclass
+class JobSpec:
+    """What `job create` was asked for, before validation."""
+
+    prompt_id: int
+    cron: str | None = None
+    at: str | None = None
+    name: str | None = None
+    description: str = ""
+    timezone: str | None = None
+    work_dir: str | None = None
+    executor: str = "claude"
+    model: str | None = None
+    allowed_tools: str | None = None
+    disallowed_tools: str | None = None
+    permission_mode: str | None = None
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
+    append_system_prompt: str | None = None
+    mcp_config: str | None = None
+    add_dirs: list[str] = field(default_factory=list)
+    timeout: str | None = None
+    idle_timeout: str | None = None
+    retries: int = 2
+    misfire: str = "latest"
+    misfire_grace: str | None = None
+    overlap: str = "skip"
+    on_interrupt: str = "retry-unstarted"
+    on_limit: str = "rerun"
+    enabled: bool = True
+
+
+def validate_claude_options(
+    *,
+    model: str | None = None,
+    allowed_tools: str | None = None,
+    disallowed_tools: str | None = None,
+    permission_mode: str | None = None,
+    max_turns: int | None = None,
+    max_budget_usd: float | None = None,
+    append_system_prompt: str | None = None,
+    mcp_config: str | None = None,
+    add_dirs: list[str] | None = None,
+) -> ClaudeOptions:
+    if model is not None and not model.strip():
+        raise InvalidInput("--model is empty")
+    if permission_mode is not None and permission_mode not in PERMISSION_MODES:
+        raise InvalidInput(
+            f"--permission-mode {permission_mode!r} is not one of {', '.join(PERMISSION_MODES)}"
+        )
+    if max_turns is not None and max_turns < 1:
+        raise InvalidInput("--max-turns must be at least 1")
+    if max_budget_usd is not None and not max_budget_usd > 0:
+        raise InvalidInput("--max-budget-usd must be more than 0")
+    if mcp_config is not None:
+        mcp_config = _check_mcp_config(mcp_config)
+    dirs = []
+    for d in add_dirs or []:
+        p = Path(d).expanduser()
+        if not p.is_dir():
+            raise InvalidInput(f"--add-dir {d}: no such directory")
+        dirs.append(str(p.absolute()))
+    return ClaudeOptions(
+        model=model.strip() if model else None,
+        allowed_tools=split_list(allowed_tools),
+        disallowed_tools=split_list(disallowed_tools),
+        permission_mode=permission_mode,
+        max_turns=max_turns,
+        max_budget_usd=max_budget_usd,
+        append_system_prompt=append_system_prompt or None,
+        mcp_config=mcp_config,
+        add_dirs=tuple(dirs),
+    )
+
+
+def _check_mcp_config(value: str) -> str:
+    if value.lstrip().startswith("{"):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--mcp-config is neither a file nor valid JSON: {exc}") from exc
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise InvalidInput(f"--mcp-config {value}: no such file")
+    return str(path.absolute())
+
+
+def check_work_dir(work_dir: str | None, default: Path) -> str:
+    path = Path(work_dir).expanduser() if work_dir else default
+    if not path.is_dir():
+        raise InvalidInput(f"working directory {path} does not exist or is not a directory")
+    return str(path.absolute())
+
+
+def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
+    """A validated job with its first `next_run_at`, ready to store (nothing is written)."""
+    if spec.cron and spec.at:
+        raise InvalidInput("give either a cron expression or --at, not both")
+    if not spec.cron and not spec.at:
+        raise InvalidInput("a job needs a cron expression or --at DATETIME")
+    timezone = validate_timezone(spec.timezone)
+    schedule: Schedule
+    if spec.at:
+        schedule = parse_at(spec.at, timezone, now=now)
+    else:
+        assert spec.cron is not None
+        schedule = parse_cron(spec.cron, timezone)
+    if spec.retries < 0 or spec.retries > 20:
+        raise InvalidInput("--retries must be between 0 and 20")
+    options = validate_claude_options(
+        model=spec.model,
+        allowed_tools=spec.allowed_tools,
+        disallowed_tools=spec.disallowed_tools,
+        permission_mode=spec.permission_mode,
+        max_turns=spec.max_turns,
+        max_budget_usd=spec.max_budget_usd,
+        append_system_prompt=spec.append_system_prompt,
+        mcp_config=spec.mcp_config,
+        add_dirs=spec.add_dirs,
+    )
+    name = (spec.name or prompt.title).strip()
+    if not name:
+        raise InvalidInput("the job name is empty")
+    job = Job(
+        prompt_id=prompt.id,
+        name=name,
+        description=spec.description,
+        timezone=timezone,
+        cron_expr=schedule.expr if not isinstance(schedule, OneShot) else None,
+        run_at=schedule.at if isinstance(schedule, OneShot) else None,
+        enabled=spec.enabled,
+        work_dir=check_work_dir(spec.work_dir, cwd),
+        executor=ExecutorKind(spec.executor),
+        options=options,
+        timeout_s=parse_duration(spec.timeout or "1h", "--timeout"),
+        idle_timeout_s=parse_duration(spec.idle_timeout or "10m", "--idle-timeout"),
+        retries=spec.retries,
+        misfire=MisfirePolicy(spec.misfire),
+        misfire_grace_s=parse_duration(spec.misfire_grace or "6h", "--misfire-grace"),
+        overlap=OverlapPolicy(spec.overlap),
+        on_interrupt=InterruptPolicy(spec.on_interrupt),
+        on_limit=OnLimit(spec.on_limit),
+    )
+    job.next_run_at = schedule.next_after(now) if job.enabled else None
+    return job
+
+
+def schedule_of(job: Job) -> Schedule:
+    if job.cron_expr is not None:
+        return parse_cron(job.cron_expr, job.timezone)
+    assert job.run_at is not None
+    return OneShot(job.run_at, job.timezone)
+
+
+def create_job(store: Store, spec: JobSpec, now: datetime, cwd: Path) -> Job:
+    prompt = store.get_prompt(spec.prompt_id)
+    job = build_job(spec, prompt, now, cwd)
+    job_id = store.insert_job(job, now)
+    return store.get_job(job_id)
+
+
+def pause_job(store: Store, job_id: int, now: datetime) -> Job:
+    store.get_job(job_id)
+    store.set_job_enabled(job_id, False, None, now)
+    return store.get_job(job_id)
+
+
+def resume_job(store: Store, job_id: int, now: datetime) -> Job:
+    """Enable a job; its next run is the first fire time after now (past ones are not owed)."""
+    job = store.get_job(job_id)
+    store.set_job_enabled(job_id, True, schedule_of(job).next_after(now), now)
+    return store.get_job(job_id)

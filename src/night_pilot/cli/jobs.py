@@ -1,0 +1,228 @@
+"""`cnp job …`: create, list, show, pause, resume, delete jobs and print their fire times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from .. import catalog
+from ..errors import InvalidInput
+from ..models import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
+from . import Env, cli, common, pass_env
+from .output import emit, fields, iso, job_dict, local_time, table
+
+
+def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how a prompt runs; shared by `job create` and `execute`."""
+    options = [
+        click.option("--work-dir", metavar="DIR", help="Working directory (default: here)."),
+        click.option("--model", help="Claude model name or alias."),
+        click.option("--allowed-tools", metavar="LIST", help="Tools granted without asking."),
+        click.option("--disallowed-tools", metavar="LIST", help="Tools always denied."),
+        click.option("--permission-mode", help="Claude permission mode (e.g. acceptEdits)."),
+        click.option("--max-turns", type=int, help="Stop after this many agent turns."),
+        click.option("--max-budget-usd", type=float, help="Stop after spending this much."),
+        click.option("--append-system-prompt", metavar="TEXT", help="Extra system prompt."),
+        click.option("--mcp-config", metavar="FILE|JSON", help="MCP servers to load."),
+        click.option("--add-dir", "add_dirs", multiple=True, metavar="DIR",
+                     help="Another directory Claude may access (repeatable)."),
+        click.option("--timeout", metavar="DURATION", help="Hard time limit (default 1h)."),
+        click.option("--idle-timeout", metavar="DURATION",
+                     help="Kill the run after this long without output (default 10m)."),
+        click.option("--retries", type=int, default=2, show_default=True,
+                     help="Extra attempts after a transient failure."),
+        click.option("--executor", type=click.Choice(ExecutorKind.values()), default="claude",
+                     show_default=True, help="Run the prompt with claude, or as a shell script."),
+        click.option("--on-limit", type=click.Choice(OnLimit.values()), default="rerun",
+                     show_default=True, help="After a usage limit: run again, or resume."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@cli.group()
+def job() -> None:
+    """Jobs: a prompt on a schedule."""
+
+
+@job.command("create")
+@click.argument("prompt_id", type=int)
+@click.argument("cron", required=False)
+@click.option("--name", help="Job name (default: the prompt's title).")
+@click.option("--description", default="", help="What the job is for.")
+@click.option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
+@click.option("--at", metavar="DATETIME", help="Run once at this ISO 8601 time instead of cron.")
+@run_options
+@click.option("--misfire", type=click.Choice(MisfirePolicy.values()), default="latest",
+              show_default=True, help="Fire times missed while no daemon ran.")
+@click.option("--misfire-grace", metavar="DURATION",
+              help="How late a missed run may still start (default 6h).")
+@click.option("--overlap", type=click.Choice(OverlapPolicy.values()), default="skip",
+              show_default=True, help="When the previous run is still going.")
+@click.option("--on-interrupt", type=click.Choice(InterruptPolicy.values()),
+              default="retry-unstarted", show_default=True,
+              help="Retry a run whose daemon vanished?")
+@click.option("--dry-run", is_flag=True, help="Validate and show; write nothing.")
+@click.option("--no-register", is_flag=True, help="Store the job paused.")
+@common
+@pass_env
+def job_create(env: Env, prompt_id: int, cron: str | None, dry_run: bool, no_register: bool,
+               add_dirs: tuple[str, ...], **opts: Any) -> None:
+    """Schedule PROMPT_ID with a CRON expression (5 fields, 6 with seconds first, or @daily)."""
+    spec = catalog.JobSpec(prompt_id=prompt_id, cron=cron, add_dirs=list(add_dirs),
+                           enabled=not no_register, **opts)
+    now = datetime.now(UTC)
+    store = env.store()
+    if dry_run:
+        built = catalog.build_job(spec, store.get_prompt(prompt_id), now, Path.cwd())
+        schedule = catalog.schedule_of(built)
+        times = schedule.next_times(now, 5)
+        data = {"dry_run": True, "job": job_dict(built, schedule.describe()),
+                "next_fire_times": [iso(t) for t in times]}
+
+        def pretty() -> None:
+            click.echo("Dry run: nothing was stored.")
+            _show(data["job"])
+            click.echo("next fire times:")
+            for t in times:
+                click.echo(f"  {local_time(t, built.timezone)}")
+
+        emit(env.fmt, data, pretty)
+        return
+    created = catalog.create_job(store, spec, now, Path.cwd())
+    description = catalog.schedule_of(created).describe()
+    state = "paused (--no-register)" if not created.enabled else "next run " + local_time(
+        created.next_run_at, created.timezone)
+    emit(env.fmt, job_dict(created, description),
+         lambda: click.echo(f"Created job {created.id}: {description}; {state}"))
+
+
+@job.command("list")
+@click.option("--all", "include_deleted", is_flag=True, help="Include deleted jobs.")
+@common
+@pass_env
+def job_list(env: Env, include_deleted: bool) -> None:
+    """List jobs with their next run and last status."""
+    jobs = env.store().list_jobs(include_deleted=include_deleted)
+    emit(
+        env.fmt,
+        {"jobs": [job_dict(j) for j in jobs]},
+        lambda: table(
+            ["id", "name", "schedule", "tz", "enabled", "next run", "last"],
+            [
+                (j.id, j.name, j.schedule_text, j.timezone,
+                 "deleted" if j.deleted_at else j.enabled,
+                 local_time(j.next_run_at, j.timezone), j.last_status)
+                for j in jobs
+            ],
+        ),
+    )
+
+
+def _show(data: dict[str, Any]) -> None:
+    opts = data["options"]
+    fields(
+        [
+            ("id", data["id"]),
+            ("name", data["name"]),
+            ("description", data["description"] or None),
+            ("prompt", data["prompt_id"]),
+            ("schedule", data["cron_expr"] or f"once at {data['run_at']}"),
+            ("meaning", data.get("schedule_description")),
+            ("time zone", data["timezone"]),
+            ("enabled", data["enabled"]),
+            ("next run", data["next_run_at"]),
+            ("last status", data["last_status"]),
+            ("work dir", data["work_dir"]),
+            ("executor", data["executor"]),
+            ("claude options", ", ".join(f"{k}={v}" for k, v in opts.items()) or None),
+            ("timeout", f"{data['timeout_s']}s (idle {data['idle_timeout_s']}s)"),
+            ("retries", data["retries"]),
+            ("misfire", f"{data['misfire']} (grace {data['misfire_grace_s']}s)"),
+            ("overlap", data["overlap"]),
+            ("on interrupt", data["on_interrupt"]),
+            ("on limit", data["on_limit"]),
+        ]
+        + ([("deleted", data["deleted_at"])] if data.get("deleted_at") else [])
+    )
+
+
+@job.command("show")
+@click.argument("job_id", type=int)
+@common
+@pass_env
+def job_show(env: Env, job_id: int) -> None:
+    """Show a job, with its schedule in plain English."""
+    j = env.store().get_job(job_id, include_deleted=True)
+    data = job_dict(j, catalog.schedule_of(j).describe())
+    emit(env.fmt, data, lambda: _show(data))
+
+
+@job.command("pause")
+@click.argument("job_id", type=int)
+@common
+@pass_env
+def job_pause(env: Env, job_id: int) -> None:
+    """Stop a job from firing until it is resumed."""
+    j = catalog.pause_job(env.store(), job_id, datetime.now(UTC))
+    emit(env.fmt, job_dict(j), lambda: click.echo(f"Paused job {job_id}"))
+
+
+@job.command("resume")
+@click.argument("job_id", type=int)
+@common
+@pass_env
+def job_resume(env: Env, job_id: int) -> None:
+    """Let a paused job fire again, from its next fire time on."""
+    j = catalog.resume_job(env.store(), job_id, datetime.now(UTC))
+    emit(env.fmt, job_dict(j), lambda: click.echo(
+        f"Resumed job {job_id}; next run {local_time(j.next_run_at, j.timezone)}"))
+
+
+@job.command("delete")
+@click.argument("job_id", type=int)
+@common
+@pass_env
+def job_delete(env: Env, job_id: int) -> None:
+    """Delete a job; its run history stays readable."""
+    env.store().delete_job(job_id, datetime.now(UTC))
+    emit(env.fmt, {"id": job_id, "deleted": True}, lambda: click.echo(f"Deleted job {job_id}"))
+
+
+@job.command("next")
+@click.argument("job_id", type=int)
+@click.option("-n", "count", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--after", metavar="ISO-DATETIME",
+              help="Start from this time (default: now); without an offset, in the job's zone.")
+@common
+@pass_env
+def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
+    """Print the next N fire times of a job."""
+    j = env.store().get_job(job_id, include_deleted=True)
+    start = datetime.now(UTC)
+    if after:
+        try:
+            start = datetime.fromisoformat(after)
+        except ValueError as exc:
+            raise InvalidInput(f"--after {after!r} is not an ISO 8601 date-time") from exc
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=ZoneInfo(j.timezone))
+    schedule = catalog.schedule_of(j)
+    times = schedule.next_times(start, count)
+    data = {"id": j.id, "timezone": j.timezone, "description": schedule.describe(),
+            "after": iso(start), "next_fire_times": [iso(t) for t in times]}
+
+    def pretty() -> None:
+        click.echo(data["description"])
+        for t in times:
+            click.echo(f"  {local_time(t, j.timezone)}   ({t.strftime('%Y-%m-%d %H:%M:%S')} UTC)")
+        if not times:
+            click.echo("  (no further fire times)")
+
+    emit(env.fmt, data, pretty)

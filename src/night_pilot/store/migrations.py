@@ -1,0 +1,217 @@
+"""The schema, as numbered migrations applied in order when a database is opened.
+
+Each migration is a function registered with `@migration`; its version is recorded in
+`schema_migrations` and in `PRAGMA user_version` (a cheap check on every open). Never edit a
+migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[int, str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    version = len(MIGRATIONS) + 1
+    assert fn.__name__.startswith(f"m{version:03d}_"), fn.__name__
+    MIGRATIONS.append((version, fn.__name__[5:], fn))
+    return fn
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Execute several statements inside the caller's transaction.
+
+    `executescript` would commit the open transaction first; a migration must be all or nothing.
+    """
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in migration: {statement[:80]!r}")
+
+
+RUN_STATUSES = (
+    "'pending','queued','running','completed','failed','cancelled','retry_wait','deferred',"
+    "'missed','skipped','interrupted'"
+)
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        f"""
+        CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL CHECK (length(trim(title)) > 0),
+            content TEXT NOT NULL CHECK (length(trim(content)) > 0),
+            tags TEXT NOT NULL DEFAULT '',
+            legacy_id INTEGER UNIQUE,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            prompt_id INTEGER REFERENCES prompts(id) ON DELETE RESTRICT,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            cron_expr TEXT,
+            run_at TEXT,
+            timezone TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            next_run_at TEXT,
+            work_dir TEXT,
+            executor TEXT NOT NULL CHECK (executor IN ('claude', 'shell')),
+            options TEXT NOT NULL DEFAULT '{{}}',
+            timeout_s INTEGER NOT NULL CHECK (timeout_s > 0),
+            idle_timeout_s INTEGER NOT NULL CHECK (idle_timeout_s > 0),
+            retries INTEGER NOT NULL CHECK (retries >= 0),
+            misfire TEXT NOT NULL CHECK (misfire IN ('skip', 'latest', 'all')),
+            misfire_grace_s INTEGER NOT NULL CHECK (misfire_grace_s >= 0),
+            overlap TEXT NOT NULL CHECK (overlap IN ('skip', 'queue', 'allow')),
+            on_interrupt TEXT NOT NULL
+                CHECK (on_interrupt IN ('retry-unstarted', 'always', 'never')),
+            on_limit TEXT NOT NULL CHECK (on_limit IN ('rerun', 'resume')),
+            legacy_id INTEGER UNIQUE,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted_at TEXT,
+            CHECK ((cron_expr IS NULL) <> (run_at IS NULL)),
+            CHECK (deleted_at IS NOT NULL OR prompt_id IS NOT NULL)
+        );
+        CREATE INDEX jobs_due ON jobs(next_run_at) WHERE enabled = 1 AND deleted_at IS NULL;
+        CREATE INDEX jobs_prompt ON jobs(prompt_id);
+
+        CREATE TABLE job_executions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id INTEGER REFERENCES jobs(id),
+            scheduled_for TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+            trigger TEXT NOT NULL CHECK (trigger IN ('schedule', 'manual', 'execute', 'retry')),
+            status TEXT NOT NULL CHECK (status IN ({RUN_STATUSES})),
+            reason TEXT,
+            executor TEXT NOT NULL CHECK (executor IN ('claude', 'shell')),
+            prompt_id INTEGER REFERENCES prompts(id) ON DELETE SET NULL,
+            prompt_text TEXT,
+            prompt_sha256 TEXT,
+            work_dir TEXT,
+            options TEXT NOT NULL DEFAULT '{{}}',
+            timeout_s INTEGER NOT NULL,
+            idle_timeout_s INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL DEFAULT 1,
+            resume_session_id TEXT,
+            created_at TEXT NOT NULL,
+            claimed_by TEXT,
+            fencing_token INTEGER,
+            lease_expires_at TEXT,
+            heartbeat_at TEXT,
+            queued_at TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            retry_at TEXT,
+            pid INTEGER,
+            exit_code INTEGER,
+            argv TEXT,
+            session_id TEXT,
+            model TEXT,
+            num_turns INTEGER,
+            duration_ms INTEGER,
+            duration_api_ms INTEGER,
+            total_cost_usd REAL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_creation_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            permission_denials TEXT,
+            terminal_reason TEXT,
+            api_error_status INTEGER,
+            result_text TEXT,
+            stderr_tail TEXT,
+            legacy_id INTEGER UNIQUE,
+            UNIQUE (job_id, scheduled_for, attempt)
+        );
+        CREATE INDEX job_executions_job ON job_executions(job_id, id);
+        CREATE INDEX job_executions_open ON job_executions(status)
+            WHERE status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred');
+        CREATE INDEX job_executions_created ON job_executions(created_at);
+
+        CREATE TABLE execution_events (
+            execution_id INTEGER NOT NULL REFERENCES job_executions(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            received_at TEXT NOT NULL,
+            stream TEXT NOT NULL DEFAULT 'stdout' CHECK (stream IN ('stdout', 'stderr', 'cnp')),
+            type TEXT,
+            subtype TEXT,
+            line TEXT NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE cooldowns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            reset_at TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            source_execution_id INTEGER REFERENCES job_executions(id) ON DELETE SET NULL,
+            message TEXT,
+            cleared_at TEXT
+        );
+
+        CREATE TABLE usage_entries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dedup_key TEXT NOT NULL UNIQUE,
+            source_path TEXT NOT NULL,
+            session_id TEXT,
+            project TEXT,
+            timestamp TEXT NOT NULL,
+            model TEXT,
+            message_id TEXT,
+            request_id TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            execution_id INTEGER REFERENCES job_executions(id) ON DELETE SET NULL
+        );
+        CREATE INDEX usage_entries_time ON usage_entries(timestamp);
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id INTEGER,
+            details TEXT NOT NULL DEFAULT '{{}}'
+        );
+
+        -- The legacy table's shape, read-only: old scripts and reports keep working.
+        CREATE VIEW schedules AS
+        SELECT j.id AS id,
+               j.prompt_id AS prompt_id,
+               COALESCE(j.cron_expr, j.run_at) AS schedule_time,
+               CASE WHEN j.deleted_at IS NOT NULL THEN 'deleted'
+                    WHEN j.enabled = 1 THEN 'active' ELSE 'paused' END AS status,
+               j.created_at AS created_at,
+               (SELECT max(e.started_at) FROM job_executions e WHERE e.job_id = j.id)
+                   AS last_run_at,
+               j.next_run_at AS next_run_at,
+               j.updated_at AS updated_at,
+               j.cron_expr AS cron_expr,
+               (SELECT count(*) FROM job_executions e
+                 WHERE e.job_id = j.id AND e.started_at IS NOT NULL) AS execution_count
+          FROM jobs j;
+        """
+    )

@@ -1,0 +1,392 @@
+"""The SQLite store (stdlib sqlite3): connection set-up, migrations on open, and every query.
+
+Writes run inside `BEGIN IMMEDIATE` so a transaction that reads and then writes never fails
+with "database is locked" halfway; the busy timeout makes concurrent writers wait their turn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import Conflict, NotFound, SchemaTooNew, StorageError
+from ..models import (
+    ClaudeOptions,
+    ExecutorKind,
+    InterruptPolicy,
+    Job,
+    MisfirePolicy,
+    OnLimit,
+    OverlapPolicy,
+    Prompt,
+)
+from .migrations import MIGRATIONS, latest_version
+from .timefmt import from_db, to_db
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteStore:
+    """One connection to one database file. Not shared between threads."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        self._prepare_file(create)
+        try:
+            self.db = sqlite3.connect(
+                str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self.db.row_factory = sqlite3.Row
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            # FULL: a run's state change is on disk before we act on it (spawn, report).
+            self.db.execute("PRAGMA synchronous = FULL")
+            mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open {path} as an SQLite database: {exc}") from exc
+        self._migrate()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _prepare_file(self, create: bool) -> None:
+        path = self.path
+        if path.is_dir():
+            raise StorageError(f"database path {path} is a directory, not a file")
+        if path.exists():
+            try:
+                with path.open("rb") as fh:
+                    header = fh.read(len(SQLITE_HEADER))
+            except OSError as exc:
+                raise StorageError(f"cannot read database file {path}: {exc.strerror}") from exc
+            if header and header != SQLITE_HEADER:
+                raise StorageError(
+                    f"{path} is not an SQLite database (its first bytes are not the SQLite "
+                    "header); refusing to touch it",
+                    hint="point --db or CNP_DB at a Claude Night Pilot database, or move the file",
+                )
+            return
+        if not create:
+            raise StorageError(f"database {path} does not exist", hint="run `cnp init` first")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Created here, not by sqlite3, so it is private (0600) from the first byte.
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except FileExistsError:
+            return  # another process created it a moment ago
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the database in {path.parent}: {exc.strerror or exc}",
+                hint="choose a writable location with --db, CNP_DB or CNP_HOME",
+            ) from exc
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        target = latest_version()
+        if current > target:
+            raise SchemaTooNew(
+                f"database {self.path} has schema version {current}, but this version of cnp "
+                f"only knows up to {target}",
+                hint="upgrade claude-night-pilot; an older cnp must not write to a newer database",
+            )
+        if current == target:
+            return
+        with self.write() as db:
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current == 0:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+            for version, name, apply in MIGRATIONS:
+                if version <= current:
+                    continue
+                apply(db)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at)"
+                    " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (version, name),
+                )
+                db.execute(f"PRAGMA user_version = {version}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise StorageError(f"cannot commit to {self.path}: {exc}") from exc
+
+    # -- facts -------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def counts(self) -> dict[str, int]:
+        row = self.db.execute(
+            """
+            SELECT (SELECT count(*) FROM prompts) AS prompts,
+                   (SELECT count(*) FROM jobs WHERE deleted_at IS NULL) AS jobs,
+                   (SELECT count(*) FROM jobs WHERE deleted_at IS NULL AND enabled = 1)
+                       AS jobs_enabled,
+                   (SELECT count(*) FROM job_executions) AS executions,
+                   (SELECT count(*) FROM execution_events) AS events,
+                   (SELECT count(*) FROM usage_entries) AS usage_entries,
+                   (SELECT count(*) FROM audit_log) AS audit_log
+            """
+        ).fetchone()
+        return dict(row)
+
+    def applied_migrations(self) -> list[tuple[int, str, str]]:
+        rows = self.db.execute("SELECT version, name, applied_at FROM schema_migrations")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    # -- audit -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        db: sqlite3.Connection,
+        now: datetime,
+        action: str,
+        entity: str,
+        entity_id: int | None,
+        details: dict[str, Any] | None = None,
+        actor: str = "cli",
+    ) -> None:
+        db.execute(
+            "INSERT INTO audit_log (at, actor, action, entity, entity_id, details)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (to_db(now), actor, action, entity, entity_id, json.dumps(details or {})),
+        )
+
+    def audit_entries(self, entity: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM audit_log"
+        args: list[Any] = []
+        if entity:
+            sql += " WHERE entity = ?"
+            args.append(entity)
+        rows = self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
+
+    # -- prompts -----------------------------------------------------------------------------
+
+    def insert_prompts(
+        self, prompts: Sequence[Prompt], now: datetime, actor: str = "cli"
+    ) -> list[int]:
+        """Store prompts in one transaction: all of them or none."""
+        ids = []
+        with self.write() as db:
+            for p in prompts:
+                cur = db.execute(
+                    "INSERT INTO prompts (title, content, tags, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (p.title, p.content, ",".join(p.tags), to_db(now), to_db(now)),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+                self._audit(db, now, "create", "prompt", cur.lastrowid, {"title": p.title}, actor)
+        return ids
+
+    def get_prompt(self, prompt_id: int) -> Prompt:
+        row = self.db.execute("SELECT * FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"prompt {prompt_id} does not exist")
+        return _prompt(row)
+
+    def list_prompts(self, tag: str | None = None) -> list[Prompt]:
+        if tag:
+            rows = self.db.execute(
+                "SELECT * FROM prompts WHERE instr(',' || tags || ',', ?) > 0 ORDER BY id",
+                (f",{tag},",),
+            )
+        else:
+            rows = self.db.execute("SELECT * FROM prompts ORDER BY id")
+        return [_prompt(r) for r in rows]
+
+    def update_prompt(self, prompt: Prompt, now: datetime) -> Prompt:
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE prompts SET title = ?, content = ?, tags = ?, updated_at = ?"
+                " WHERE id = ?",
+                (prompt.title, prompt.content, ",".join(prompt.tags), to_db(now), prompt.id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"prompt {prompt.id} does not exist")
+            self._audit(db, now, "update", "prompt", prompt.id, {"title": prompt.title})
+        assert prompt.id is not None
+        return self.get_prompt(prompt.id)
+
+    def delete_prompt(self, prompt_id: int, now: datetime) -> None:
+        with self.write() as db:
+            if db.execute("SELECT 1 FROM prompts WHERE id = ?", (prompt_id,)).fetchone() is None:
+                raise NotFound(f"prompt {prompt_id} does not exist")
+            users = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM jobs WHERE prompt_id = ? AND deleted_at IS NULL ORDER BY id",
+                    (prompt_id,),
+                )
+            ]
+            if users:
+                raise Conflict(
+                    f"prompt {prompt_id} is used by job(s) {', '.join(map(str, users))}",
+                    hint="delete those jobs first (their run history is kept)",
+                )
+            # Deleted jobs keep their history but let go of the prompt.
+            db.execute(
+                "UPDATE jobs SET prompt_id = NULL WHERE prompt_id = ? AND deleted_at IS NOT NULL",
+                (prompt_id,),
+            )
+            db.execute("DELETE FROM prompts WHERE id = ?", (prompt_id,))
+            self._audit(db, now, "delete", "prompt", prompt_id)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def insert_job(self, job: Job, now: datetime, actor: str = "cli") -> int:
+        with self.write() as db:
+            if db.execute("SELECT 1 FROM prompts WHERE id = ?", (job.prompt_id,)).fetchone() is None:
+                raise NotFound(f"prompt {job.prompt_id} does not exist")
+            cur = db.execute(
+                """
+                INSERT INTO jobs (prompt_id, name, description, cron_expr, run_at, timezone,
+                    enabled, next_run_at, work_dir, executor, options, timeout_s, idle_timeout_s,
+                    retries, misfire, misfire_grace_s, overlap, on_interrupt, on_limit,
+                    created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    job.prompt_id, job.name, job.description, job.cron_expr, to_db(job.run_at),
+                    job.timezone, int(job.enabled), to_db(job.next_run_at), job.work_dir,
+                    str(job.executor), job.options.to_json(), job.timeout_s, job.idle_timeout_s,
+                    job.retries, str(job.misfire), job.misfire_grace_s, str(job.overlap),
+                    str(job.on_interrupt), str(job.on_limit), to_db(now), to_db(now),
+                ),
+            )
+            job_id = cur.lastrowid
+            assert job_id is not None
+            self._audit(
+                db, now, "create", "job", job_id,
+                {"schedule": job.schedule_text, "timezone": job.timezone,
+                 "enabled": job.enabled, "prompt_id": job.prompt_id},
+                actor,
+            )
+        return job_id
+
+    _JOB_SELECT = """
+        SELECT j.*,
+               (SELECT e.status FROM job_executions e
+                 WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS last_status,
+               (SELECT max(e.started_at) FROM job_executions e
+                 WHERE e.job_id = j.id) AS last_run_at
+          FROM jobs j
+    """
+
+    def get_job(self, job_id: int, *, include_deleted: bool = False) -> Job:
+        row = self.db.execute(self._JOB_SELECT + " WHERE j.id = ?", (job_id,)).fetchone()
+        if row is None or (row["deleted_at"] is not None and not include_deleted):
+            raise NotFound(f"job {job_id} does not exist")
+        return _job(row)
+
+    def list_jobs(self, *, include_deleted: bool = False) -> list[Job]:
+        where = "" if include_deleted else " WHERE j.deleted_at IS NULL"
+        rows = self.db.execute(self._JOB_SELECT + where + " ORDER BY j.id")
+        return [_job(r) for r in rows]
+
+    def set_job_enabled(
+        self, job_id: int, enabled: bool, next_run_at: datetime | None, now: datetime
+    ) -> None:
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE jobs SET enabled = ?, next_run_at = ?, updated_at = ?"
+                " WHERE id = ? AND deleted_at IS NULL",
+                (int(enabled), to_db(next_run_at), to_db(now), job_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"job {job_id} does not exist")
+            self._audit(db, now, "resume" if enabled else "pause", "job", job_id)
+
+    def delete_job(self, job_id: int, now: datetime) -> None:
+        """Retire a job: it never fires again, its runs stay readable."""
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE jobs SET deleted_at = ?, enabled = 0, next_run_at = NULL, updated_at = ?"
+                " WHERE id = ? AND deleted_at IS NULL",
+                (to_db(now), to_db(now), job_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"job {job_id} does not exist")
+            self._audit(db, now, "delete", "job", job_id)
+
+
+def _prompt(row: sqlite3.Row) -> Prompt:
+    return Prompt(
+        id=row["id"],
+        title=row["title"],
+        content=row["content"],
+        tags=[t for t in row["tags"].split(",") if t],
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+    )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    keys = row.keys()
+    return Job(
+        id=row["id"],
+        prompt_id=row["prompt_id"],
+        name=row["name"],
+        description=row["description"],
+        cron_expr=row["cron_expr"],
+        run_at=from_db(row["run_at"]),
+        timezone=row["timezone"],
+        enabled=bool(row["enabled"]),
+        next_run_at=from_db(row["next_run_at"]),
+        work_dir=row["work_dir"],
+        executor=ExecutorKind(row["executor"]),
+        options=ClaudeOptions.from_json(row["options"]),
+        timeout_s=row["timeout_s"],
+        idle_timeout_s=row["idle_timeout_s"],
+        retries=row["retries"],
+        misfire=MisfirePolicy(row["misfire"]),
+        misfire_grace_s=row["misfire_grace_s"],
+        overlap=OverlapPolicy(row["overlap"]),
+        on_interrupt=InterruptPolicy(row["on_interrupt"]),
+        on_limit=OnLimit(row["on_limit"]),
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+        deleted_at=from_db(row["deleted_at"]),
+        last_status=row["last_status"] if "last_status" in keys else None,
+        last_run_at=from_db(row["last_run_at"]) if "last_run_at" in keys else None,
+    )

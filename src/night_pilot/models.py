@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum as _StrEnum
 from typing import Any
 
 
-class StrEnum(str, Enum):
-    def __str__(self) -> str:
-        return str(self.value)
-
+class StrEnum(_StrEnum):
     @classmethod
     def values(cls) -> list[str]:
         return [m.value for m in cls]

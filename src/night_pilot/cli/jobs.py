@@ -72,7 +72,7 @@ def job() -> None:
 @click.option("--no-register", is_flag=True, help="Store the job paused.")
 @common
 @pass_env
-def job_create(env: Env, prompt_id: int, cron: str | None, dry_run: bool, no_register: bool,
+def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_register: bool,
                add_dirs: tuple[str, ...], **opts: Any) -> None:
     """Schedule PROMPT_ID with a CRON expression (5 fields, 6 with seconds first, or @daily)."""
     spec = catalog.JobSpec(prompt_id=prompt_id, cron=cron, add_dirs=list(add_dirs),
@@ -83,12 +83,12 @@ def job_create(env: Env, prompt_id: int, cron: str | None, dry_run: bool, no_reg
         built = catalog.build_job(spec, store.get_prompt(prompt_id), now, Path.cwd())
         schedule = catalog.schedule_of(built)
         times = schedule.next_times(now, 5)
-        data = {"dry_run": True, "job": job_dict(built, schedule.describe()),
-                "next_fire_times": [iso(t) for t in times]}
+        shown = job_dict(built, schedule.describe())
+        data = {"dry_run": True, "job": shown, "next_fire_times": [iso(t) for t in times]}
 
         def pretty() -> None:
             click.echo("Dry run: nothing was stored.")
-            _show(data["job"])
+            _show(shown)
             click.echo("next fire times:")
             for t in times:
                 click.echo(f"  {local_time(t, built.timezone)}")

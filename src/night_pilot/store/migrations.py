@@ -52,6 +52,12 @@ def m001_initial(db: sqlite3.Connection) -> None:
     run_script(
         db,
         f"""
+        CREATE TABLE schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        );
+
         CREATE TABLE prompts (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             title TEXT NOT NULL CHECK (length(trim(title)) > 0),

@@ -103,11 +103,6 @@ class SqliteStore:
         with self.write() as db:
             # Re-read inside the lock: another process may have migrated meanwhile.
             current = db.execute("PRAGMA user_version").fetchone()[0]
-            if current == 0:
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-                )
             for version, name, apply in MIGRATIONS:
                 if version <= current:
                     continue
@@ -171,7 +166,7 @@ class SqliteStore:
 
     def applied_migrations(self) -> list[tuple[int, str, str]]:
         rows = self.db.execute("SELECT version, name, applied_at FROM schema_migrations")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- audit -------------------------------------------------------------------------------
 
@@ -276,7 +271,8 @@ class SqliteStore:
 
     def insert_job(self, job: Job, now: datetime, actor: str = "cli") -> int:
         with self.write() as db:
-            if db.execute("SELECT 1 FROM prompts WHERE id = ?", (job.prompt_id,)).fetchone() is None:
+            found = db.execute("SELECT 1 FROM prompts WHERE id = ?", (job.prompt_id,)).fetchone()
+            if found is None:
                 raise NotFound(f"prompt {job.prompt_id} does not exist")
             cur = db.execute(
                 """

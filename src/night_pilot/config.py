@@ -66,3 +66,33 @@ def redact_url(url: str) -> str:
     creds, _, host = rest.rpartition("@")
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def find_claude(setting: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The absolute path of the `claude` executable: a setting, then `CNP_CLAUDE_BIN`, then PATH.
+
+    Under a service manager PATH is often short; the error says exactly what was searched.
+    """
+    import shutil
+
+    from .errors import CnpError
+
+    env = os.environ if env is None else env
+    searched = []
+    for label, value in (("setting", setting), ("CNP_CLAUDE_BIN", env.get("CNP_CLAUDE_BIN"))):
+        if not value:
+            searched.append(f"{label} (not set)")
+            continue
+        found = shutil.which(value) if os.sep not in value else value
+        if found and os.path.isfile(found) and os.access(found, os.X_OK):
+            return Path(found).absolute()
+        searched.append(f"{label}={value} (not an executable file)")
+    path = env.get("PATH", "")
+    found = shutil.which("claude", path=path)
+    if found:
+        return Path(found).absolute()
+    searched.append(f"PATH={path or '(empty)'}")
+    raise CnpError(
+        "the claude CLI was not found; searched " + "; ".join(searched),
+        hint="install it (npm install -g @anthropic-ai/claude-code) or set CNP_CLAUDE_BIN",
+    )

@@ -91,6 +91,16 @@ class CronSchedule:
             for sec in seconds:
                 yield minute + timedelta(seconds=sec)
 
+    def previous_at_or_before(self, when: datetime) -> datetime | None:
+        """The last fire time not after `when` (for catching up after a long gap)."""
+        sim = CronSim(self.expr, (when + timedelta(seconds=1)).astimezone(self.zone),
+                      reverse=True)
+        for local in _drain(sim):
+            fire = local.astimezone(UTC)
+            if fire <= when:
+                return fire
+        return None
+
     def describe(self) -> str:
         text = CronSim(self.expr, datetime(2000, 1, 1, tzinfo=UTC)).explain()
         return f"{text} ({self.timezone})"
@@ -106,6 +116,9 @@ class OneShot:
     def next_after(self, after: datetime) -> datetime | None:
         return self.at if self.at > after else None
 
+    def previous_at_or_before(self, when: datetime) -> datetime | None:
+        return self.at if self.at <= when else None
+
     def next_times(self, after: datetime, count: int) -> list[datetime]:
         nxt = self.next_after(after)
         return [nxt] if nxt is not None and count > 0 else []
@@ -119,7 +132,10 @@ Schedule = CronSchedule | OneShot
 
 
 def _cronsim_iter(expr: str, start: datetime) -> Iterator[datetime]:
-    sim = CronSim(expr, start)
+    return _drain(CronSim(expr, start))
+
+
+def _drain(sim: CronSim) -> Iterator[datetime]:
     while True:
         try:
             yield next(sim)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .. import __version__
 from ..errors import CnpError
 from .output import report_error, requested_format
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,9 +42,9 @@ class Env:
     def __init__(self) -> None:
         self.db: str | None = None
         self.fmt = "pretty"
-        self._store: Any = None
+        self._store: Store | None = None
 
-    def store(self, *, create: bool = True) -> Any:
+    def store(self, *, create: bool = True) -> Store:
         if self._store is None:
             from ..config import resolve_db
             from ..store import open_store
@@ -101,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import commands  # noqa: F401  (registers the subcommands)
 
     try:
-        cli.main(args=args, prog_name="cnp", standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        rc = cli.main(args=args, prog_name="cnp", standalone_mode=False)
     except CnpError as exc:
         return report_error(exc, requested_format(args))
     except click.exceptions.Abort:
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.ClickException as exc:
         return report_error(exc, requested_format(args))
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..errors import CnpError
-from ..models import Job, Prompt
+from ..models import Execution, Job, Prompt
 
 
 def iso(value: datetime | None) -> str | None:
@@ -147,3 +147,46 @@ def requested_format(argv: Sequence[str]) -> str:
 
 def stdin_text() -> bytes:
     return sys.stdin.buffer.read()
+
+
+def execution_dict(e: Execution) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "execution_id": e.id,
+        "job_id": e.job_id,
+        "job_name": e.job_name,
+        "status": str(e.status),
+        "reason": e.reason,
+        "trigger": str(e.trigger),
+        "attempt": e.attempt,
+        "max_attempts": e.settings.max_attempts,
+        "executor": str(e.settings.executor),
+        "scheduled_for": iso(e.scheduled_for),
+        "created_at": iso(e.created_at),
+        "started_at": iso(e.started_at),
+        "finished_at": iso(e.finished_at),
+        "retry_at": iso(e.retry_at),
+        "work_dir": e.settings.work_dir,
+        "claimed_by": e.claimed_by,
+        "pid": e.pid,
+        "exit_code": e.exit_code,
+        "session_id": e.session_id,
+        "model": e.model,
+        "num_turns": e.num_turns,
+        "duration_ms": e.duration_ms,
+        "duration_api_ms": e.duration_api_ms,
+        "total_cost_usd": e.total_cost_usd,
+        "tokens": {
+            "input": e.input_tokens,
+            "output": e.output_tokens,
+            "cache_creation": e.cache_creation_tokens,
+            "cache_read": e.cache_read_tokens,
+        },
+        "permission_denials": e.permission_denials,
+        "terminal_reason": e.terminal_reason,
+        "api_error_status": e.api_error_status,
+        "result": e.result_text,
+        "stderr_tail": e.stderr_tail,
+        "prompt_sha256": e.prompt_sha256,
+        "argv": e.argv,
+    }

@@ -145,6 +145,9 @@ def m001_initial(db: sqlite3.Connection) -> None:
             api_error_status INTEGER,
             result_text TEXT,
             stderr_tail TEXT,
+            host TEXT,
+            process_start TEXT,
+            cancel_requested_at TEXT,
             legacy_id INTEGER UNIQUE,
             UNIQUE (job_id, scheduled_for, attempt)
         );
@@ -192,6 +195,25 @@ def m001_initial(db: sqlite3.Connection) -> None:
             execution_id INTEGER REFERENCES job_executions(id) ON DELETE SET NULL
         );
         CREATE INDEX usage_entries_time ON usage_entries(timestamp);
+
+        -- One row per daemon process that ever ran on this database (health, reaping).
+        CREATE TABLE daemons (
+            instance_id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('active', 'standby')),
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            stopped_at TEXT
+        );
+
+        -- Monotonic counters; `fencing` numbers every claim so stale owners can be refused.
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        INSERT INTO counters (name, value) VALUES ('fencing', 0);
 
         CREATE TABLE audit_log (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

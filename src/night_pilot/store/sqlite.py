@@ -27,17 +27,19 @@ from ..models import (
     Prompt,
 )
 from .migrations import MIGRATIONS, latest_version
+from .runs import RunQueries
 from .timefmt import from_db, to_db
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteStore:
+class SqliteStore(RunQueries):
     """One connection to one database file. Not shared between threads."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        self._depth = 0
         self._prepare_file(create)
         try:
             self.db = sqlite3.connect(
@@ -125,23 +127,38 @@ class SqliteStore:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        """A write transaction: BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+
+        Nested calls join the outer transaction, so a service can compose several store
+        operations into one atomic step (`with store.write(): ...`).
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+        self._depth = 1
         try:
             yield self.db
         except BaseException:
+            self._depth = 0
             self.db.execute("ROLLBACK")
             raise
-        else:
-            try:
-                self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise StorageError(f"cannot commit to {self.path}: {exc}") from exc
+        self._depth = 0
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise StorageError(f"cannot commit to {self.path}: {exc}") from exc
+
+    transaction = write
 
     # -- facts -------------------------------------------------------------------------------
 

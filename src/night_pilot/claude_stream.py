@@ -1,0 +1,146 @@
+"""Reading what `claude -p --output-format stream-json --verbose` prints, one NDJSON line at a time.
+
+Owns the meaning of the stream: the session, the result event, tokens and cost, permission
+denials, API errors and the CLI's own retries, and whether the run succeeded. No I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# API statuses worth another attempt: rate limiting that is not a usage limit, server errors,
+# and overload. The CLI has already retried these itself before giving up.
+TRANSIENT_API_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass
+class StreamSummary:
+    """What a run printed, folded into the fields we record."""
+
+    session_id: str | None = None
+    model: str | None = None
+    result_seen: bool = False
+    is_error: bool | None = None
+    subtype: str | None = None
+    result_text: str | None = None
+    num_turns: int | None = None
+    duration_ms: int | None = None
+    duration_api_ms: int | None = None
+    total_cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    permission_denials: list[dict[str, Any]] = field(default_factory=list)
+    terminal_reason: str | None = None
+    api_error_status: int | None = None
+    api_error: str | None = None
+    api_retries: int = 0
+    rate_limit_rejections: list[dict[str, Any]] = field(default_factory=list)
+    assistant_errors: list[str] = field(default_factory=list)
+    last_assistant_text: str | None = None
+    unparsed_lines: int = 0
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        """Fold one stdout line in; returns the parsed event (None if the line is not JSON)."""
+        text = line.strip()
+        if not text:
+            return None
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError:
+            self.unparsed_lines += 1
+            return None
+        if not isinstance(event, dict):
+            self.unparsed_lines += 1
+            return None
+        kind = event.get("type")
+        if event.get("session_id") and not self.session_id:
+            self.session_id = str(event["session_id"])
+        if kind == "system":
+            self._system(event)
+        elif kind == "assistant":
+            self._assistant(event)
+        elif kind == "rate_limit_event":
+            info = event.get("rate_limit_info") or {}
+            if info.get("status") == "rejected":
+                self.rate_limit_rejections.append(info)
+        elif kind == "result":
+            self._result(event)
+        return event
+
+    def _system(self, event: dict[str, Any]) -> None:
+        if event.get("subtype") == "init":
+            self.model = event.get("model") or self.model
+        elif event.get("subtype") == "api_retry":
+            self.api_retries += 1
+
+    def _assistant(self, event: dict[str, Any]) -> None:
+        message = event.get("message") or {}
+        model = message.get("model")
+        if model and model != "<synthetic>":
+            self.model = model
+        if event.get("error"):
+            self.assistant_errors.append(str(event["error"]))
+        texts = [
+            block.get("text", "")
+            for block in message.get("content") or []
+            if isinstance(block, dict) and block.get("type") == "text"
+        ]
+        if texts:
+            self.last_assistant_text = "".join(texts)
+
+    def _result(self, event: dict[str, Any]) -> None:
+        self.result_seen = True
+        self.is_error = bool(event.get("is_error"))
+        self.subtype = event.get("subtype")
+        result = event.get("result")
+        self.result_text = result if isinstance(result, str) else self.result_text
+        self.num_turns = _int(event.get("num_turns"))
+        self.duration_ms = _int(event.get("duration_ms"))
+        self.duration_api_ms = _int(event.get("duration_api_ms"))
+        cost = event.get("total_cost_usd")
+        self.total_cost_usd = float(cost) if isinstance(cost, (int, float)) else None
+        usage = event.get("usage") or {}
+        self.input_tokens = _int(usage.get("input_tokens"))
+        self.output_tokens = _int(usage.get("output_tokens"))
+        self.cache_creation_tokens = _int(usage.get("cache_creation_input_tokens"))
+        self.cache_read_tokens = _int(usage.get("cache_read_input_tokens"))
+        denials = event.get("permission_denials") or []
+        self.permission_denials = [d for d in denials if isinstance(d, dict)]
+        self.terminal_reason = event.get("terminal_reason")
+        self.api_error_status = _int(event.get("api_error_status"))
+        self.api_error = event.get("api_error") or event.get("api_error_type")
+        model_usage = event.get("modelUsage") or {}
+        if isinstance(model_usage, dict) and model_usage and not self.model:
+            self.model = next(iter(model_usage))
+
+    @property
+    def succeeded(self) -> bool:
+        """A result arrived and it is not an error. (The exit code is checked by the caller.)"""
+        return self.result_seen and self.is_error is False
+
+    def failure_reason(self, exit_code: int | None) -> str:
+        """Why the run failed, in words a user can act on."""
+        if not self.result_seen:
+            if exit_code == 0:
+                return "the CLI exited 0 without a result event (no work was reported)"
+            return f"the CLI exited {exit_code} without a result event"
+        if self.is_error:
+            detail = self.result_text or self.api_error or "is_error: true"
+            status = f"API error {self.api_error_status}: " if self.api_error_status else ""
+            return f"{status}{detail}"
+        return f"the CLI printed a successful result but exited {exit_code}"
+
+    @property
+    def transient(self) -> bool:
+        """Would another attempt plausibly succeed? (Usage limits are handled separately.)"""
+        if not self.result_seen:
+            return True  # a crash or a silent exit: worth one more try
+        return self.api_error_status in TRANSIENT_API_STATUSES
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -1,0 +1,328 @@
+"""The daemon: one long-lived process that reads the clock and drives the scheduler and the
+runner. An edge: it owns threads, signals and the single-daemon lock; decisions live in
+`scheduler`, execution in `runner`.
+
+Loop: reap → materialize → claim into free worker slots → sleep until the next due time
+(at most one second, so jobs created from the CLI are seen within a second).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from . import __version__
+from .config import DbLocation
+from .errors import CnpError
+from .faults import crash_point
+from .models import Execution, RunStatus
+from .runner import Runner, RunnerConfig, StopSignal
+from .scheduler import claim_runs, materialize_due, reap
+from .store import Store, open_store
+from .tracing import log, trace
+
+# A daemon whose heartbeat is older than this is presumed gone (health, `trigger --wait`).
+DAEMON_STALE_AFTER = timedelta(seconds=15)
+DAEMON_HEARTBEAT_EVERY = 5.0
+
+
+@dataclass
+class DaemonConfig:
+    concurrency: int = 2
+    lease_s: float = 30.0
+    shutdown_grace_s: float = 30.0
+    max_sleep_s: float = 1.0
+    standby: bool = True
+    clock_offset_s: float = 0.0  # for tests of skewed hosts; never set in normal use
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+
+
+class AnotherDaemon(CnpError):
+    kind = "daemon_running"
+
+
+def instance_id(host: str | None = None, pid: int | None = None) -> str:
+    return f"{host or socket.gethostname()}:{pid or os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(instance: str, host: str) -> bool:
+    """True when `instance` names a process on this host that no longer exists."""
+    parts = instance.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class DaemonLock:
+    """One daemon per SQLite file: an exclusive flock beside the database. The kernel drops it
+    when the process dies, so a crash never leaves a stale lock."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".daemon.lock")
+        self._fh: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        fh = open(self.path, "a+")  # noqa: SIM115  (held for the daemon's lifetime)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            return False
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{socket.gethostname()} {os.getpid()}\n")
+        fh.flush()
+        self._fh = fh
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class Daemon:
+    def __init__(self, location: DbLocation, config: DaemonConfig | None = None) -> None:
+        self.location = location
+        self.config = config or DaemonConfig()
+        self.host = socket.gethostname()
+        self.instance = instance_id(self.host)
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.work: queue.Queue[Execution | None] = queue.Queue()
+        self.busy = 0
+        self.busy_lock = threading.Lock()
+        self.stops: dict[int, StopSignal] = {}
+        self.workers: list[threading.Thread] = []
+        self.store: Store | None = None
+        self.lock: DaemonLock | None = None
+
+    def now(self) -> datetime:
+        """The only clock read in the project's scheduling path."""
+        return datetime.now(UTC) + timedelta(seconds=self.config.clock_offset_s)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        self.store = open_store(self.location)
+        if not self._acquire_lock():
+            return 0
+        store = self.store
+        store.register_daemon(self.instance, self.host, os.getpid(), __version__, "active",
+                              self.now())
+        trace("daemon_start", instance=self.instance, db=self.location.display(),
+              concurrency=self.config.concurrency)
+        self._reap_orphans()
+        for n in range(self.config.concurrency):
+            t = threading.Thread(target=self._worker, name=f"runner-{n}", daemon=True)
+            t.start()
+            self.workers.append(t)
+        try:
+            self._loop(store)
+        finally:
+            self._shutdown(store)
+        return 0
+
+    def _acquire_lock(self) -> bool:
+        if self.location.path is None:
+            return True  # PostgreSQL: any number of daemons share the work
+        self.lock = DaemonLock(self.location.path)
+        if self.lock.try_acquire():
+            return True
+        holder = self.lock.holder()
+        if not self.config.standby:
+            raise AnotherDaemon(
+                f"another daemon ({holder}) already runs on {self.location.display()}",
+                hint="stop it first, or start this one with --standby to take over when it stops",
+            )
+        trace("daemon_standby", instance=self.instance, holder=holder)
+        assert self.store is not None
+        self.store.register_daemon(self.instance, self.host, os.getpid(), __version__,
+                                   "standby", self.now())
+        while not self.stopping.is_set():
+            self.wake.wait(1.0)
+            self.wake.clear()
+            if self.lock.try_acquire():
+                trace("daemon_takeover", instance=self.instance, previous=holder)
+                return True
+            self.store.daemon_heartbeat(self.instance, self.now())
+        self.store.daemon_stopped(self.instance, self.now())
+        return False
+
+    def _install_signals(self) -> None:
+        def on_signal(signum: int, _frame: object) -> None:
+            # Only set flags here; the loop notices them.
+            self.stopping.set()
+            self.wake.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+
+    def _reap_orphans(self) -> None:
+        """Runs claimed by a daemon of this host that no longer exists are reaped at once
+        rather than after their lease runs out."""
+        assert self.store is not None
+        orphans = [r for r in self.store.owned_runs(self.instance)
+                   if r.claimed_by and owner_is_dead(r.claimed_by, self.host)]
+        if orphans:
+            reap(self.store, self.now(), host=self.host, orphans=orphans)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _loop(self, store: Store) -> None:
+        lease = timedelta(seconds=self.config.lease_s)
+        last_wall, last_mono = self.now(), time.monotonic()
+        next_heartbeat = 0.0
+        while not self.stopping.is_set():
+            now, mono = self.now(), time.monotonic()
+            self._notice_jumps(now - last_wall, mono - last_mono)
+            last_wall, last_mono = now, mono
+            reap(store, now, host=self.host)
+            materialize_due(store, now)
+            with self.busy_lock:
+                free = self.config.concurrency - self.busy
+            if free > 0:
+                for run in claim_runs(store, now, instance=self.instance, host=self.host,
+                                      slots=free, lease=lease):
+                    crash_point("after_claim")
+                    with self.busy_lock:
+                        self.busy += 1
+                    self.work.put(run)
+            if mono >= next_heartbeat:
+                store.daemon_heartbeat(self.instance, now)
+                next_heartbeat = mono + DAEMON_HEARTBEAT_EVERY
+            self._sleep(store, now)
+
+    def _sleep(self, store: Store, now: datetime) -> None:
+        """Sleep until the next due time, at most max_sleep_s, waking early when a slot frees
+        or a signal arrives. Re-reading the wall clock every second is what makes a suspend or
+        a clock step show up promptly."""
+        wait = self.config.max_sleep_s
+        due = store.next_wakeup()
+        if due is not None:
+            wait = max(0.0, min(wait, (due - now).total_seconds()))
+        self.wake.wait(wait)
+        self.wake.clear()
+
+    def _notice_jumps(self, wall: timedelta, mono: float) -> None:
+        # CLOCK_MONOTONIC stops while the machine sleeps; the wall clock does not. A wall delta
+        # far beyond the monotonic one is a suspend or a forward step; less is a backward step.
+        # Scheduling itself needs nothing special: due fire times go through the misfire
+        # policy, and next_run_at only ever moves forward.
+        drift = wall.total_seconds() - mono
+        if drift > 5:
+            trace("clock_jump", direction="forward_or_suspend", seconds=round(drift, 1))
+        elif drift < -5:
+            trace("clock_jump", direction="backward", seconds=round(-drift, 1))
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        # Each worker thread lives as long as the daemon: the runs it spawns carry a
+        # parent-death signal tied to this thread.
+        store = open_store(self.location)
+        runner = Runner(store, self.instance, self.now, self.config.runner)
+        while True:
+            run = self.work.get()
+            if run is None:
+                break
+            stop = StopSignal()
+            self.stops[run.id] = stop
+            try:
+                runner.run(run, stop)
+            except Exception as exc:  # a bug must not take the daemon down or lose the run
+                log.exception("runner failed on execution %s", run.id)
+                self._record_internal_error(store, run, exc)
+            finally:
+                self.stops.pop(run.id, None)
+                with self.busy_lock:
+                    self.busy -= 1
+                self.wake.set()
+        store.close()
+
+    def _record_internal_error(self, store: Store, run: Execution, exc: Exception) -> None:
+        from .models import RunResult
+
+        assert run.fencing_token is not None
+        try:
+            store.finish_run(run.id, self.instance, run.fencing_token,
+                             RunResult(RunStatus.FAILED, reason=f"internal error: {exc!r}"),
+                             self.now())
+        except Exception:
+            log.exception("could not record the failure of execution %s", run.id)
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _shutdown(self, store: Store) -> None:
+        """Stop claiming, hand back unstarted claims, give running runs the grace period, then
+        stop them and record why."""
+        trace("daemon_stopping", instance=self.instance, running=self.busy)
+        # Claimed runs no worker has picked up yet go back to pending for the next daemon.
+        while True:
+            try:
+                item = self.work.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                with self.busy_lock:
+                    self.busy -= 1
+        released = store.release_claims(self.instance, self.now())
+        deadline = time.monotonic() + self.config.shutdown_grace_s
+        while time.monotonic() < deadline:
+            with self.busy_lock:
+                if self.busy <= 0:
+                    break
+            time.sleep(0.1)
+        for stop in list(self.stops.values()):
+            stop.stop(RunStatus.INTERRUPTED,
+                      f"interrupted: the daemon stopped ({self.config.shutdown_grace_s:g}s "
+                      "grace period elapsed)")
+        for _ in self.workers:
+            self.work.put(None)
+        for t in self.workers:
+            t.join(timeout=self.config.runner.kill_grace_s + 10)
+        store.daemon_stopped(self.instance, self.now())
+        trace("daemon_stop", instance=self.instance, released=released)
+        if self.lock is not None:
+            self.lock.release()
+        store.close()
+
+
+def daemon_alive(store: Store, now: datetime) -> dict[str, object] | None:
+    """The freshest live daemon row, or None if no daemon has heartbeated recently."""
+    for row in store.live_daemons():
+        beat = datetime.fromisoformat(str(row["heartbeat_at"]))
+        if row["role"] == "active" and now - beat < DAEMON_STALE_AFTER:
+            return row
+    return None
+
+
+__all__ = ["Daemon", "DaemonConfig", "daemon_alive", "instance_id", "owner_is_dead"]

@@ -1,0 +1,378 @@
+"""The runner: executes one claimed run and records everything about it.
+
+It spawns the process (claude or /bin/sh) in its own process group, feeds the prompt on stdin,
+stores every output line as it arrives, heartbeats its lease, enforces the hard and idle
+timeouts, and writes the result (plus a retry attempt for transient failures) in one
+transaction. It never decides *when* something runs; that is the scheduler's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .claude_stream import StreamSummary
+from .config import find_claude
+from .errors import CnpError
+from .faults import crash_point
+from .models import Execution, ExecutorKind, RunResult, RunStatus, Trigger
+from .procs import PREEXEC, signal_group, start_time
+from .store import Store
+from .tracing import trace
+
+STDERR_TAIL_BYTES = 8192
+RESULT_TEXT_LIMIT = 1_000_000
+
+
+@dataclass
+class RunnerConfig:
+    claude_bin: str | None = None
+    lease_s: float = 30.0
+    retry_base_s: float = 30.0
+    retry_max_s: float = 1800.0
+    kill_grace_s: float = 5.0
+    env: dict[str, str] | None = None  # the child's environment; default: ours minus CLAUDECODE
+
+
+@dataclass
+class _Watch:
+    """What the output loop knows while a process runs."""
+
+    started: float
+    last_output: float
+    seq: int = 0
+    stop_reason: str | None = None
+    stop_status: RunStatus | None = None
+    lost_claim: bool = False
+    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+
+
+Clock = Callable[[], datetime]
+
+
+class StopSignal(threading.Event):
+    """Set to stop a running run; says which status and reason to record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = RunStatus.CANCELLED
+        self.reason = "cancelled on request"
+
+    def stop(self, status: RunStatus, reason: str) -> None:
+        self.status, self.reason = status, reason
+        self.set()
+
+
+class Runner:
+    def __init__(self, store: Store, instance: str, clock: Clock,
+                 config: RunnerConfig | None = None) -> None:
+        self.store = store
+        self.instance = instance
+        self.clock = clock
+        self.config = config or RunnerConfig()
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    def run(self, run: Execution, cancel: StopSignal | None = None) -> RunResult | None:
+        """Execute a run this instance has claimed (status `queued`); None if we lost it."""
+        cancel = cancel or StopSignal()
+        assert run.fencing_token is not None
+        fields: dict[str, Any] = {
+            "job_id": run.job_id, "execution_id": run.id, "attempt": run.attempt}
+        try:
+            prompt, argv, cwd = self._prepare(run)
+        except CnpError as exc:
+            result = RunResult(RunStatus.FAILED, reason=exc.message)
+            return self._finish(run, result, fields)
+        env = self._child_env()
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True, preexec_fn=PREEXEC,
+            )
+        except OSError as exc:
+            result = RunResult(RunStatus.FAILED,
+                               reason=f"cannot start {argv[0]}: {exc.strerror or exc}")
+            return self._finish(run, result, fields)
+        sha = hashlib.sha256(prompt.encode()).hexdigest()
+        started = self.store.mark_running(
+            run.id, self.instance, run.fencing_token, self.clock(), pid=proc.pid,
+            process_start=start_time(proc.pid), argv=redact_argv(argv),
+            prompt_text=prompt if run.settings.prompt_text is None else None, prompt_sha256=sha,
+        )
+        if not started:  # cancelled or reaped between claim and spawn: not ours any more
+            self._kill(proc)
+            trace("lost_claim", **fields)
+            return None
+        trace("spawn", pid=proc.pid, executor=str(run.settings.executor),
+              prompt_sha256=sha, **fields)
+        crash_point("after_spawn")
+        watch = self._watch(run, proc, prompt, cancel)
+        if watch.lost_claim:
+            trace("lost_claim", **fields)
+            return None
+        return self._finish(run, self._result(run, proc, watch), fields)
+
+    def _prepare(self, run: Execution) -> tuple[str, list[str], str]:
+        prompt = run.settings.prompt_text
+        if prompt is None:
+            prompt = self.store.run_prompt_text(run.id)
+        if prompt is None or not prompt.strip():
+            raise CnpError("the prompt is empty; nothing was sent")
+        cwd = run.settings.work_dir or os.getcwd()
+        if not os.path.isdir(cwd):
+            raise CnpError(f"working directory {cwd} does not exist")
+        if run.settings.executor == ExecutorKind.SHELL:
+            return prompt, ["/bin/sh", "-s"], cwd
+        claude = find_claude(self.config.claude_bin, self.config.env)
+        return prompt, claude_argv(str(claude), run), cwd
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(self.config.env if self.config.env is not None else os.environ)
+        env.pop("CLAUDECODE", None)  # the CLI refuses to start nested inside another session
+        env.pop("CNP_FAULT", None)
+        return env
+
+    # -- watching a process -----------------------------------------------------------------
+
+    def _watch(self, run: Execution, proc: subprocess.Popen[bytes], prompt: str,
+               cancel: StopSignal) -> _Watch:
+        lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        assert proc.stdin and proc.stdout and proc.stderr
+        threading.Thread(target=_feed, args=(proc.stdin, prompt), daemon=True).start()
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            threading.Thread(target=_pump, args=(pipe, name, lines), daemon=True).start()
+        now = time.monotonic()
+        watch = _Watch(started=now, last_output=now)
+        summary = StreamSummary()
+        self._summary = summary
+        open_streams = 2
+        next_beat = now + self.config.lease_s / 3
+        timeout_s, idle_s = run.settings.timeout_s, run.settings.idle_timeout_s
+        while open_streams:
+            try:
+                stream, line = lines.get(timeout=0.2)
+            except queue.Empty:
+                stream, line = "", None
+            mono = time.monotonic()
+            if stream:
+                if line is None:
+                    open_streams -= 1
+                else:
+                    watch.last_output = mono
+                    self._record_line(run, watch, summary, stream, line)
+            if mono >= next_beat:
+                next_beat = mono + self.config.lease_s / 3
+                if not self._heartbeat(run):
+                    watch.lost_claim = True
+                    self._kill(proc)
+                    return watch
+                if self.store.get_run(run.id).cancel_requested_at is not None:
+                    cancel.stop(RunStatus.CANCELLED, "cancelled on request")
+            if watch.stop_reason is None:
+                if cancel.is_set():
+                    self._stop(proc, watch, cancel.status, cancel.reason)
+                elif mono - watch.started > timeout_s:
+                    self._stop(proc, watch, RunStatus.FAILED,
+                               f"timed out after {timeout_s}s (hard timeout); process group killed")
+                elif mono - watch.last_output > idle_s:
+                    self._stop(proc, watch, RunStatus.FAILED,
+                               f"no output for {idle_s}s (idle timeout); process group killed")
+        try:
+            proc.wait(timeout=self.config.kill_grace_s + 5)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            proc.wait()
+        # The leader is gone; tools it started may still hold the group. Leave nothing behind.
+        signal_group(proc.pid, signal.SIGKILL)
+        return watch
+
+    def _record_line(self, run: Execution, watch: _Watch, summary: StreamSummary, stream: str,
+                     line: str) -> None:
+        event_type = subtype = None
+        if stream == "stdout" and run.settings.executor == ExecutorKind.CLAUDE:
+            event = summary.feed(line)
+            if event is not None:
+                event_type, subtype = event.get("type"), event.get("subtype")
+        elif stream == "stderr":
+            watch.stderr.append(line)
+        self.store.append_event(run.id, watch.seq, self.clock(), stream, line, event_type, subtype)
+        if watch.seq == 0:
+            crash_point("mid_run")
+        watch.seq += 1
+
+    def _heartbeat(self, run: Execution) -> bool:
+        now = self.clock()
+        assert run.fencing_token is not None
+        return self.store.heartbeat_run(run.id, self.instance, run.fencing_token, now,
+                                        now + timedelta(seconds=self.config.lease_s))
+
+    def _stop(self, proc: subprocess.Popen[bytes], watch: _Watch, status: RunStatus,
+              reason: str) -> None:
+        watch.stop_status, watch.stop_reason = status, reason
+        threading.Thread(target=self._kill, args=(proc,), daemon=True).start()
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the whole process group, then SIGKILL after the grace period."""
+        signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=self.config.kill_grace_s)
+        signal_group(proc.pid, signal.SIGKILL)
+
+    # -- the outcome ------------------------------------------------------------------------
+
+    def _result(self, run: Execution, proc: subprocess.Popen[bytes], watch: _Watch) -> RunResult:
+        code = proc.returncode
+        stderr_tail = "\n".join(watch.stderr)[-STDERR_TAIL_BYTES:] or None
+        if run.settings.executor == ExecutorKind.SHELL:
+            return self._shell_result(run, code, watch, stderr_tail)
+        s = self._summary
+        result = RunResult(
+            status=RunStatus.FAILED, exit_code=code, session_id=s.session_id, model=s.model,
+            num_turns=s.num_turns, duration_ms=s.duration_ms, duration_api_ms=s.duration_api_ms,
+            total_cost_usd=s.total_cost_usd, input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens, cache_creation_tokens=s.cache_creation_tokens,
+            cache_read_tokens=s.cache_read_tokens, permission_denials=s.permission_denials,
+            terminal_reason=s.terminal_reason, api_error_status=s.api_error_status,
+            result_text=(s.result_text or s.last_assistant_text or "")[:RESULT_TEXT_LIMIT] or None,
+            stderr_tail=stderr_tail,
+        )
+        if watch.stop_reason is not None:
+            assert watch.stop_status is not None
+            result.status, result.reason = watch.stop_status, watch.stop_reason
+            # A timeout may pass on another attempt; a cancel or a shutdown is not retried.
+            result.transient = watch.stop_status == RunStatus.FAILED
+        elif s.succeeded and code == 0:
+            result.status = RunStatus.COMPLETED
+        else:
+            result.reason = s.failure_reason(code)
+            if stderr_tail and not s.result_seen:
+                result.reason += f"; stderr: {stderr_tail.strip().splitlines()[-1][:300]}"
+            result.transient = s.transient and not s.rate_limit_rejections
+            if s.rate_limit_rejections or "rate_limit" in s.assistant_errors:
+                result.reason = "usage limit reached: " + (s.result_text or "rate limited")
+        return result
+
+    def _shell_result(self, run: Execution, code: int | None, watch: _Watch,
+                      stderr_tail: str | None) -> RunResult:
+        output = [
+            e["line"] for e in self.store.run_events(run.id, max(-1, watch.seq - 200))
+            if e["stream"] == "stdout"
+        ]
+        result = RunResult(status=RunStatus.FAILED, exit_code=code, stderr_tail=stderr_tail,
+                           result_text="\n".join(output)[-RESULT_TEXT_LIMIT:] or None,
+                           duration_ms=int((time.monotonic() - watch.started) * 1000))
+        if watch.stop_reason is not None:
+            assert watch.stop_status is not None
+            result.status, result.reason = watch.stop_status, watch.stop_reason
+            result.transient = watch.stop_status == RunStatus.FAILED
+        elif code == 0:
+            result.status = RunStatus.COMPLETED
+        else:
+            result.reason = f"the script exited {code}"
+        return result
+
+    def _finish(self, run: Execution, result: RunResult, fields: dict[str, Any]
+                ) -> RunResult | None:
+        now = self.clock()
+        assert run.fencing_token is not None
+        retry = result.transient and result.status == RunStatus.FAILED and (
+            run.attempt < run.settings.max_attempts)
+        if retry:
+            result.retry_at = now + timedelta(seconds=self.backoff(run.attempt))
+            when = f"{result.retry_at:%H:%M:%S} UTC"
+            result.reason = f"{result.reason}; attempt {run.attempt + 1} at {when}"
+        trace("result", status=str(result.status), reason=result.reason,
+              exit_code=result.exit_code, **fields)
+        crash_point("before_final_commit")
+        with self.store.write():
+            if not self.store.finish_run(run.id, self.instance, run.fencing_token, result, now):
+                trace("lost_claim", **fields)
+                return None
+            if retry:
+                assert result.retry_at is not None
+                self.store.insert_run(
+                    job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
+                    status=RunStatus.RETRY_WAIT, settings=run.settings, now=now,
+                    attempt=run.attempt + 1, prompt_id=run.prompt_id, retry_at=result.retry_at,
+                    reason=f"retry of execution {run.id}",
+                )
+        trace("persist", status=str(result.status), retry=retry, **fields)
+        return result
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with ±20 % jitter, so a fleet of retries does not align."""
+        base = self.config.retry_base_s * (2 ** (attempt - 1))
+        return float(min(self.config.retry_max_s, base * random.uniform(0.8, 1.2)))
+
+
+def claude_argv(claude: str, run: Execution) -> list[str]:
+    """The CLI's argument list: headless, streaming JSON, the job's options. No shell, and the
+    prompt is not here: it goes to stdin (argv is capped and a leading '-' would be an option)."""
+    o = run.settings.options
+    argv = [claude, "-p", "--output-format", "stream-json", "--verbose"]
+    if o.model:
+        argv += ["--model", o.model]
+    if o.max_turns is not None:
+        argv += ["--max-turns", str(o.max_turns)]
+    if o.max_budget_usd is not None:
+        argv += ["--max-budget-usd", f"{o.max_budget_usd:g}"]
+    if o.allowed_tools:
+        argv += ["--allowedTools", ",".join(o.allowed_tools)]
+    if o.disallowed_tools:
+        argv += ["--disallowedTools", ",".join(o.disallowed_tools)]
+    if o.permission_mode:
+        argv += ["--permission-mode", o.permission_mode]
+    if o.append_system_prompt:
+        argv += ["--append-system-prompt", o.append_system_prompt]
+    if o.mcp_config:
+        argv += ["--mcp-config", o.mcp_config]
+    for d in o.add_dirs:
+        argv += ["--add-dir", d]
+    if run.settings.resume_session_id:
+        argv += ["--resume", run.settings.resume_session_id]
+    return argv
+
+
+_SECRET_VALUE = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
+_SECRET_FIELD = re.compile(r'(?i)((?:api[_-]?key|token|secret|password)"?\s*[:=]\s*"?)[^\s",}]+')
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The argv as recorded: API keys and token-looking values replaced by ***."""
+    return [_SECRET_FIELD.sub(r"\1***", _SECRET_VALUE.sub("sk-ant-***", a)) for a in argv]
+
+
+def _feed(stdin: object, prompt: str) -> None:
+    """Write the prompt to the child's stdin and close it; a child that exits early is fine."""
+    assert hasattr(stdin, "write") and hasattr(stdin, "close")
+    try:
+        stdin.write(prompt.encode())
+        stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _pump(stream: object, name: str, out: queue.Queue[tuple[str, str | None]]) -> None:
+    """Hand each line of a pipe to the watcher; None marks the end of the stream."""
+    assert hasattr(stream, "readline")
+    try:
+        for raw in iter(stream.readline, b""):
+            out.put((name, raw.decode("utf-8", "replace").rstrip("\r\n")))
+    except (OSError, ValueError):
+        pass
+    finally:
+        out.put((name, None))

@@ -1,0 +1,274 @@
+"""The scheduler: decides what runs when, and writes the run rows that say so.
+
+It materializes due fire times into runs (applying the misfire and overlap policies), claims
+runs for a daemon with a lease and a fencing token, and reaps runs whose owner vanished. Every
+decision takes `now` as an argument; nothing here reads the clock or starts a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .catalog import schedule_of
+from .cron import Schedule
+from .errors import NotFound
+from .models import (
+    Execution,
+    InterruptPolicy,
+    Job,
+    MisfirePolicy,
+    OverlapPolicy,
+    RunSettings,
+    RunStatus,
+    Trigger,
+)
+from .procs import kill_orphaned_group
+from .store import Store
+from .tracing import trace
+
+# A fire time this close behind the clock is on time, whatever the misfire policy says.
+ON_TIME_SLACK = timedelta(seconds=60)
+# At most this many fire times of one job are examined per pass; a longer gap (a clock jump of
+# years, a per-second job after a week asleep) is summarized on the last listed row.
+MAX_FIRES_PER_PASS = 1000
+# Under misfire `all`, at most this many late runs are started for one gap.
+MAX_CATCHUP_RUNS = 100
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    scheduled_for: datetime
+    status: RunStatus  # PENDING, MISSED or SKIPPED
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: list[PlannedRun]
+    next_run_at: datetime | None
+
+
+def plan_fires(job: Job, schedule: Schedule, now: datetime, *, busy: bool) -> Plan:
+    """What to do with a job whose `next_run_at` has come: which fire times run, which are
+    missed (and why), and when it fires next. `busy`: the job has a run still active."""
+    assert job.next_run_at is not None and job.next_run_at <= now
+    fires: list[datetime] = []
+    t: datetime | None = job.next_run_at
+    while t is not None and t <= now and len(fires) < MAX_FIRES_PER_PASS:
+        fires.append(t)
+        t = schedule.next_after(t)
+    overflow_note = None
+    if t is not None and t <= now:
+        # More fire times than we list: jump to the last one before now.
+        last = schedule.previous_at_or_before(now)
+        overflow_note = (f"further fire times up to {last.isoformat() if last else now} "
+                         "were missed and not listed one by one")
+        if last is not None and last > fires[-1]:
+            fires.append(last)
+
+    grace = timedelta(seconds=job.misfire_grace_s)
+    in_grace = [f for f in fires if now - f <= grace]
+    on_time = [f for f in fires if now - f <= ON_TIME_SLACK]
+    if job.misfire == MisfirePolicy.SKIP:
+        to_run = on_time[-1:]
+        late_reason = "missed: the daemon was not running at this time (misfire policy skip)"
+    elif job.misfire == MisfirePolicy.LATEST:
+        to_run = in_grace[-1:]
+        late_reason = ("missed: coalesced into the latest due run (misfire policy latest)"
+                       if to_run else "")
+    else:
+        to_run = in_grace[-MAX_CATCHUP_RUNS:]
+        late_reason = f"missed: more than {MAX_CATCHUP_RUNS} late runs (misfire policy all)"
+    runs = []
+    for f in fires:
+        if f in to_run:
+            if busy and job.overlap == OverlapPolicy.SKIP:
+                runs.append(PlannedRun(f, RunStatus.SKIPPED,
+                                       "skipped: the previous run was still active (overlap skip)"))
+            else:
+                runs.append(PlannedRun(f, RunStatus.PENDING))
+                busy = True
+            continue
+        if now - f > grace:
+            reason = (f"missed: {_ago(now - f)} late, beyond the {_ago(grace)} grace window")
+        else:
+            reason = late_reason
+        runs.append(PlannedRun(f, RunStatus.MISSED, reason))
+    if overflow_note and runs:
+        last_missed = max((i for i, r in enumerate(runs) if r.status == RunStatus.MISSED),
+                          default=None)
+        if last_missed is not None:
+            r = runs[last_missed]
+            note = f"{r.reason}; {overflow_note}"
+            runs[last_missed] = PlannedRun(r.scheduled_for, r.status, note)
+    return Plan(runs, schedule.next_after(now))
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def materialize_due(store: Store, now: datetime) -> list[int]:
+    """Turn every due fire time into run rows and advance each job's `next_run_at`, per job in
+    one transaction (so a crash leaves either both or neither). Returns the new pending ids."""
+    created: list[int] = []
+    for job_id in store.due_job_ids(now):
+        with store.write():
+            try:
+                job = store.get_job(job_id)
+            except NotFound:
+                continue
+            if not job.enabled or job.next_run_at is None or job.next_run_at > now:
+                continue  # changed since we listed it
+            busy = bool(store.active_runs([job_id])[job_id])
+            plan = plan_fires(job, schedule_of(job), now, busy=busy)
+            settings = RunSettings.of_job(job)
+            for planned in plan.runs:
+                run_id = store.insert_run(
+                    job_id=job_id, scheduled_for=planned.scheduled_for, trigger=Trigger.SCHEDULE,
+                    status=planned.status, reason=planned.reason, settings=settings, now=now,
+                    prompt_id=job.prompt_id,
+                )
+                if planned.status == RunStatus.PENDING:
+                    created.append(run_id)
+                    trace("trigger", job_id=job_id, execution_id=run_id, attempt=1,
+                          scheduled_for=planned.scheduled_for.isoformat())
+                else:
+                    trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
+                          reason=planned.reason)
+            store.advance_job(job_id, job.next_run_at, plan.next_run_at, now)
+    return created
+
+
+def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
+    """A manual run of a job, now: recorded like a scheduled one (overlap policy included)."""
+    with store.write():
+        job = store.get_job(job_id)
+        busy = bool(store.active_runs([job_id])[job_id])
+        status, reason = RunStatus.PENDING, None
+        if busy and job.overlap == OverlapPolicy.SKIP:
+            status = RunStatus.SKIPPED
+            reason = "skipped: the previous run was still active (overlap skip)"
+        run_id = store.insert_run(
+            job_id=job_id, scheduled_for=now, trigger=Trigger.MANUAL, status=status,
+            reason=reason, settings=RunSettings.of_job(job), now=now, prompt_id=job.prompt_id,
+        )
+    trace("trigger", job_id=job_id, execution_id=run_id, attempt=1, manual=True)
+    return store.get_run(run_id)
+
+
+def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
+               lease: timedelta) -> list[Execution]:
+    """Claim up to `slots` runs that may start now, oldest first, in one transaction.
+
+    A run waits (stays pending) while another run of its job is queued or running, unless the
+    job allows overlap.
+    """
+    if slots <= 0:
+        return []
+    claimed: list[Execution] = []
+    with store.write():
+        candidates = store.claimable_runs(now, limit=slots * 4 + 16)
+        job_ids = [c.job_id for c in candidates if c.job_id is not None]
+        running = {
+            job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
+            for job_id, runs in store.active_runs(job_ids).items()
+        }
+        for run in candidates:
+            if len(claimed) >= slots:
+                break
+            if (run.job_id is not None and running.get(run.job_id)
+                    and store.job_overlap(run.job_id) != OverlapPolicy.ALLOW):
+                continue
+            token = store.next_fencing_token()
+            if store.claim_run(run.id, instance, host, token, now, now + lease):
+                run.status, run.claimed_by, run.fencing_token = RunStatus.QUEUED, instance, token
+                claimed.append(run)
+                if run.job_id is not None:
+                    running[run.job_id] = True
+    for run in claimed:
+        trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+              token=run.fencing_token, instance=instance)
+    return claimed
+
+
+def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | None = None,
+         ) -> list[Execution]:
+    """Turn runs whose lease expired (or the given orphans) into `interrupted`, kill what is
+    left of their processes on this host, and retry them per the job's interrupt policy."""
+    victims = {r.id: r for r in store.expired_runs(now)}
+    for r in orphans or []:
+        victims.setdefault(r.id, r)
+    reaped = []
+    for run in victims.values():
+        owner = run.claimed_by or "unknown"
+        reason = f"interrupted: its daemon ({owner}) stopped heartbeating"
+        with store.write():
+            if not store.interrupt_run(run.id, run.fencing_token, reason, now):
+                continue
+            retry = _retry_after_interrupt(store, run)
+            if retry:
+                store.insert_run(
+                    job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
+                    status=RunStatus.PENDING, settings=run.settings, now=now,
+                    attempt=run.attempt + 1, prompt_id=run.prompt_id,
+                    reason=f"retry of execution {run.id} after interruption",
+                )
+        killed: list[int] = []
+        if run.pid and run.host == host:
+            killed = kill_orphaned_group(run.pid, run.process_start)
+        trace("interrupted", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+              owner=owner, retried=retry, killed_pids=killed)
+        reaped.append(run)
+    return reaped
+
+
+# An interrupted run is retried at most this many times, whatever the policy.
+MAX_INTERRUPT_ATTEMPTS = 5
+
+
+def _retry_after_interrupt(store: Store, run: Execution) -> bool:
+    if run.attempt >= MAX_INTERRUPT_ATTEMPTS:
+        return False
+    policy = InterruptPolicy.RETRY_UNSTARTED
+    if run.job_id is not None:
+        with contextlib.suppress(NotFound):
+            policy = store.get_job(run.job_id, include_deleted=True).on_interrupt
+    if policy == InterruptPolicy.ALWAYS:
+        return True
+    if policy == InterruptPolicy.NEVER:
+        return False
+    return run.started_at is None  # never reached running: no side effects yet
+
+
+def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,
+              lease: timedelta) -> Execution | None:
+    """Claim one specific run for in-process execution (`execute`, `job trigger --wait`)."""
+    with store.write():
+        token = store.next_fencing_token()
+        if not store.claim_run(run_id, instance, host, token, now, now + lease):
+            return None
+    run = store.get_run(run_id)
+    trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt, token=token,
+          instance=instance)
+    return run
+
+
+def next_attempt(store: Store, run: Execution) -> Execution | None:
+    """The retry row that follows `run`, if the runner scheduled one."""
+    if run.job_id is None:
+        candidates = [r for r in store.list_runs(status=str(RunStatus.RETRY_WAIT), limit=200)
+                      if r.job_id is None and r.reason == f"retry of execution {run.id}"]
+    else:
+        candidates = [r for r in store.list_runs(job_id=run.job_id, limit=200)
+                      if r.scheduled_for == run.scheduled_for and r.attempt == run.attempt + 1]
+    return candidates[0] if candidates else None

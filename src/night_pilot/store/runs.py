@@ -1,0 +1,448 @@
+"""SQLite queries for runs: materializing, claiming with leases and fencing tokens, recording
+events and results, reaping, cancelling, and the daemons that own runs.
+
+Each method is atomic on its own; a service that needs several in one step wraps them in
+`store.write()`. Every update of a claimed run is conditional on its owner and token.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from ..errors import NotFound
+from ..models import (
+    ClaudeOptions,
+    Execution,
+    ExecutorKind,
+    RunResult,
+    RunSettings,
+    RunStatus,
+    Trigger,
+)
+from .timefmt import from_db, to_db
+
+_TIME_COLUMNS = (
+    "scheduled_for", "created_at", "lease_expires_at", "heartbeat_at", "queued_at", "started_at",
+    "finished_at", "retry_at", "cancel_requested_at",
+)
+_PLAIN_COLUMNS = (
+    "id", "job_id", "attempt", "reason", "prompt_id", "prompt_sha256", "claimed_by",
+    "fencing_token", "pid", "host", "process_start", "exit_code", "session_id", "model",
+    "num_turns", "duration_ms", "duration_api_ms", "total_cost_usd", "input_tokens",
+    "output_tokens", "cache_creation_tokens", "cache_read_tokens", "terminal_reason",
+    "api_error_status", "result_text", "stderr_tail",
+)
+_RUN_SELECT = (
+    "SELECT e.*, j.name AS job_name FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id"
+)
+
+
+class RunQueries:
+    # Both provided by SqliteStore, which mixes this class in.
+    db: sqlite3.Connection
+    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    # -- creating runs ----------------------------------------------------------------------
+
+    def insert_run(
+        self,
+        *,
+        job_id: int | None,
+        scheduled_for: datetime,
+        trigger: Trigger,
+        status: RunStatus,
+        settings: RunSettings,
+        now: datetime,
+        attempt: int = 1,
+        reason: str | None = None,
+        prompt_id: int | None = None,
+        retry_at: datetime | None = None,
+    ) -> int:
+        terminal = status.is_terminal
+        with self.write() as db:
+            cur = db.execute(
+                """
+                INSERT INTO job_executions (job_id, scheduled_for, attempt, trigger, status,
+                    reason, executor, prompt_id, prompt_text, work_dir, options, timeout_s,
+                    idle_timeout_s, max_attempts, resume_session_id, created_at, finished_at,
+                    retry_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    job_id, to_db(scheduled_for), attempt, str(trigger), str(status), reason,
+                    str(settings.executor), prompt_id, settings.prompt_text, settings.work_dir,
+                    settings.options.to_json(), settings.timeout_s, settings.idle_timeout_s,
+                    settings.max_attempts, settings.resume_session_id, to_db(now),
+                    to_db(now) if terminal else None, to_db(retry_at),
+                ),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def advance_job(
+        self, job_id: int, expected_next: datetime | None, new_next: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Move a job's `next_run_at` on, only if nobody moved it since we read it."""
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE jobs SET next_run_at = ?, updated_at = updated_at"
+                " WHERE id = ? AND next_run_at IS ? AND enabled = 1 AND deleted_at IS NULL",
+                (to_db(new_next), job_id, to_db(expected_next)),
+            )
+            return cur.rowcount == 1
+
+    # -- what is due ------------------------------------------------------------------------
+
+    def due_job_ids(self, now: datetime, limit: int = 500) -> list[int]:
+        rows = self.db.execute(
+            "SELECT id FROM jobs WHERE enabled = 1 AND deleted_at IS NULL AND next_run_at <= ?"
+            " ORDER BY next_run_at LIMIT ?",
+            (to_db(now), limit),
+        )
+        return [r[0] for r in rows]
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest time something becomes due: a job's next run or a retry.
+
+        Pending runs are not counted: they wait for a free slot, not for a time.
+        """
+        row = self.db.execute(
+            """
+            SELECT min(t) FROM (
+                SELECT min(next_run_at) AS t FROM jobs
+                 WHERE enabled = 1 AND deleted_at IS NULL AND next_run_at IS NOT NULL
+                UNION ALL
+                SELECT min(retry_at) FROM job_executions WHERE status = 'retry_wait'
+            )
+            """
+        ).fetchone()
+        return from_db(row[0])
+
+    def active_runs(self, job_ids: Iterable[int]) -> dict[int, list[tuple[int, RunStatus]]]:
+        ids = sorted(set(job_ids))
+        result: dict[int, list[tuple[int, RunStatus]]] = {i: [] for i in ids}
+        if not ids:
+            return result
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT job_id, id, status FROM job_executions WHERE job_id IN ({marks})"
+            " AND status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred')",
+            ids,
+        )
+        for job_id, run_id, status in rows:
+            result[job_id].append((run_id, RunStatus(status)))
+        return result
+
+    def claimable_runs(self, now: datetime, limit: int) -> list[Execution]:
+        rows = self.db.execute(
+            _RUN_SELECT
+            + " WHERE e.status = 'pending' OR (e.status = 'retry_wait' AND e.retry_at <= ?)"
+            " ORDER BY e.scheduled_for, e.id LIMIT ?",
+            (to_db(now), limit),
+        )
+        return [_execution(r) for r in rows]
+
+    def job_overlap(self, job_id: int) -> str:
+        row = self.db.execute("SELECT overlap FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return str(row[0]) if row else "allow"
+
+    # -- claims -----------------------------------------------------------------------------
+
+    def next_fencing_token(self) -> int:
+        with self.write() as db:
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'fencing'")
+            token: int = db.execute(
+                "SELECT value FROM counters WHERE name = 'fencing'").fetchone()[0]
+            return token
+
+    def claim_run(
+        self, run_id: int, instance: str, host: str, token: int, now: datetime,
+        lease_until: datetime,
+    ) -> bool:
+        with self.write() as db:
+            cur = db.execute(
+                """
+                UPDATE job_executions
+                   SET status = 'queued', claimed_by = ?, host = ?, fencing_token = ?,
+                       queued_at = ?, lease_expires_at = ?, heartbeat_at = ?
+                 WHERE id = ? AND status IN ('pending', 'retry_wait', 'deferred')
+                """,
+                (instance, host, token, to_db(now), to_db(lease_until), to_db(now), run_id),
+            )
+            return cur.rowcount == 1
+
+    def set_run_status(
+        self, run_id: int, status: RunStatus, reason: str | None, now: datetime,
+        *, from_statuses: tuple[RunStatus, ...] = (RunStatus.PENDING,),
+    ) -> bool:
+        marks = ",".join("?" * len(from_statuses))
+        with self.write() as db:
+            cur = db.execute(
+                f"UPDATE job_executions SET status = ?, reason = ?,"
+                f" finished_at = CASE WHEN ? THEN ? ELSE finished_at END"
+                f" WHERE id = ? AND status IN ({marks})",
+                (str(status), reason, int(status.is_terminal), to_db(now), run_id,
+                 *map(str, from_statuses)),
+            )
+            return cur.rowcount == 1
+
+    def mark_running(
+        self, run_id: int, instance: str, token: int, now: datetime, *, pid: int,
+        process_start: str | None, argv: list[str], prompt_text: str | None,
+        prompt_sha256: str | None,
+    ) -> bool:
+        with self.write() as db:
+            cur = db.execute(
+                """
+                UPDATE job_executions
+                   SET status = 'running', started_at = ?, pid = ?, process_start = ?,
+                       argv = ?, prompt_text = coalesce(?, prompt_text), prompt_sha256 = ?
+                 WHERE id = ? AND claimed_by = ? AND fencing_token = ? AND status = 'queued'
+                """,
+                (to_db(now), pid, process_start, json.dumps(argv), prompt_text, prompt_sha256,
+                 run_id, instance, token),
+            )
+            return cur.rowcount == 1
+
+    def heartbeat_runs(self, instance: str, now: datetime, lease_until: datetime) -> int:
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE job_executions SET lease_expires_at = ?, heartbeat_at = ?"
+                " WHERE claimed_by = ? AND status IN ('queued', 'running')",
+                (to_db(lease_until), to_db(now), instance),
+            )
+            return cur.rowcount
+
+    def heartbeat_run(
+        self, run_id: int, instance: str, token: int, now: datetime, lease_until: datetime,
+    ) -> bool:
+        """Extend one run's lease; False means we no longer own it."""
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE job_executions SET lease_expires_at = ?, heartbeat_at = ?"
+                " WHERE id = ? AND claimed_by = ? AND fencing_token = ?"
+                " AND status IN ('queued', 'running')",
+                (to_db(lease_until), to_db(now), run_id, instance, token),
+            )
+            return cur.rowcount == 1
+
+    def cancel_requests(self, instance: str) -> list[int]:
+        rows = self.db.execute(
+            "SELECT id FROM job_executions WHERE claimed_by = ? AND status IN ('queued', 'running')"
+            " AND cancel_requested_at IS NOT NULL",
+            (instance,),
+        )
+        return [r[0] for r in rows]
+
+    def append_event(
+        self, run_id: int, seq: int, now: datetime, stream: str, line: str,
+        event_type: str | None = None, subtype: str | None = None,
+    ) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO execution_events (execution_id, seq, received_at, stream, type,"
+                " subtype, line) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, seq, to_db(now), stream, event_type, subtype, line),
+            )
+
+    def finish_run(
+        self, run_id: int, instance: str, token: int, result: RunResult, now: datetime,
+    ) -> bool:
+        """Record the outcome, only if we still own the run (owner and token match)."""
+        with self.write() as db:
+            cur = db.execute(
+                """
+                UPDATE job_executions
+                   SET status = ?, reason = ?, finished_at = ?, exit_code = ?, session_id = ?,
+                       model = ?, num_turns = ?, duration_ms = ?, duration_api_ms = ?,
+                       total_cost_usd = ?, input_tokens = ?, output_tokens = ?,
+                       cache_creation_tokens = ?, cache_read_tokens = ?,
+                       permission_denials = ?, terminal_reason = ?, api_error_status = ?,
+                       result_text = ?, stderr_tail = ?, lease_expires_at = NULL
+                 WHERE id = ? AND claimed_by = ? AND fencing_token = ?
+                   AND status IN ('queued', 'running')
+                """,
+                (
+                    str(result.status), result.reason, to_db(now), result.exit_code,
+                    result.session_id, result.model, result.num_turns, result.duration_ms,
+                    result.duration_api_ms, result.total_cost_usd, result.input_tokens,
+                    result.output_tokens, result.cache_creation_tokens, result.cache_read_tokens,
+                    json.dumps(result.permission_denials)
+                    if result.permission_denials is not None else None,
+                    result.terminal_reason, result.api_error_status, result.result_text,
+                    result.stderr_tail, run_id, instance, token,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def expired_runs(self, now: datetime) -> list[Execution]:
+        rows = self.db.execute(
+            _RUN_SELECT + " WHERE e.status IN ('queued', 'running') AND e.lease_expires_at < ?",
+            (to_db(now),),
+        )
+        return [_execution(r) for r in rows]
+
+    def owned_runs(self, exclude_instance: str) -> list[Execution]:
+        """Claimed runs not owned by `exclude_instance` (used when one daemon holds the file)."""
+        rows = self.db.execute(
+            _RUN_SELECT + " WHERE e.status IN ('queued', 'running') AND e.claimed_by IS NOT ?",
+            (exclude_instance,),
+        )
+        return [_execution(r) for r in rows]
+
+    def interrupt_run(
+        self, run_id: int, token: int | None, reason: str, now: datetime,
+    ) -> bool:
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE job_executions SET status = 'interrupted', reason = ?, finished_at = ?,"
+                " lease_expires_at = NULL"
+                " WHERE id = ? AND fencing_token IS ? AND status IN ('queued', 'running')",
+                (reason, to_db(now), run_id, token),
+            )
+            return cur.rowcount == 1
+
+    def release_claims(self, instance: str, now: datetime) -> int:
+        """Hand back runs we claimed but never started, for another daemon to take."""
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE job_executions SET status = 'pending', claimed_by = NULL, host = NULL,"
+                " lease_expires_at = NULL, queued_at = NULL"
+                " WHERE claimed_by = ? AND status = 'queued' AND retry_at IS NULL",
+                (instance,),
+            )
+            n = cur.rowcount
+            cur = db.execute(
+                "UPDATE job_executions SET status = 'retry_wait', claimed_by = NULL, host = NULL,"
+                " lease_expires_at = NULL, queued_at = NULL"
+                " WHERE claimed_by = ? AND status = 'queued' AND retry_at IS NOT NULL",
+                (instance,),
+            )
+            return n + cur.rowcount
+
+    def request_cancel(self, run_id: int, now: datetime) -> RunStatus:
+        """Cancel a run: at once if it has not started, else ask its owner to stop it."""
+        with self.write() as db:
+            row = db.execute(
+                "SELECT status FROM job_executions WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"execution {run_id} does not exist")
+            status = RunStatus(row[0])
+            if status in (RunStatus.PENDING, RunStatus.RETRY_WAIT, RunStatus.DEFERRED):
+                db.execute(
+                    "UPDATE job_executions SET status = 'cancelled', reason = ?, finished_at = ?"
+                    " WHERE id = ?",
+                    ("cancelled before it started", to_db(now), run_id),
+                )
+                return RunStatus.CANCELLED
+            if status in (RunStatus.QUEUED, RunStatus.RUNNING):
+                db.execute(
+                    "UPDATE job_executions SET cancel_requested_at = ? WHERE id = ?",
+                    (to_db(now), run_id),
+                )
+            return status
+
+    # -- reading runs -----------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> Execution:
+        row = self.db.execute(_RUN_SELECT + " WHERE e.id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"execution {run_id} does not exist")
+        return _execution(row)
+
+    def run_prompt_text(self, run_id: int) -> str | None:
+        row = self.db.execute(
+            "SELECT coalesce(e.prompt_text, p.content) FROM job_executions e"
+            " LEFT JOIN prompts p ON p.id = coalesce(e.prompt_id, (SELECT prompt_id FROM jobs"
+            " WHERE id = e.job_id)) WHERE e.id = ?",
+            (run_id,),
+        ).fetchone()
+        return row[0] if row else None
+
+    def list_runs(
+        self, *, job_id: int | None = None, status: str | None = None, limit: int = 50,
+    ) -> list[Execution]:
+        where: list[str] = []
+        args: list[Any] = []
+        if job_id is not None:
+            where.append("e.job_id = ?")
+            args.append(job_id)
+        if status is not None:
+            where.append("e.status = ?")
+            args.append(status)
+        sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.db.execute(sql + " ORDER BY e.id DESC LIMIT ?", (*args, limit))
+        return [_execution(r) for r in rows]
+
+    def run_events(self, run_id: int, after_seq: int = -1) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT seq, received_at, stream, type, subtype, line FROM execution_events"
+            " WHERE execution_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after_seq),
+        )
+        return [dict(r) for r in rows]
+
+    def iter_all_runs(self) -> Iterator[tuple[int | None, str, int, str]]:
+        """(job_id, scheduled_for, attempt, status) for every run: for invariant checks."""
+        yield from self.db.execute(
+            "SELECT job_id, scheduled_for, attempt, status FROM job_executions ORDER BY id")
+
+    # -- daemons ----------------------------------------------------------------------------
+
+    def register_daemon(
+        self, instance: str, host: str, pid: int, version: str, role: str, now: datetime,
+    ) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO daemons (instance_id, host, pid, version, role, started_at,"
+                " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (instance_id) DO UPDATE SET role = excluded.role,"
+                " heartbeat_at = excluded.heartbeat_at",
+                (instance, host, pid, version, role, to_db(now), to_db(now)),
+            )
+
+    def daemon_heartbeat(self, instance: str, now: datetime) -> None:
+        with self.write() as db:
+            db.execute("UPDATE daemons SET heartbeat_at = ? WHERE instance_id = ?",
+                       (to_db(now), instance))
+
+    def daemon_stopped(self, instance: str, now: datetime) -> None:
+        with self.write() as db:
+            db.execute("UPDATE daemons SET stopped_at = ?, heartbeat_at = ? WHERE instance_id = ?",
+                       (to_db(now), to_db(now), instance))
+
+    def live_daemons(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT * FROM daemons WHERE stopped_at IS NULL ORDER BY heartbeat_at DESC")
+        return [dict(r) for r in rows]
+
+
+def _execution(row: sqlite3.Row) -> Execution:
+    values: dict[str, Any] = {k: row[k] for k in _PLAIN_COLUMNS}
+    for key in _TIME_COLUMNS:
+        values[key] = from_db(row[key])
+    return Execution(
+        trigger=Trigger(row["trigger"]),
+        status=RunStatus(row["status"]),
+        argv=json.loads(row["argv"]) if row["argv"] else None,
+        permission_denials=json.loads(row["permission_denials"])
+        if row["permission_denials"] else None,
+        job_name=row["job_name"],
+        settings=RunSettings(
+            executor=ExecutorKind(row["executor"]),
+            work_dir=row["work_dir"],
+            options=ClaudeOptions.from_json(row["options"]),
+            timeout_s=row["timeout_s"],
+            idle_timeout_s=row["idle_timeout_s"],
+            max_attempts=row["max_attempts"],
+            prompt_text=row["prompt_text"],
+            resume_session_id=row["resume_session_id"],
+        ),
+        **values,
+    )

@@ -88,8 +88,8 @@ def plan_fires(job: Job, schedule: Schedule, now: datetime, *, busy: bool) -> Pl
                 runs.append(PlannedRun(f, RunStatus.SKIPPED,
                                        "skipped: the previous run was still active (overlap skip)"))
             else:
+                # Catch-up runs of one gap queue behind each other rather than skip.
                 runs.append(PlannedRun(f, RunStatus.PENDING))
-                busy = True
             continue
         if now - f > grace:
             reason = (f"missed: {_ago(now - f)} late, beyond the {_ago(grace)} grace window")

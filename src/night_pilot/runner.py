@@ -35,6 +35,8 @@ from .tracing import trace
 
 STDERR_TAIL_BYTES = 8192
 RESULT_TEXT_LIMIT = 1_000_000
+# After the process exits, how long to keep reading output its background children may hold.
+EXIT_DRAIN_S = 2.0
 
 
 @dataclass
@@ -162,6 +164,7 @@ class Runner:
         open_streams = 2
         next_beat = now + self.config.lease_s / 3
         timeout_s, idle_s = run.settings.timeout_s, run.settings.idle_timeout_s
+        exited_at: float | None = None
         while open_streams:
             try:
                 stream, line = lines.get(timeout=0.2)
@@ -182,6 +185,12 @@ class Runner:
                     return watch
                 if self.store.get_run(run.id).cancel_requested_at is not None:
                     cancel.stop(RunStatus.CANCELLED, "cancelled on request")
+            if exited_at is None and proc.poll() is not None:
+                exited_at = mono
+            elif exited_at is not None and mono - exited_at > EXIT_DRAIN_S:
+                # The process has exited but something it started in the background still
+                # holds its output open. The run is over: stop waiting and clear the group.
+                break
             if watch.stop_reason is None:
                 if cancel.is_set():
                     self._stop(proc, watch, cancel.status, cancel.reason)

@@ -30,7 +30,6 @@ from .migrations import MIGRATIONS, latest_version
 from .runs import RunQueries
 from .timefmt import from_db, to_db
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -46,6 +45,7 @@ class SqliteStore(RunQueries):
                 str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
             self.db.row_factory = sqlite3.Row
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys = ON")
             # FULL: a run's state change is on disk before we act on it (spawn, report).
@@ -54,6 +54,12 @@ class SqliteStore(RunQueries):
             if mode != "wal":
                 self.db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):
+                raise StorageError(
+                    f"{path} is not an SQLite database; refusing to touch it",
+                    hint="point --db or CNP_DB at a Claude Night Pilot database, "
+                    "or move the file",
+                ) from exc
             raise StorageError(f"cannot open {path} as an SQLite database: {exc}") from exc
         self._migrate()
 
@@ -64,17 +70,10 @@ class SqliteStore(RunQueries):
         if path.is_dir():
             raise StorageError(f"database path {path} is a directory, not a file")
         if path.exists():
-            try:
-                with path.open("rb") as fh:
-                    header = fh.read(len(SQLITE_HEADER))
-            except OSError as exc:
-                raise StorageError(f"cannot read database file {path}: {exc.strerror}") from exc
-            if header and header != SQLITE_HEADER:
-                raise StorageError(
-                    f"{path} is not an SQLite database (its first bytes are not the SQLite "
-                    "header); refusing to touch it",
-                    hint="point --db or CNP_DB at a Claude Night Pilot database, or move the file",
-                )
+            # Never open() the database file ourselves: closing any descriptor of it drops
+            # every POSIX lock this process holds on it, including SQLite's own, and another
+            # process may then delete the WAL under our feet. A file that is not SQLite is
+            # caught by the first query instead (which writes nothing).
             return
         if not create:
             raise StorageError(f"database {path} does not exist", hint="run `cnp init` first")

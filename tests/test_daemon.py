@@ -1,0 +1,144 @@
+"""The daemon as a real process: it fires jobs created while it runs, stops politely, refuses
+to double up on one SQLite file, and survives kill -9 at every awkward moment."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cli_runner import cnp
+from daemon_proc import DaemonProcess, wait_until
+from night_pilot.procs import group_members
+
+pytestmark = pytest.mark.slow
+
+TERMINAL = {"completed", "failed", "cancelled", "missed", "skipped", "interrupted"}
+
+
+def rows(db: Path, sql: str, *args: object) -> list[sqlite3.Row]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute(sql, args).fetchall()
+
+
+def shell_job(db: Path, script: str, cron: str, *extra: str) -> int:
+    res = cnp("prompt", "create", "script", "--stdin", "--db", str(db), "--format", "json",
+              input=script)
+    assert res.exit_code == 0, res.stderr
+    res = cnp("job", "create", str(res.json["id"]), cron, "--executor", "shell", "--tz", "UTC",
+              "--db", str(db), "--format", "json", *extra)
+    assert res.exit_code == 0, res.stderr
+    return int(res.json["id"])
+
+
+def seconds_ahead(n: int) -> tuple[str, datetime]:
+    """A 6-field cron that fires once a minute at the second `n` seconds from now."""
+    at = (datetime.now(UTC) + timedelta(seconds=n)).replace(microsecond=0)
+    return f"{at.second} {at.minute} * * * *", at
+
+
+def test_registers_job_with_executor(tmp_path: Path) -> None:
+    db = tmp_path / "night.db"
+    cnp("init", "--db", str(db))
+    with DaemonProcess(db):
+        cron, at = seconds_ahead(3)
+        job_id = shell_job(db, "echo fired", cron)
+        run = wait_until(lambda: rows(db, "SELECT * FROM job_executions WHERE job_id = ? AND"
+                                          " status = 'completed'", job_id), 15, "the run")[0]
+    started = datetime.fromisoformat(run["started_at"])
+    assert datetime.fromisoformat(run["scheduled_for"]) == at
+    assert timedelta(0) <= started - at < timedelta(seconds=1)
+    assert run["result_text"] == "fired"
+
+
+def test_sigterm_gives_running_runs_a_grace_period_then_records_it(tmp_path: Path) -> None:
+    db = tmp_path / "night.db"
+    cnp("init", "--db", str(db))
+    daemon = DaemonProcess(db, "--shutdown-grace", "1").start()
+    job_id = shell_job(db, "echo working\nsleep 60 &\nsleep 60\n", "@yearly")
+    assert cnp("job", "trigger", str(job_id), "--db", str(db)).exit_code == 0
+    run = wait_until(lambda: rows(db, "SELECT * FROM job_executions WHERE status = 'running'"),
+                     15, "a running run")[0]
+    assert daemon.stop() == 0
+    [after] = rows(db, "SELECT * FROM job_executions WHERE id = ?", run["id"])
+    assert after["status"] == "interrupted"
+    assert "daemon stopped" in after["reason"]
+    assert group_members(run["pid"]) == []
+    assert rows(db, "SELECT stopped_at FROM daemons")[0]["stopped_at"] is not None
+
+
+def test_a_second_daemon_refuses_or_stands_by(tmp_path: Path) -> None:
+    db = tmp_path / "night.db"
+    cnp("init", "--db", str(db))
+    first = DaemonProcess(db).start()
+    refused = DaemonProcess(db, "--no-standby").start(wait_registered=False)
+    assert refused.wait_exit(30) == 1
+    assert "another daemon" in refused.output()
+    standby = DaemonProcess(db).start()  # registers as a standby
+    assert wait_until(lambda: rows(db, "SELECT role FROM daemons WHERE pid = ?", standby.pid),
+                      10, "the standby row")[0]["role"] == "standby"
+    job_id = shell_job(db, "echo hi", "* * * * * *")
+    wait_until(lambda: rows(db, "SELECT 1 FROM job_executions WHERE status = 'completed'"), 10,
+               "a run by the first daemon")
+    first.kill9()
+    taken = wait_until(lambda: [e for e in standby.events() if e.get("event") ==
+                                "daemon_takeover"], 10, "the takeover")
+    assert taken
+    count = len(rows(db, "SELECT 1 FROM job_executions WHERE status = 'completed'"))
+    wait_until(lambda: len(rows(db, "SELECT 1 FROM job_executions WHERE status = 'completed'"))
+               > count + 1, 10, "runs by the standby")
+    standby.stop()
+    keys = Counter((r["job_id"], r["scheduled_for"], r["attempt"])
+                   for r in rows(db, "SELECT * FROM job_executions WHERE job_id = ?", job_id))
+    assert max(keys.values()) == 1
+
+
+@pytest.mark.parametrize("point", ["after_claim", "after_spawn", "mid_run",
+                                   "before_final_commit"])
+def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
+    db = tmp_path / "night.db"
+    cnp("init", "--db", str(db))
+    marker = tmp_path / "child.pid"
+    script = f"echo begin\nsleep 300 &\necho $! > {marker}\nsleep 1\necho end\n"
+    job_id = shell_job(db, script, "@yearly")
+    assert cnp("job", "trigger", str(job_id), "--db", str(db)).exit_code == 0
+    crashing = DaemonProcess(db, "--lease", "3", env={"CNP_FAULT": point}).start(
+        wait_registered=False)
+    assert crashing.wait_exit(30) == -9, crashing.output()
+    time.sleep(0.3)
+    # Whatever the daemon had started died with it (parent-death signal)…
+    leftovers = rows(db, "SELECT pid FROM job_executions WHERE pid IS NOT NULL")
+    with DaemonProcess(db, "--lease", "3"):
+        wait_until(lambda: all(r["status"] in TERMINAL for r in
+                               rows(db, "SELECT status FROM job_executions")), 30,
+                   "every run to end")
+    # …and what it left behind in the process group was killed on restart.
+    for r in leftovers:
+        assert group_members(r["pid"]) == []
+    if marker.exists():
+        child = int(marker.read_text())
+        assert not Path(f"/proc/{child}").exists() or _state(child) == "Z"
+    runs = rows(db, "SELECT * FROM job_executions ORDER BY id")
+    keys = Counter((r["job_id"], r["scheduled_for"], r["attempt"]) for r in runs)
+    assert max(keys.values()) == 1
+    assert all(r["status"] in TERMINAL for r in runs)
+    final = [r["status"] for r in runs]
+    if point == "after_claim":
+        # Never started: interrupted, then retried and completed.
+        assert final == ["interrupted", "completed"]
+    else:
+        # It had started (side effects possible): interrupted and, by default, not retried.
+        assert final == ["interrupted"]
+        assert "stopped heartbeating" in runs[0]["reason"]
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None

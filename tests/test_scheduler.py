@@ -223,3 +223,13 @@ def test_a_manual_trigger_is_recorded_like_a_scheduled_run(store: SqliteStore) -
     assert claimed.id == run.id
     again = trigger_job(store, job.id or 0, T0 + timedelta(seconds=1))
     assert again.status == RunStatus.SKIPPED  # overlap skip: the first is still queued
+
+
+def test_a_broken_job_is_paused_and_the_others_still_fire(store: SqliteStore) -> None:
+    broken = add_job(store, "* * * * *")
+    healthy = add_job(store, "* * * * *")
+    store.db.execute("UPDATE jobs SET cron_expr = '99 * * * *' WHERE id = ?", (broken.id,))
+    created = materialize_due(store, T0 + timedelta(minutes=1))
+    assert [store.get_run(i).job_id for i in created] == [healthy.id]
+    assert store.get_job(broken.id or 0).enabled is False
+    assert store.list_runs(job_id=broken.id) == []

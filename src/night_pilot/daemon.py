@@ -16,10 +16,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from . import __version__
 from .config import DbLocation
@@ -31,6 +32,14 @@ from .scheduler import claim_runs, materialize_due, reap
 from .store import Store, open_store
 from .tracing import log, trace
 
+
+class RunnerLike(Protocol):
+    def run(self, run: Execution, cancel: StopSignal | None = None) -> object: ...
+
+
+# How workers get their runner; benchmarks pass one that executes nothing.
+RunnerFactory = Callable[[Store, str, Callable[[], datetime], RunnerConfig], RunnerLike]
+
 # A daemon whose heartbeat is older than this is presumed gone (health, `trigger --wait`).
 DAEMON_STALE_AFTER = timedelta(seconds=15)
 DAEMON_HEARTBEAT_EVERY = 5.0
@@ -39,6 +48,9 @@ DAEMON_HEARTBEAT_EVERY = 5.0
 @dataclass
 class DaemonConfig:
     concurrency: int = 2
+    # Claimed runs waiting for a slot, beyond the running ones: a burst of due runs is taken
+    # (and its lag measured) at once, while other daemons can still share a large backlog.
+    prefetch: int = 32
     lease_s: float = 30.0
     shutdown_grace_s: float = 30.0
     max_sleep_s: float = 1.0
@@ -108,9 +120,11 @@ class DaemonLock:
 
 
 class Daemon:
-    def __init__(self, location: DbLocation, config: DaemonConfig | None = None) -> None:
+    def __init__(self, location: DbLocation, config: DaemonConfig | None = None,
+                 runner_factory: RunnerFactory = Runner) -> None:
         self.location = location
         self.config = config or DaemonConfig()
+        self.runner_factory = runner_factory
         self.host = socket.gethostname()
         self.instance = instance_id(self.host)
         self.wake = threading.Event()
@@ -208,7 +222,11 @@ class Daemon:
             reap(store, now, host=self.host)
             materialize_due(store, now)
             with self.busy_lock:
-                free = self.config.concurrency - self.busy
+                free = self.config.concurrency + self.config.prefetch - self.busy
+                holding = self.busy
+            if holding:
+                # Runs waiting in our queue hold leases too; keep them alive.
+                store.heartbeat_runs(self.instance, now, now + lease)
             if free > 0:
                 for run in claim_runs(store, now, instance=self.instance, host=self.host,
                                       slots=free, lease=lease):
@@ -249,7 +267,7 @@ class Daemon:
         # Each worker thread lives as long as the daemon: the runs it spawns carry a
         # parent-death signal tied to this thread.
         store = open_store(self.location)
-        runner = Runner(store, self.instance, self.now, self.config.runner)
+        runner = self.runner_factory(store, self.instance, self.now, self.config.runner)
         while True:
             run = self.work.get()
             if run is None:

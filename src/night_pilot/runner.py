@@ -94,6 +94,9 @@ class Runner:
         assert run.fencing_token is not None
         fields: dict[str, Any] = {
             "job_id": run.job_id, "execution_id": run.id, "attempt": run.attempt}
+        if self.store.get_run(run.id).cancel_requested_at is not None:
+            return self._finish(run, RunResult(RunStatus.CANCELLED,
+                                               reason="cancelled before it started"), fields)
         try:
             prompt, argv, cwd = self._prepare(run)
         except CnpError as exc:

@@ -8,12 +8,13 @@ decision takes `now` as an argument; nothing here reads the clock or starts a pr
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .catalog import schedule_of
 from .cron import Schedule
-from .errors import NotFound
+from .errors import CnpError, NotFound
 from .models import (
     Execution,
     InterruptPolicy,
@@ -117,35 +118,59 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 86400}d"
 
 
+# Due jobs are materialized this many to a transaction: each job's rows and the advance of its
+# next_run_at still commit together, and a burst of thousands costs a few commits, not thousands.
+MATERIALIZE_BATCH = 200
+
+
 def materialize_due(store: Store, now: datetime) -> list[int]:
-    """Turn every due fire time into run rows and advance each job's `next_run_at`, per job in
-    one transaction (so a crash leaves either both or neither). Returns the new pending ids."""
+    """Turn every due fire time into run rows and advance each job's `next_run_at` in the same
+    transaction (so a crash leaves either both or neither). Returns the new pending ids."""
     created: list[int] = []
-    for job_id in store.due_job_ids(now):
+    while True:
+        due = store.due_job_ids(now, limit=MATERIALIZE_BATCH)
+        if not due:
+            return created
         with store.write():
-            try:
-                job = store.get_job(job_id)
-            except NotFound:
-                continue
-            if not job.enabled or job.next_run_at is None or job.next_run_at > now:
-                continue  # changed since we listed it
-            busy = bool(store.active_runs([job_id])[job_id])
-            plan = plan_fires(job, schedule_of(job), now, busy=busy)
-            settings = RunSettings.of_job(job)
-            for planned in plan.runs:
-                run_id = store.insert_run(
-                    job_id=job_id, scheduled_for=planned.scheduled_for, trigger=Trigger.SCHEDULE,
-                    status=planned.status, reason=planned.reason, settings=settings, now=now,
-                    prompt_id=job.prompt_id,
-                )
-                if planned.status == RunStatus.PENDING:
-                    created.append(run_id)
-                    trace("trigger", job_id=job_id, execution_id=run_id, attempt=1,
-                          scheduled_for=planned.scheduled_for.isoformat())
-                else:
-                    trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
-                          reason=planned.reason)
-            store.advance_job(job_id, job.next_run_at, plan.next_run_at, now)
+            for job_id in due:
+                try:
+                    with store.savepoint():
+                        created.extend(_materialize_job(store, job_id, now))
+                except CnpError as exc:
+                    # One broken job (say, a cron expression edited by hand into nonsense)
+                    # must not stop the others: pause it and say why.
+                    store.set_job_enabled(job_id, False, None, now)
+                    trace("materialize_failed", level=logging.ERROR, job_id=job_id,
+                          error=exc.message)
+        if len(due) < MATERIALIZE_BATCH:
+            return created
+
+
+def _materialize_job(store: Store, job_id: int, now: datetime) -> list[int]:
+    try:
+        job = store.get_job(job_id)
+    except NotFound:
+        return []
+    if not job.enabled or job.next_run_at is None or job.next_run_at > now:
+        return []  # changed since we listed it
+    busy = bool(store.active_runs([job_id])[job_id])
+    plan = plan_fires(job, schedule_of(job), now, busy=busy)
+    settings = RunSettings.of_job(job)
+    created = []
+    for planned in plan.runs:
+        run_id = store.insert_run(
+            job_id=job_id, scheduled_for=planned.scheduled_for, trigger=Trigger.SCHEDULE,
+            status=planned.status, reason=planned.reason, settings=settings, now=now,
+            prompt_id=job.prompt_id,
+        )
+        if planned.status == RunStatus.PENDING:
+            created.append(run_id)
+            trace("trigger", job_id=job_id, execution_id=run_id, attempt=1,
+                  scheduled_for=planned.scheduled_for.isoformat())
+        else:
+            trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
+                  reason=planned.reason)
+    store.advance_job(job_id, job.next_run_at, plan.next_run_at, now)
     return created
 
 

@@ -159,6 +159,19 @@ class SqliteStore(RunQueries):
 
     transaction = write
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a write transaction: undo only this block if it raises."""
+        assert self._depth, "savepoint() needs an open write() transaction"
+        self.db.execute("SAVEPOINT step")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO step")
+            self.db.execute("RELEASE step")
+            raise
+        self.db.execute("RELEASE step")
+
     # -- facts -------------------------------------------------------------------------------
 
     def schema_version(self) -> int:

@@ -29,17 +29,26 @@ Answers (all frozen dataclasses, built directly or with the lower-case factories
 - ``Dynamic(fn)`` or any plain callable: ``fn(request) -> Answer`` decides per request (it gets
   the ``RecordedRequest``, whose ``body`` is the parsed JSON).
 
-Main conversation vs side requests: besides the conversation itself the CLI makes small side calls
-to ``/v1/messages`` (e.g. a one-shot call with no tools to generate a session title or summary with
-a small model). A request counts as *main* when its body declares ``tools`` (the agent loop always
-offers its tool set) — side calls send none. Only main requests consume the queue / ``default``;
-side requests get ``side_default``. Pass ``classify=`` to override the rule. Every request to any
-path is recorded in ``api.requests``; paths the stand-in does not know get ``{}`` and are also
-listed in ``api.unknown_paths``.
+Every response carries its own ``msg_<hex>`` id and ``request-id: req_<hex>`` header (the CLI copies
+both into the transcript). ``Text.headers`` / ``ToolUse.headers`` add response headers, e.g. the
+unified rate-limit headers of an allowed request.
+
+Main conversation vs side requests: with ``-p`` and CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 the
+2.1.328 CLI sends only the conversation itself (plus a non-streaming retry of the same request if
+a stream breaks). Side calls do exist: helpers such as title or summary generation send no
+``tools``, and ``--prompt-suggestions`` (with nonessential traffic allowed) forks the finished
+conversation with the same model, tools and prefix, appending a user message that starts with
+``[SUGGESTION MODE``. ``default_classify`` therefore calls a request *side* when it has no
+``tools`` or its last user message starts with a marker in ``SIDE_PROMPT_MARKERS``, else *main*.
+Only main requests consume the queue / ``default``; side requests get ``side_default``. Pass
+``classify=`` to change the rule. Every request to any path is recorded in ``api.requests``;
+paths the stand-in does not know get ``{}`` and are also listed in ``api.unknown_paths``, as are
+CONNECTs that reach it as the proxy claude_env() configures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import secrets
@@ -47,10 +56,10 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urlsplit
 
 # The token counts the reference transcripts were produced with (see shared/claude-cli-2.1.328):
@@ -90,6 +99,8 @@ class ToolUse:
 class UsageLimit:
     reset_at: int | None = None  # epoch seconds; None = one hour from the moment of answering
     claim: str | None = "five_hour"  # None = server-side 429 that is not a plan usage limit
+    # Pay-as-you-go overage refused too, as for the account the reference run imitated.
+    overage_disabled_reason: str | None = "org_level_disabled"
     message: str = "This request would exceed your account's rate limit. Please try again later."
 
 
@@ -112,10 +123,6 @@ class Dynamic:
     fn: Callable[[RecordedRequest], Answer]
 
 
-Answer = Union[Text, ToolUse, UsageLimit, ApiError, Stall, Dynamic]
-AnswerLike = Union[Answer, Callable[["RecordedRequest"], Answer]]
-
-
 def text(s: str, *, delay: float = 0.0, usage: dict[str, int] | None = None) -> Text:
     return Text(s, delay=delay, usage=usage)
 
@@ -124,8 +131,8 @@ def slow_text(s: str, delay: float) -> Text:
     return Text(s, delay=delay)
 
 
-def tool_use(name: str, input: dict[str, Any], *, tool_use_id: str | None = None) -> ToolUse:
-    return ToolUse(name, input, tool_use_id=tool_use_id)
+def tool_use(name: str, tool_input: dict[str, Any], *, tool_use_id: str | None = None) -> ToolUse:
+    return ToolUse(name, tool_input, tool_use_id=tool_use_id)
 
 
 def usage_limit(reset_at: int | None = None, claim: str | None = "five_hour") -> UsageLimit:
@@ -148,14 +155,9 @@ def stall(seconds: float | None = None, *, after_message_start: bool = False) ->
     return Stall(seconds, after_message_start)
 
 
-# Header names for each claim: the CLI reads the per-window status/reset pair next to the
-# representative claim, so a rejected window must be reported under its own prefix too.
-_CLAIM_PREFIX = {
-    "five_hour": "5h",
-    "seven_day": "7d",
-    "seven_day_opus": "7d_opus",
-    "seven_day_sonnet": "7d_sonnet",
-}
+# Per-window header prefix of each claim: the real API reports the rejected window under its own
+# prefix next to the representative claim (2.1.328 knows only these two windows' headers).
+_CLAIM_PREFIX = {"five_hour": "5h", "seven_day": "7d"}
 
 
 # --------------------------------------------------------------------------- requests
@@ -202,6 +204,19 @@ class RecordedRequest:
     def all_text(self) -> str:
         return "\n".join(self.texts())
 
+    def prompt_texts(self) -> list[str]:
+        """The user's own text blocks: user-role texts minus the CLI's <system-reminder> blocks.
+
+        The CLI sends the prompt as its own text block, byte for byte as read from stdin
+        (a trailing newline included), after reminder blocks it adds to the first message.
+        """
+        return [t for t in self.texts("user") if not t.startswith("<system-reminder>")]
+
+    def prompt_text(self) -> str:
+        """The latest prompt of the conversation (the new one, on a resumed session)."""
+        prompts = self.prompt_texts()
+        return prompts[-1] if prompts else ""
+
     def tool_results(self) -> list[dict[str, Any]]:
         return [
             b
@@ -212,9 +227,33 @@ class RecordedRequest:
         ]
 
 
+Resolved = Text | ToolUse | UsageLimit | ApiError | Stall
+Answer = Resolved | Dynamic
+AnswerLike = Answer | Callable[[RecordedRequest], Answer]
+
+
+# Side calls that fork the main conversation (same tools and prefix, to share the prompt cache)
+# are recognisable only by the instruction they append as the last user message.
+SIDE_PROMPT_MARKERS: tuple[str, ...] = ("[SUGGESTION MODE",)
+
+
 def default_classify(req: RecordedRequest) -> str:
+    """Tell the agent conversation ("main") from the CLI's helper calls ("side"); see module doc."""
     body = req.body if isinstance(req.body, dict) else {}
-    return "main" if body.get("tools") else "side"
+    if not body.get("tools"):
+        return "side"
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    if isinstance(last, dict) and last.get("role") == "user":
+        content = last.get("content")
+        texts = (
+            [content]
+            if isinstance(content, str)
+            else [b.get("text", "") for b in content or [] if isinstance(b, dict)]
+        )
+        if any(t.lstrip().startswith(SIDE_PROMPT_MARKERS) for t in texts):
+            return "side"
+    return "main"
 
 
 # --------------------------------------------------------------------------- server
@@ -292,7 +331,7 @@ class StandinAPI:
         with self._lock:
             self.queue.extend(answers)
 
-    def _next_answer(self, req: RecordedRequest) -> Answer:
+    def _next_answer(self, req: RecordedRequest) -> Resolved:
         with self._lock:
             if req.kind == "main":
                 chosen = self.queue.popleft() if self.queue else self.default
@@ -302,10 +341,10 @@ class StandinAPI:
         while True:
             if isinstance(chosen, Dynamic):
                 chosen = chosen.fn(req)
-            elif callable(chosen) and not isinstance(chosen, type):
-                chosen = chosen(req)
-            else:
+            elif isinstance(chosen, Text | ToolUse | UsageLimit | ApiError | Stall):
                 return chosen
+            else:
+                chosen = chosen(req)
 
     # -- inspection
 
@@ -344,12 +383,19 @@ class StandinAPI:
             lambda rs: sum(1 for r in rs if r.is_messages and r.kind == "main") >= n, timeout
         )
 
-    def _new_ids(self) -> tuple[str, str]:
-        msg_id, req_id = f"msg_{secrets.token_hex(12)}", f"req_{secrets.token_hex(12)}"
+    # Ids are listed in the order sent: request_ids for every /v1/messages response (errors
+    # included, as the real API does), message_ids only for responses that carried a message.
+    def _new_request_id(self) -> str:
+        req_id = f"req_{secrets.token_hex(12)}"
+        with self._lock:
+            self.request_ids.append(req_id)
+        return req_id
+
+    def _new_message_id(self) -> str:
+        msg_id = f"msg_{secrets.token_hex(12)}"
         with self._lock:
             self.message_ids.append(msg_id)
-            self.request_ids.append(req_id)
-        return msg_id, req_id
+        return msg_id
 
 
 class _Server(ThreadingHTTPServer):
@@ -364,7 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive + chunked SSE, like the real API
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, fmt: str, *args: Any) -> None:
         pass  # requests are recorded in api.requests; stderr noise would clutter test output
 
     @property
@@ -410,12 +456,46 @@ class _Handler(BaseHTTPRequestHandler):
         if req.is_messages:
             req.kind = self.api.classify(req)
         self.api._record(req)
-        try:
+        # The CLI may give up on a request (timeout, abort) while we answer; nothing to do then.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._dispatch(req)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the CLI gave up on this request (timeout, abort); nothing to answer
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    def do_CONNECT(self) -> None:
+        # Reached only through the HTTPS_PROXY that claude_env() points here: something tried to
+        # leave loopback. Record it and refuse at once so the client fails fast.
+        self.api._record(
+            RecordedRequest(
+                method="CONNECT",
+                path=self.path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=None,
+                received_at=time.time(),
+            )
+        )
+        with self.api._lock:
+            self.api.unknown_paths.append(f"CONNECT {self.path}")
+        self.send_response(403)
+        self.send_header("content-length", "0")
+        self.end_headers()
+        self.close_connection = True
 
     def do_HEAD(self) -> None:
         self._read_body()
@@ -423,9 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", "0")
         self.end_headers()
 
-    def _send_json(
-        self, status: int, payload: Any, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -463,11 +541,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = req.body if isinstance(req.body, dict) else {}
         model = self.api.model or str(body.get("model") or "claude-standin")
         streaming = bool(body.get("stream"))
-        msg_id, req_id = self.api._new_ids()
+        req_id = self.api._new_request_id()
         base_headers = {"request-id": req_id, "anthropic-organization-id": "standin-org"}
 
         if isinstance(answer, Stall):
-            self._stall(answer, msg_id, model, base_headers)
+            self._stall(answer, model, base_headers)
             return
         if isinstance(answer, UsageLimit):
             self._usage_limit(answer, base_headers)
@@ -482,31 +560,39 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if answer.delay and self.api._closing.wait(answer.delay):
             return  # server closing while we were pretending to think
-        blocks = _blocks(answer)
         usage = {**DEFAULT_USAGE, **(answer.usage or {})}
         stop = answer.stop_reason if isinstance(answer, Text) else "tool_use"
+        message = _message(self.api._new_message_id(), model, _blocks(answer), usage, stop)
         headers = {**base_headers, **answer.headers}
         if streaming:
-            self._stream(msg_id, model, blocks, usage, stop, headers)
+            self._stream(message, headers)
         else:
-            message = _message(msg_id, model, blocks, usage, stop)
             self._send_json(200, message, headers)
 
     def _usage_limit(self, answer: UsageLimit, base_headers: dict[str, str]) -> None:
         reset = answer.reset_at if answer.reset_at is not None else int(time.time()) + 3600
         headers = {**base_headers, "retry-after": str(max(0, reset - int(time.time())))}
         if answer.claim is not None:
-            prefix = _CLAIM_PREFIX.get(answer.claim, answer.claim)
+            unified = "anthropic-ratelimit-unified"
             headers.update(
                 {
-                    "anthropic-ratelimit-unified-status": "rejected",
-                    "anthropic-ratelimit-unified-reset": str(reset),
-                    "anthropic-ratelimit-unified-representative-claim": answer.claim,
-                    f"anthropic-ratelimit-unified-{prefix}-status": "rejected",
-                    f"anthropic-ratelimit-unified-{prefix}-reset": str(reset),
-                    f"anthropic-ratelimit-unified-{prefix}-utilization": "1.0",
+                    f"{unified}-status": "rejected",
+                    f"{unified}-reset": str(reset),
+                    f"{unified}-representative-claim": answer.claim,
                 }
             )
+            prefix = _CLAIM_PREFIX.get(answer.claim)
+            if prefix:
+                headers.update(
+                    {
+                        f"{unified}-{prefix}-status": "rejected",
+                        f"{unified}-{prefix}-reset": str(reset),
+                        f"{unified}-{prefix}-utilization": "1.0",
+                    }
+                )
+            if answer.overage_disabled_reason:
+                headers[f"{unified}-overage-status"] = "rejected"
+                headers[f"{unified}-overage-disabled-reason"] = answer.overage_disabled_reason
         payload = {
             "type": "error",
             "error": {"type": "rate_limit_error", "message": answer.message},
@@ -523,53 +609,60 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
 
-    def _stream(
-        self,
-        msg_id: str,
-        model: str,
-        blocks: list[dict[str, Any]],
-        usage: dict[str, int],
-        stop: str,
-        headers: dict[str, str],
-    ) -> None:
-        self._start_stream(headers)
-        start_usage = {**usage, "output_tokens": 1}  # the real API counts output at the end
-        self._event("message_start", {"type": "message_start",
-                                      "message": _message(msg_id, model, [], start_usage, None)})
-        for i, block in enumerate(blocks):
+    def _stream_start(self, message: dict[str, Any], headers: dict[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        # The real API opens with no content, no stop reason and output counted so far.
+        opening = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**message["usage"], "output_tokens": 1},
+        }
+        self._event("message_start", {"type": "message_start", "message": opening})
+
+    def _stream(self, message: dict[str, Any], headers: dict[str, str]) -> None:
+        self._stream_start(message, headers)
+        for i, block in enumerate(message["content"]):
+            start: dict[str, Any]
             if block["type"] == "text":
-                self._event("content_block_start", {"type": "content_block_start", "index": i,
-                                                    "content_block": {"type": "text", "text": ""}})
-                if i == 0:
-                    self._event("ping", {"type": "ping"})
+                start = {"type": "text", "text": ""}
                 delta = {"type": "text_delta", "text": block["text"]}
             else:
                 start = {**block, "input": {}}
-                self._event("content_block_start", {"type": "content_block_start", "index": i,
-                                                    "content_block": start})
                 delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-            self._event("content_block_delta",
-                        {"type": "content_block_delta", "index": i, "delta": delta})
+            self._event(
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": start},
+            )
+            if i == 0:
+                self._event("ping", {"type": "ping"})
+            self._event(
+                "content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}
+            )
             self._event("content_block_stop", {"type": "content_block_stop", "index": i})
-        self._event("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"output_tokens": usage["output_tokens"]},
-        })
+        self._event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+            },
+        )
         self._event("message_stop", {"type": "message_stop"})
         self._chunk(b"")  # zero-length chunk ends the chunked body
 
-    def _stall(
-        self, answer: Stall, msg_id: str, model: str, headers: dict[str, str]
-    ) -> None:
+    def _stall(self, answer: Stall, model: str, headers: dict[str, str]) -> None:
         if answer.after_message_start:
-            self._start_stream(headers)
-            start_usage = {**DEFAULT_USAGE, "output_tokens": 1}
-            self._event("message_start", {"type": "message_start",
-                                          "message": _message(msg_id, model, [], start_usage,
-                                                              None)})
+            message = _message(self.api._new_message_id(), model, [], DEFAULT_USAGE, None)
+            self._stream_start(message, headers)
         self.api._closing.wait(answer.seconds)
-        # Then hang up without finishing: the client sees a truncated response.
+        # Then hang up without finishing: the client sees a dropped or truncated response.
         self.close_connection = True
 
 
@@ -579,12 +672,14 @@ def _blocks(answer: Text | ToolUse) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if answer.text:
         blocks.append({"type": "text", "text": answer.text})
-    blocks.append({
-        "type": "tool_use",
-        "id": answer.tool_use_id or f"toolu_{secrets.token_hex(12)}",
-        "name": answer.name,
-        "input": answer.input,
-    })
+    blocks.append(
+        {
+            "type": "tool_use",
+            "id": answer.tool_use_id or f"toolu_{secrets.token_hex(12)}",
+            "name": answer.name,
+            "input": answer.input,
+        }
+    )
     return blocks
 
 
@@ -601,16 +696,3 @@ def _message(
         "stop_sequence": None,
         "usage": usage,
     }
-
-
-def iter_sse(raw: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Parse an SSE body into (event, data) pairs; handy when testing the stand-in itself."""
-    for frame in raw.decode().split("\n\n"):
-        name, data = "", ""
-        for line in frame.splitlines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data += line[6:]
-        if name:
-            yield name, json.loads(data)

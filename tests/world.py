@@ -26,6 +26,9 @@ class Outcome:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def error_message(self) -> str:
+        return str(json.loads(self.stderr)["message"])
+
 
 @dataclass
 class World:

@@ -28,7 +28,7 @@ from .errors import CnpError
 from .faults import crash_point
 from .models import Execution, RunStatus
 from .runner import Runner, RunnerConfig, StopSignal
-from .scheduler import claim_runs, materialize_due, reap
+from .scheduler import claim_runs, cooldown_until, materialize_due, reap
 from .store import Store, open_store
 from .tracing import log, trace
 
@@ -56,6 +56,7 @@ class DaemonConfig:
     max_sleep_s: float = 1.0
     standby: bool = True
     clock_offset_s: float = 0.0  # for tests of skewed hosts; never set in normal use
+    cooldown_margin_s: float = 60.0  # no Claude run starts before a limit's reset plus this
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
@@ -213,6 +214,8 @@ class Daemon:
 
     def _loop(self, store: Store) -> None:
         lease = timedelta(seconds=self.config.lease_s)
+        margin = timedelta(seconds=self.config.cooldown_margin_s)
+        in_cooldown: datetime | None = None
         last_wall, last_mono = self.now(), time.monotonic()
         next_heartbeat = 0.0
         while not self.stopping.is_set():
@@ -221,6 +224,10 @@ class Daemon:
             last_wall, last_mono = now, mono
             reap(store, now, host=self.host)
             materialize_due(store, now)
+            until = cooldown_until(store, now, margin)
+            if in_cooldown is not None and until is None:
+                trace("cooldown_end", ended=in_cooldown.isoformat())
+            in_cooldown = until
             with self.busy_lock:
                 free = self.config.concurrency + self.config.prefetch - self.busy
                 holding = self.busy
@@ -229,7 +236,7 @@ class Daemon:
                 store.heartbeat_runs(self.instance, now, now + lease)
             if free > 0:
                 for run in claim_runs(store, now, instance=self.instance, host=self.host,
-                                      slots=free, lease=lease):
+                                      slots=free, lease=lease, cooldown_margin=margin):
                     crash_point("after_claim")
                     with self.busy_lock:
                         self.busy += 1

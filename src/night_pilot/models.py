@@ -192,6 +192,7 @@ class RunSettings:
     max_attempts: int = 3
     prompt_text: str | None = None  # set for ad-hoc runs; job runs read their prompt at spawn
     resume_session_id: str | None = None
+    on_limit: OnLimit = OnLimit.RERUN
 
     @classmethod
     def of_job(cls, job: Job) -> RunSettings:
@@ -202,6 +203,7 @@ class RunSettings:
             timeout_s=job.timeout_s,
             idle_timeout_s=job.idle_timeout_s,
             max_attempts=job.retries + 1,
+            on_limit=job.on_limit,
         )
 
 
@@ -249,6 +251,8 @@ class Execution:
     api_error_status: int | None = None
     result_text: str | None = None
     stderr_tail: str | None = None
+    limit_kind: str | None = None
+    limit_reset_at: datetime | None = None
     job_name: str | None = None
 
 
@@ -276,3 +280,5 @@ class RunResult:
     stderr_tail: str | None = None
     transient: bool = False  # another attempt may succeed
     retry_at: datetime | None = None  # set by the runner when it schedules another attempt
+    limit_kind: str | None = None  # a usage limit stopped the run: which one
+    limit_reset_at: datetime | None = None  # …and when it resets (None: unknown)

@@ -20,21 +20,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from .claude_stream import StreamSummary
 from .config import find_claude
+from .cooldown import detect as detect_limit
+from .cron import system_timezone
 from .errors import CnpError
 from .faults import crash_point
-from .models import Execution, ExecutorKind, RunResult, RunStatus, Trigger
+from .models import Execution, ExecutorKind, OnLimit, RunResult, RunStatus, Trigger
 from .procs import PREEXEC, signal_group, start_time
 from .store import Store
 from .tracing import trace
 
 STDERR_TAIL_BYTES = 8192
 RESULT_TEXT_LIMIT = 1_000_000
+# What a resumed session is told after a usage limit interrupted it.
+CONTINUE_PROMPT = (
+    "Your previous turn was interrupted because a usage limit was reached; it has reset now. "
+    "Continue the task from where you stopped."
+)
 # After the process exits, how long to keep reading output its background children may hold.
 EXIT_DRAIN_S = 2.0
 
@@ -47,6 +54,8 @@ class RunnerConfig:
     retry_max_s: float = 1800.0
     kill_grace_s: float = 5.0
     env: dict[str, str] | None = None  # the child's environment; default: ours minus CLAUDECODE
+    cooldown_margin_s: float = 60.0  # after a usage limit resets, wait this much longer
+    local_zone: str | None = None  # for reset times printed without a zone; default: system's
 
 
 @dataclass
@@ -273,9 +282,15 @@ class Runner:
             result.reason = s.failure_reason(code)
             if stderr_tail and not s.result_seen:
                 result.reason += f"; stderr: {stderr_tail.strip().splitlines()[-1][:300]}"
-            result.transient = s.transient and not s.rate_limit_rejections
-            if s.rate_limit_rejections or "rate_limit" in s.assistant_errors:
-                result.reason = "usage limit reached: " + (s.result_text or "rate limited")
+            result.transient = s.transient
+            limit = detect_limit(s, self.clock(), self.config.local_zone or system_timezone())
+            if limit is not None:
+                result.transient = False  # waited out, not retried (see _finish)
+                result.limit_kind = limit.kind
+                result.limit_reset_at = limit.wait_until(self.clock())
+                when = f"{result.limit_reset_at:%Y-%m-%d %H:%M:%S} UTC"
+                result.reason = (f"usage limit reached ({limit.kind}), resets {when}: "
+                                 f"{limit.message}")
         return result
 
     def _shell_result(self, run: Execution, code: int | None, watch: _Watch,
@@ -314,6 +329,8 @@ class Runner:
             if not self.store.finish_run(run.id, self.instance, run.fencing_token, result, now):
                 trace("lost_claim", **fields)
                 return None
+            if result.limit_reset_at is not None:
+                self._wait_out_limit(run, result, now, fields)
             if retry:
                 assert result.retry_at is not None
                 self.store.insert_run(
@@ -324,6 +341,33 @@ class Runner:
                 )
         trace("persist", status=str(result.status), retry=retry, **fields)
         return result
+
+    def _wait_out_limit(self, run: Execution, result: RunResult, now: datetime,
+                        fields: dict[str, Any]) -> None:
+        """Record the cooldown and a follow-up attempt that starts after the reset, either the
+        prompt again or the interrupted session resumed (the job's --on-limit)."""
+        assert result.limit_reset_at is not None and result.limit_kind is not None
+        cooldown_id = self.store.insert_cooldown(
+            kind=result.limit_kind, reset_at=result.limit_reset_at, detected_at=now,
+            source_execution_id=run.id, message=result.reason)
+        if cooldown_id is not None:
+            trace("cooldown_start", kind=result.limit_kind,
+                  reset_at=result.limit_reset_at.isoformat(), **fields)
+        settings = replace(run.settings, max_attempts=run.settings.max_attempts + 1)
+        if run.settings.on_limit == OnLimit.RESUME and result.session_id:
+            settings = replace(settings, resume_session_id=result.session_id,
+                               prompt_text=CONTINUE_PROMPT)
+        start = result.limit_reset_at + timedelta(seconds=self.config.cooldown_margin_s)
+        follow = self.store.insert_run(
+            job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
+            status=RunStatus.DEFERRED, settings=settings, now=now, attempt=run.attempt + 1,
+            prompt_id=run.prompt_id, retry_at=start,
+            reason=f"deferred until the usage limit resets ({run.settings.on_limit} "
+                   f"of execution {run.id})",
+        )
+        trace("deferred", execution_id=follow, job_id=run.job_id, attempt=run.attempt + 1,
+              start=start.isoformat())
+        result.reason = f"{result.reason}; continues as execution {follow}"
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with ±20 % jitter, so a fleet of retries does not align."""

@@ -17,6 +17,7 @@ from .cron import Schedule
 from .errors import CnpError, NotFound
 from .models import (
     Execution,
+    ExecutorKind,
     InterruptPolicy,
     Job,
     MisfirePolicy,
@@ -191,18 +192,37 @@ def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
     return store.get_run(run_id)
 
 
+def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime | None:
+    """While a usage limit is in force (its reset plus the margin is ahead), when it ends."""
+    active = store.active_cooldown(now - margin)
+    if active is None:
+        return None
+    end: datetime = active["reset_at"] + margin
+    return end
+
+
 def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
-               lease: timedelta) -> list[Execution]:
+               lease: timedelta, cooldown_margin: timedelta = timedelta(seconds=60),
+               ) -> list[Execution]:
     """Claim up to `slots` runs that may start now, oldest first, in one transaction.
 
     A run waits (stays pending) while another run of its job is queued or running, unless the
-    job allows overlap.
+    job allows overlap. During a usage-limit cooldown, Claude runs are deferred until it ends
+    (shell runs go on): nothing spends quota to find out whether the limit is still there.
     """
     if slots <= 0:
         return []
     claimed: list[Execution] = []
     with store.write():
+        until = cooldown_until(store, now, cooldown_margin)
         candidates = store.claimable_runs(now, limit=slots * 4 + 16)
+        if until is not None:
+            for run in [c for c in candidates if c.settings.executor == ExecutorKind.CLAUDE]:
+                store.defer_run(run.id, until, "deferred: a usage limit is in force until "
+                                f"{until:%Y-%m-%d %H:%M:%S} UTC")
+                trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+                      start=until.isoformat())
+            candidates = [c for c in candidates if c.settings.executor != ExecutorKind.CLAUDE]
         job_ids = [c.job_id for c in candidates if c.job_id is not None]
         running = {
             job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)

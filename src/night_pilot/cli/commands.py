@@ -1,3 +1,3 @@
 """Imports every command module so that each registers its commands on `cli`."""
 
-from . import jobs, prompts, runs, system  # noqa: F401
+from . import cooldown, jobs, prompts, runs, system  # noqa: F401

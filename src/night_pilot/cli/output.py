@@ -184,6 +184,8 @@ def execution_dict(e: Execution) -> dict[str, Any]:
         },
         "permission_denials": e.permission_denials,
         "terminal_reason": e.terminal_reason,
+        "limit_kind": e.limit_kind,
+        "limit_reset_at": iso(e.limit_reset_at),
         "api_error_status": e.api_error_status,
         "result": e.result_text,
         "stderr_tail": e.stderr_tail,

@@ -94,15 +94,26 @@ def _outcome(env: Env, e: Execution) -> None:
 @click.option("--stdin", is_flag=True, help="Read the prompt from standard input.")
 @click.option("--mode", type=click.Choice(["sync", "async"]), default="sync", show_default=True,
               help="sync: run here and print the result; async: leave it to the daemon.")
+@click.option("--cooldown-check/--no-cooldown-check", default=True, show_default=True,
+              help="Refuse to start while a usage limit is in force.")
+@click.option("--force", is_flag=True, help="Start even while a usage limit is in force.")
 @run_options
 @common
 @pass_env
 def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool, mode: str,
-            add_dirs: tuple[str, ...], **opts: Any) -> None:
+            cooldown_check: bool, force: bool, add_dirs: tuple[str, ...], **opts: Any) -> None:
     """Run a prompt once, now, recorded like any job run."""
     from .prompts import _content
 
     text = _content(prompt_text, file, stdin)
+    if cooldown_check and not force and opts.get("executor", "claude") == "claude":
+        active = env.store().active_cooldown(_now())
+        if active is not None:
+            raise CnpError(
+                f"a usage limit ({active['kind']}) is in force until "
+                f"{active['reset_at']:%Y-%m-%d %H:%M:%S} UTC; not starting",
+                hint="wait for the reset, or pass --force to try anyway (it may spend quota)",
+            )
     spec = catalog.JobSpec(prompt_id=0, cron="@daily", add_dirs=list(add_dirs), **opts)
     if spec.retries < 0 or spec.retries > 20:
         raise InvalidInput("--retries must be between 0 and 20")
@@ -231,6 +242,9 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @click.option("--retry-base-delay", "retry_base_s", type=click.FloatRange(0, 86400),
               default=30.0, show_default=True,
               help="First retry delay after a transient failure (doubles each attempt).")
+@click.option("--cooldown-margin", "margin_s", type=click.FloatRange(0, 86400), default=60.0,
+              show_default=True,
+              help="After a usage limit resets, wait this many more seconds before Claude runs.")
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="If another daemon owns the database, wait to take over (or exit).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
@@ -240,7 +254,7 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_base_s: float,
-           standby: bool, log_format: str, log_level: str) -> None:
+           margin_s: float, standby: bool, log_format: str, log_level: str) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
@@ -255,8 +269,9 @@ def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_bas
     offset = float(os.environ.get("CNP_CLOCK_OFFSET", "0") or 0)
     config = DaemonConfig(
         concurrency=concurrency, lease_s=lease_s, shutdown_grace_s=grace_s, standby=standby,
-        clock_offset_s=offset,
-        runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s),
+        clock_offset_s=offset, cooldown_margin_s=margin_s,
+        runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
+                            cooldown_margin_s=margin_s),
     )
     code = Daemon(resolve_db(env.db), config).run()
     if code:

@@ -118,6 +118,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
             idle_timeout_s INTEGER NOT NULL,
             max_attempts INTEGER NOT NULL DEFAULT 1,
             resume_session_id TEXT,
+            on_limit TEXT NOT NULL DEFAULT 'rerun' CHECK (on_limit IN ('rerun', 'resume')),
             created_at TEXT NOT NULL,
             claimed_by TEXT,
             fencing_token INTEGER,
@@ -148,6 +149,8 @@ def m001_initial(db: sqlite3.Connection) -> None:
             host TEXT,
             process_start TEXT,
             cancel_requested_at TEXT,
+            limit_kind TEXT,
+            limit_reset_at TEXT,
             legacy_id INTEGER UNIQUE,
             UNIQUE (job_id, scheduled_for, attempt)
         );

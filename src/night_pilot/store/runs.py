@@ -19,6 +19,7 @@ from ..models import (
     ClaudeOptions,
     Execution,
     ExecutorKind,
+    OnLimit,
     RunResult,
     RunSettings,
     RunStatus,
@@ -28,14 +29,14 @@ from .timefmt import from_db, to_db
 
 _TIME_COLUMNS = (
     "scheduled_for", "created_at", "lease_expires_at", "heartbeat_at", "queued_at", "started_at",
-    "finished_at", "retry_at", "cancel_requested_at",
+    "finished_at", "retry_at", "cancel_requested_at", "limit_reset_at",
 )
 _PLAIN_COLUMNS = (
     "id", "job_id", "attempt", "reason", "prompt_id", "prompt_sha256", "claimed_by",
     "fencing_token", "pid", "host", "process_start", "exit_code", "session_id", "model",
     "num_turns", "duration_ms", "duration_api_ms", "total_cost_usd", "input_tokens",
     "output_tokens", "cache_creation_tokens", "cache_read_tokens", "terminal_reason",
-    "api_error_status", "result_text", "stderr_tail",
+    "api_error_status", "result_text", "stderr_tail", "limit_kind",
 )
 _RUN_SELECT = (
     "SELECT e.*, j.name AS job_name FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id"
@@ -69,16 +70,16 @@ class RunQueries:
                 """
                 INSERT INTO job_executions (job_id, scheduled_for, attempt, trigger, status,
                     reason, executor, prompt_id, prompt_text, work_dir, options, timeout_s,
-                    idle_timeout_s, max_attempts, resume_session_id, created_at, finished_at,
-                    retry_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    idle_timeout_s, max_attempts, resume_session_id, on_limit, created_at,
+                    finished_at, retry_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job_id, to_db(scheduled_for), attempt, str(trigger), str(status), reason,
                     str(settings.executor), prompt_id, settings.prompt_text, settings.work_dir,
                     settings.options.to_json(), settings.timeout_s, settings.idle_timeout_s,
-                    settings.max_attempts, settings.resume_session_id, to_db(now),
-                    to_db(now) if terminal else None, to_db(retry_at),
+                    settings.max_attempts, settings.resume_session_id, str(settings.on_limit),
+                    to_db(now), to_db(now) if terminal else None, to_db(retry_at),
                 ),
             )
             assert cur.lastrowid is not None
@@ -118,7 +119,8 @@ class RunQueries:
                 SELECT min(next_run_at) AS t FROM jobs
                  WHERE enabled = 1 AND deleted_at IS NULL AND next_run_at IS NOT NULL
                 UNION ALL
-                SELECT min(retry_at) FROM job_executions WHERE status = 'retry_wait'
+                SELECT min(retry_at) FROM job_executions
+                 WHERE status IN ('retry_wait', 'deferred')
             )
             """
         ).fetchone()
@@ -142,7 +144,8 @@ class RunQueries:
     def claimable_runs(self, now: datetime, limit: int) -> list[Execution]:
         rows = self.db.execute(
             _RUN_SELECT
-            + " WHERE e.status = 'pending' OR (e.status = 'retry_wait' AND e.retry_at <= ?)"
+            + " WHERE e.status = 'pending'"
+            " OR (e.status IN ('retry_wait', 'deferred') AND e.retry_at <= ?)"
             " ORDER BY e.scheduled_for, e.id LIMIT ?",
             (to_db(now), limit),
         )
@@ -264,7 +267,8 @@ class RunQueries:
                        total_cost_usd = ?, input_tokens = ?, output_tokens = ?,
                        cache_creation_tokens = ?, cache_read_tokens = ?,
                        permission_denials = ?, terminal_reason = ?, api_error_status = ?,
-                       result_text = ?, stderr_tail = ?, lease_expires_at = NULL
+                       result_text = ?, stderr_tail = ?, limit_kind = ?, limit_reset_at = ?,
+                       lease_expires_at = NULL
                  WHERE id = ? AND claimed_by = ? AND fencing_token = ?
                    AND status IN ('queued', 'running')
                 """,
@@ -276,7 +280,8 @@ class RunQueries:
                     json.dumps(result.permission_denials)
                     if result.permission_denials is not None else None,
                     result.terminal_reason, result.api_error_status, result.result_text,
-                    result.stderr_tail, run_id, instance, token,
+                    result.stderr_tail, result.limit_kind, to_db(result.limit_reset_at),
+                    run_id, instance, token,
                 ),
             )
             return cur.rowcount == 1
@@ -393,6 +398,59 @@ class RunQueries:
         yield from self.db.execute(
             "SELECT job_id, scheduled_for, attempt, status FROM job_executions ORDER BY id")
 
+    # -- cooldowns --------------------------------------------------------------------------
+
+    def insert_cooldown(
+        self, *, kind: str, reset_at: datetime, detected_at: datetime,
+        source_execution_id: int | None, message: str | None,
+    ) -> int | None:
+        """Record a usage limit; None if the same limit (kind and reset) is already recorded."""
+        with self.write() as db:
+            same = db.execute(
+                "SELECT id FROM cooldowns WHERE kind = ? AND reset_at = ? AND cleared_at IS NULL",
+                (kind, to_db(reset_at)),
+            ).fetchone()
+            if same:
+                return None
+            cur = db.execute(
+                "INSERT INTO cooldowns (kind, reset_at, detected_at, source_execution_id, message)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (kind, to_db(reset_at), to_db(detected_at), source_execution_id, message),
+            )
+            return cur.lastrowid
+
+    def active_cooldown(self, since: datetime) -> dict[str, Any] | None:
+        """The uncleared usage limit that resets last, if it resets after `since`."""
+        row = self.db.execute(
+            "SELECT * FROM cooldowns WHERE cleared_at IS NULL AND reset_at > ?"
+            " ORDER BY reset_at DESC LIMIT 1",
+            (to_db(since),),
+        ).fetchone()
+        if row is None:
+            return None
+        data = dict(row)
+        for key in ("reset_at", "detected_at", "cleared_at"):
+            data[key] = from_db(data[key])
+        return data
+
+    def clear_cooldowns(self, now: datetime) -> int:
+        """End every recorded limit now; deferred runs become due at once."""
+        with self.write() as db:
+            cur = db.execute("UPDATE cooldowns SET cleared_at = ? WHERE cleared_at IS NULL",
+                             (to_db(now),))
+            db.execute("UPDATE job_executions SET retry_at = ? WHERE status = 'deferred'",
+                       (to_db(now),))
+            return cur.rowcount
+
+    def defer_run(self, run_id: int, until: datetime, reason: str) -> bool:
+        with self.write() as db:
+            cur = db.execute(
+                "UPDATE job_executions SET status = 'deferred', retry_at = ?, reason = ?"
+                " WHERE id = ? AND status IN ('pending', 'retry_wait')",
+                (to_db(until), reason, run_id),
+            )
+            return cur.rowcount == 1
+
     # -- daemons ----------------------------------------------------------------------------
 
     def register_daemon(
@@ -443,6 +501,7 @@ def _execution(row: sqlite3.Row) -> Execution:
             max_attempts=row["max_attempts"],
             prompt_text=row["prompt_text"],
             resume_session_id=row["resume_session_id"],
+            on_limit=OnLimit(row["on_limit"]),
         ),
         **values,
     )

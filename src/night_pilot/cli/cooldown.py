@@ -1,0 +1,76 @@
+"""`cnp cooldown [--watch]` and `cnp cooldown clear`: the usage limit in force, if any."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from . import Env, cli, common, pass_env
+from .output import emit, fields, iso
+
+
+def _state(env: Env) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    active = env.store().active_cooldown(now)
+    if active is None:
+        return {"active": False, "kind": None, "reset_at": None, "detected_at": None,
+                "source_execution_id": None, "seconds_left": 0}
+    return {
+        "active": True,
+        "kind": active["kind"],
+        "reset_at": iso(active["reset_at"]),
+        "detected_at": iso(active["detected_at"]),
+        "source_execution_id": active["source_execution_id"],
+        "seconds_left": max(0, int((active["reset_at"] - now).total_seconds())),
+        "message": active["message"],
+    }
+
+
+def _countdown(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--watch", is_flag=True, help="Keep a live countdown until the limit resets.")
+@common
+@pass_env
+@click.pass_context
+def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
+    """The usage limit in force, when it resets, and which run hit it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state = _state(env)
+    if watch and env.fmt != "json":
+        while state["active"]:
+            click.echo(f"\r{state['kind']} limit: resets in {_countdown(state['seconds_left'])} "
+                       f"(at {state['reset_at']})   ", nl=False)
+            time.sleep(1)
+            state = _state(env)
+        click.echo("\rNo usage limit in force." + " " * 40)
+        return
+
+    def pretty() -> None:
+        if not state["active"]:
+            click.echo("No usage limit in force.")
+            return
+        fields([("limit", state["kind"]), ("resets at", state["reset_at"]),
+                ("resets in", _countdown(state["seconds_left"])),
+                ("detected at", state["detected_at"]),
+                ("detected by execution", state["source_execution_id"])])
+
+    emit(env.fmt, state, pretty)
+
+
+@cooldown.command("clear")
+@common
+@pass_env
+def cooldown_clear(env: Env) -> None:
+    """Forget the recorded limit: deferred runs become due now."""
+    cleared = env.store().clear_cooldowns(datetime.now(UTC))
+    emit(env.fmt, {"cleared": cleared},
+         lambda: click.echo(f"Cleared {cleared} usage limit(s); deferred runs are due now."))

@@ -6,8 +6,9 @@ them; edges render them. Times are timezone-aware datetimes in UTC.
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum as _StrEnum
 from typing import Any
@@ -112,17 +113,37 @@ class ClaudeOptions:
     mcp_config: str | None = None
     add_dirs: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The options that are set, JSON-ready (lists for the tuples)."""
+        # Plain attribute access: dataclasses.asdict deep-copies and costs ~70 µs a call,
+        # which `cnp job list` pays once per job.
+        data: dict[str, Any] = {}
+        for name in _OPTION_FIELDS:
+            value = getattr(self, name)
+            if value is None or value == ():
+                continue
+            data[name] = list(value) if isinstance(value, tuple) else value
+        return data
+
     def to_json(self) -> str:
-        data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-        return json.dumps({k: v for k, v in data.items() if v not in (None, [])}, sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | None) -> ClaudeOptions:
-        data: dict[str, Any] = json.loads(text) if text else {}
-        for key in ("allowed_tools", "disallowed_tools", "add_dirs"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        return _options_from_json(text or "")
+
+
+_OPTION_FIELDS = tuple(ClaudeOptions.__dataclass_fields__)
+
+
+@functools.lru_cache(maxsize=256)
+def _options_from_json(text: str) -> ClaudeOptions:
+    # Cached: options are immutable and most jobs share a handful of distinct values.
+    data: dict[str, Any] = json.loads(text) if text else {}
+    for key in ("allowed_tools", "disallowed_tools", "add_dirs"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return ClaudeOptions(**data)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from . import Env, cli, common, pass_env
+from .app import Env, cli, common, pass_env
 from .output import emit, fields, iso
 
 

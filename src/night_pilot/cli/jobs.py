@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
-from .. import catalog
 from ..errors import InvalidInput
 from ..models import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
-from . import Env, cli, common, pass_env
-from .output import emit, fields, iso, job_dict, local_time, table
+from .app import Env, cli, common, pass_env
+from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
 
 
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,6 +72,10 @@ def job() -> None:
 def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_register: bool,
                add_dirs: tuple[str, ...], **opts: Any) -> None:
     """Schedule PROMPT_ID with a CRON expression (5 fields, 6 with seconds first, or @daily)."""
+    from pathlib import Path
+
+    from .. import catalog
+
     spec = catalog.JobSpec(prompt_id=prompt_id, cron=cron, add_dirs=list(add_dirs),
                            enabled=not no_register, **opts)
     now = datetime.now(UTC)
@@ -159,6 +160,8 @@ def _show(data: dict[str, Any]) -> None:
 @pass_env
 def job_show(env: Env, job_id: int) -> None:
     """Show a job, with its schedule in plain English."""
+    from .. import catalog
+
     j = env.store().get_job(job_id, include_deleted=True)
     data = job_dict(j, catalog.schedule_of(j).describe())
     emit(env.fmt, data, lambda: _show(data))
@@ -170,6 +173,8 @@ def job_show(env: Env, job_id: int) -> None:
 @pass_env
 def job_pause(env: Env, job_id: int) -> None:
     """Stop a job from firing until it is resumed."""
+    from .. import catalog
+
     j = catalog.pause_job(env.store(), job_id, datetime.now(UTC))
     emit(env.fmt, job_dict(j), lambda: click.echo(f"Paused job {job_id}"))
 
@@ -180,6 +185,8 @@ def job_pause(env: Env, job_id: int) -> None:
 @pass_env
 def job_resume(env: Env, job_id: int) -> None:
     """Let a paused job fire again, from its next fire time on."""
+    from .. import catalog
+
     j = catalog.resume_job(env.store(), job_id, datetime.now(UTC))
     emit(env.fmt, job_dict(j), lambda: click.echo(
         f"Resumed job {job_id}; next run {local_time(j.next_run_at, j.timezone)}"))
@@ -204,6 +211,10 @@ def job_delete(env: Env, job_id: int) -> None:
 @pass_env
 def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
     """Print the next N fire times of a job."""
+    from zoneinfo import ZoneInfo
+
+    from .. import catalog
+
     j = env.store().get_job(job_id, include_deleted=True)
     start = datetime.now(UTC)
     if after:
@@ -226,3 +237,27 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
             click.echo("  (no further fire times)")
 
     emit(env.fmt, data, pretty)
+
+
+@job.command("trigger")
+@click.argument("job_id", type=int)
+@click.option("--wait", is_flag=True,
+              help="Wait for the outcome (runs here when no daemon is running).")
+@common
+@pass_env
+def job_trigger(env: Env, job_id: int, wait: bool) -> None:
+    """Run a job now, recorded like a scheduled run."""
+    from ..daemon import daemon_alive
+    from ..models import RunStatus
+    from ..scheduler import trigger_job
+    from .runs import _now, _outcome, run_in_foreground, wait_for
+
+    store = env.store()
+    run = trigger_job(store, job_id, _now())
+    if run.status == RunStatus.SKIPPED or not wait:
+        emit(env.fmt, execution_dict(run),
+             lambda: click.echo(f"Execution {run.id}: {run.status}"
+                                + (f" ({run.reason})" if run.reason else "")))
+        return
+    done = wait_for(env, run) if daemon_alive(store, _now()) else run_in_foreground(env, run)
+    _outcome(env, done)

@@ -9,13 +9,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import CnpError
-from ..models import Execution, Job, Prompt
+
+if TYPE_CHECKING:
+    from ..models import Execution, Job, Prompt
 
 
 def iso(value: datetime | None) -> str | None:
@@ -48,7 +49,7 @@ def job_dict(job: Job, description: str | None = None) -> dict[str, Any]:
         "last_run_at": iso(job.last_run_at),
         "work_dir": job.work_dir,
         "executor": str(job.executor),
-        "options": json.loads(job.options.to_json()),
+        "options": job.options.to_dict(),
         "timeout_s": job.timeout_s,
         "idle_timeout_s": job.idle_timeout_s,
         "retries": job.retries,
@@ -69,13 +70,18 @@ def job_dict(job: Job, description: str | None = None) -> dict[str, Any]:
 def local_time(value: datetime | None, zone: str) -> str:
     if value is None:
         return "-"
+    from zoneinfo import ZoneInfo
+
     return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def emit(fmt: str, data: Any, pretty: Callable[[], None] | None = None) -> None:
     """Print `data` as one JSON document, or call `pretty` to render it for people."""
     if fmt == "json" or pretty is None:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        # Indented for a person at a terminal; compact (and several times faster to encode)
+        # when another program reads it.
+        indent = 2 if sys.stdout.isatty() else None
+        click.echo(json.dumps(data, indent=indent, ensure_ascii=False, default=str))
     else:
         pretty()
 

@@ -10,7 +10,7 @@ import click
 
 from .. import catalog
 from ..errors import InvalidInput
-from . import Env, cli, common, pass_env
+from .app import Env, cli, common, pass_env
 from .output import emit, fields, prompt_dict, stdin_text, table
 
 

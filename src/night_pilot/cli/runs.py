@@ -14,8 +14,8 @@ import click
 from .. import catalog
 from ..errors import CnpError, InvalidInput
 from ..models import TERMINAL_STATUSES, Execution, RunSettings, RunStatus, Trigger
-from . import Env, cli, common, pass_env
-from .jobs import job, run_options
+from .app import Env, cli, common, pass_env
+from .jobs import run_options
 from .output import emit, execution_dict, fields, table
 
 
@@ -145,28 +145,6 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
              lambda: click.echo(f"Queued execution {run_id}; a running daemon will start it"))
         return
     _outcome(env, run_in_foreground(env, run))
-
-
-@job.command("trigger")
-@click.argument("job_id", type=int)
-@click.option("--wait", is_flag=True,
-              help="Wait for the outcome (runs here when no daemon is running).")
-@common
-@pass_env
-def job_trigger(env: Env, job_id: int, wait: bool) -> None:
-    """Run a job now, recorded like a scheduled run."""
-    from ..daemon import daemon_alive
-    from ..scheduler import trigger_job
-
-    store = env.store()
-    run = trigger_job(store, job_id, _now())
-    if run.status == RunStatus.SKIPPED or not wait:
-        emit(env.fmt, execution_dict(run),
-             lambda: click.echo(f"Execution {run.id}: {run.status}"
-                                + (f" ({run.reason})" if run.reason else "")))
-        return
-    done = wait_for(env, run) if daemon_alive(store, _now()) else run_in_foreground(env, run)
-    _outcome(env, done)
 
 
 @cli.command("executions")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..config import resolve_db
-from . import Env, cli, common, pass_env
+from .app import Env, cli, common, pass_env
 from .output import emit, fields
 
 

@@ -1,0 +1,127 @@
+"""The click application: the `cnp` group, shared options, and lazy loading of subcommands.
+
+Subcommand groups live in sibling modules, imported only when their command is used
+(`COMMANDS`), so that `cnp --version` and `cnp job list` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .. import __version__
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pretty", "json"]),
+    default=None,
+    help="Output format: readable text (default) or one JSON document.",
+)
+DB_OPTION = click.option(
+    "--db",
+    "db",
+    default=None,
+    metavar="PATH|URL",
+    help="Database file (or postgresql:// URL). Default: $CNP_DB, else "
+    "claude-night-pilot.db in $CNP_HOME or the user data directory.",
+)
+
+
+class Env:
+    """What every command shares: the chosen database and output format."""
+
+    def __init__(self) -> None:
+        self.db: str | None = None
+        self.fmt = "pretty"
+        self._store: Store | None = None
+
+    def store(self, *, create: bool = True) -> Store:
+        if self._store is None:
+            from ..config import resolve_db
+            from ..store import open_store
+
+            self._store = open_store(resolve_db(self.db), create=create)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def common(fn: F) -> F:
+    """Give a command the shared --db and --format options (also accepted before it)."""
+
+    def apply(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        env = ctx.find_object(Env)
+        if env is not None and value is not None:
+            setattr(env, _param.name or "", value)
+        return value
+
+    fn = click.option(
+        "--format", "fmt", type=click.Choice(["pretty", "json"]), default=None,
+        expose_value=False, callback=apply, is_eager=True,
+        help="Output format: readable text (default) or one JSON document.",
+    )(fn)
+    fn = click.option(
+        "--db", "db", default=None, metavar="PATH|URL", expose_value=False, callback=apply,
+        is_eager=True, help="Database file or postgresql:// URL (default: $CNP_DB, else the "
+        "data directory's claude-night-pilot.db).",
+    )(fn)
+    return fn
+
+
+pass_env = click.make_pass_decorator(Env, ensure=True)
+
+# Top-level command → the module (in this package) that defines it.
+COMMANDS = {
+    "init": "system",
+    "status": "system",
+    "prompt": "prompts",
+    "job": "jobs",
+    "execute": "runs",
+    "executions": "runs",
+    "execution": "runs",
+    "daemon": "runs",
+    "cooldown": "cooldown",
+    "usage": "usage",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"{__package__}.{module}")
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="cnp", message="%(prog)s %(version)s")
+@DB_OPTION
+@FORMAT_OPTION
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, fmt: str | None) -> None:
+    """Claude Night Pilot: run Claude Code prompts unattended, on schedules.
+
+    Prompts and jobs live in one local database; `cnp daemon` fires jobs and records every run.
+    """
+    env = ctx.ensure_object(Env)
+    env.db = db
+    env.fmt = fmt or "pretty"
+    ctx.call_on_close(env.close)

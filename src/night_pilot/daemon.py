@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
-from . import __version__
+from . import __version__, notify
 from .config import DbLocation
 from .errors import CnpError
 from .faults import crash_point
@@ -159,6 +159,7 @@ class Daemon:
             t = threading.Thread(target=self._worker, name=f"runner-{n}", daemon=True)
             t.start()
             self.workers.append(t)
+        threading.Thread(target=self._notifier, name="notifier", daemon=True).start()
         try:
             self._loop(store)
         finally:
@@ -292,6 +293,20 @@ class Daemon:
                     self.busy -= 1
                 self.wake.set()
         store.close()
+
+    def _notifier(self) -> None:
+        """Deliver the notification outbox, off the scheduling path: a slow or failing
+        notifier never delays a run."""
+        store = open_store(self.location)
+        try:
+            while not self.stopping.wait(1.0):
+                try:
+                    notify.deliver(store, self.now())
+                except Exception:
+                    log.exception("notification delivery failed")
+            notify.deliver(store, self.now())  # what the shutdown itself produced
+        finally:
+            store.close()
 
     def _record_internal_error(self, store: Store, run: Execution, exc: Exception) -> None:
         from .models import RunResult

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import notify
 from .claude_stream import StreamSummary
 from .config import find_claude
 from .cooldown import detect as detect_limit
@@ -331,7 +332,10 @@ class Runner:
                 return None
             if result.limit_reset_at is not None:
                 self._wait_out_limit(run, result, now, fields)
-            if retry:
+            elif not retry:
+                notify.run_finished(self.store, run, result.status, result.reason, now,
+                                    details=_usage_line(result))
+            else:
                 assert result.retry_at is not None
                 self.store.insert_run(
                     job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
@@ -353,11 +357,24 @@ class Runner:
         if cooldown_id is not None:
             trace("cooldown_start", kind=result.limit_kind,
                   reset_at=result.limit_reset_at.isoformat(), **fields)
+        start = result.limit_reset_at + timedelta(seconds=self.config.cooldown_margin_s)
+        if cooldown_id is not None:
+            _, body = notify.run_summary(run, result.status, result.reason)
+            notify.enqueue(self.store, "cooldown_start", now, job_id=run.job_id,
+                           execution_id=run.id,
+                           title=f"[cnp] usage limit reached ({result.limit_kind})", body=body)
+            # The end is known now: the outbox holds it until then (`cooldown clear` brings
+            # it forward), so no loop has to notice the moment.
+            notify.enqueue(self.store, "cooldown_end", now, job_id=run.job_id,
+                           execution_id=run.id, deliver_at=start,
+                           title="[cnp] usage limit over: Claude runs resume",
+                           body=f"The {result.limit_kind} limit reset at "
+                                f"{result.limit_reset_at:%Y-%m-%d %H:%M:%S} UTC; deferred runs "
+                                "start now.")
         settings = replace(run.settings, max_attempts=run.settings.max_attempts + 1)
         if run.settings.on_limit == OnLimit.RESUME and result.session_id:
             settings = replace(settings, resume_session_id=result.session_id,
                                prompt_text=CONTINUE_PROMPT)
-        start = result.limit_reset_at + timedelta(seconds=self.config.cooldown_margin_s)
         follow = self.store.insert_run(
             job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
             status=RunStatus.DEFERRED, settings=settings, now=now, attempt=run.attempt + 1,
@@ -373,6 +390,14 @@ class Runner:
         """Exponential backoff with ±20 % jitter, so a fleet of retries does not align."""
         base = self.config.retry_base_s * (2 ** (attempt - 1))
         return float(min(self.config.retry_max_s, base * random.uniform(0.8, 1.2)))
+
+
+def _usage_line(result: RunResult) -> str:
+    if result.input_tokens is None and result.total_cost_usd is None:
+        return ""
+    cost = f"${result.total_cost_usd:.4f}" if result.total_cost_usd is not None else "unknown"
+    return (f"Tokens: {result.input_tokens or 0} in, {result.output_tokens or 0} out; "
+            f"cost {cost}; session {result.session_id or '-'}")
 
 
 def claude_argv(claude: str, run: Execution) -> list[str]:

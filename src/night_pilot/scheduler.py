@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from . import notify
 from .catalog import schedule_of
 from .cron import Schedule
 from .errors import CnpError, NotFound
@@ -158,6 +159,15 @@ def _materialize_job(store: Store, job_id: int, now: datetime) -> list[int]:
     plan = plan_fires(job, schedule_of(job), now, busy=busy)
     settings = RunSettings.of_job(job)
     created = []
+    missed = [p for p in plan.runs if p.status == RunStatus.MISSED]
+    if missed:
+        notify.enqueue(
+            store, "missed", now, job_id=job_id, execution_id=None,
+            title=f"[cnp] {job.name}: {len(missed)} run(s) missed",
+            body=f"Job {job.name} (id {job_id}) missed {len(missed)} fire time(s) between "
+                 f"{missed[0].scheduled_for:%Y-%m-%d %H:%M:%S} and "
+                 f"{missed[-1].scheduled_for:%Y-%m-%d %H:%M:%S} UTC: {missed[-1].reason}",
+        )
     for planned in plan.runs:
         run_id = store.insert_run(
             job_id=job_id, scheduled_for=planned.scheduled_for, trigger=Trigger.SCHEDULE,
@@ -261,6 +271,8 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
             if not store.interrupt_run(run.id, run.fencing_token, reason, now):
                 continue
             retry = _retry_after_interrupt(store, run)
+            if not retry:
+                notify.run_finished(store, run, RunStatus.INTERRUPTED, reason, now)
             if retry:
                 store.insert_run(
                     job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,

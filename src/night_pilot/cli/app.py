@@ -93,6 +93,7 @@ COMMANDS = {
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
+    "notify": "notify",
     "usage": "usage",
 }
 

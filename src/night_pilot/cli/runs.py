@@ -45,11 +45,19 @@ def run_in_foreground(env: Env, run: Execution, *, retry_base_s: float | None = 
         runner.run(claimed)
         done = store.get_run(run.id)
         follow = next_attempt(store, done) if done.status == RunStatus.FAILED else None
-        if follow is None:
+        if follow is None or follow.status != RunStatus.RETRY_WAIT:
+            _deliver_notifications(env)
             return done
         if follow.retry_at is not None:
             time.sleep(max(0.0, (follow.retry_at - _now()).total_seconds()))
         run = follow
+
+
+def _deliver_notifications(env: Env) -> None:
+    """Without a daemon nobody else delivers what this run produced: do it before exiting."""
+    from ..notify import deliver
+
+    deliver(env.store(), _now())
 
 
 def wait_for(env: Env, run: Execution, poll: float = 0.25) -> Execution:

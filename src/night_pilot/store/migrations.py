@@ -211,6 +211,32 @@ def m001_initial(db: sqlite3.Connection) -> None:
             stopped_at TEXT
         );
 
+        -- Where notifications go: global targets (job_id NULL) and per-job ones.
+        CREATE TABLE notification_targets (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id INTEGER REFERENCES jobs(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,
+            events TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        -- The outbox: events are written in the same transaction as what caused them and
+        -- delivered afterwards, so a crash loses none and a failing notifier delays no run.
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event TEXT NOT NULL,
+            job_id INTEGER,
+            execution_id INTEGER,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            sent_at TEXT,
+            last_error TEXT
+        );
+        CREATE INDEX notifications_due ON notifications(next_attempt_at) WHERE sent_at IS NULL;
+
         -- Monotonic counters; `fencing` numbers every claim so stale owners can be refused.
         CREATE TABLE counters (
             name TEXT PRIMARY KEY,

@@ -440,6 +440,9 @@ class RunQueries:
                              (to_db(now),))
             db.execute("UPDATE job_executions SET retry_at = ? WHERE status = 'deferred'",
                        (to_db(now),))
+            db.execute("UPDATE notifications SET next_attempt_at = ? WHERE event ="
+                       " 'cooldown_end' AND sent_at IS NULL AND next_attempt_at > ?",
+                       (to_db(now), to_db(now)))
             return cur.rowcount
 
     def defer_run(self, run_id: int, until: datetime, reason: str) -> bool:

@@ -27,13 +27,14 @@ from ..models import (
     Prompt,
 )
 from .migrations import MIGRATIONS, latest_version
+from .notify import NotifyQueries
 from .runs import RunQueries
 from .timefmt import from_db, to_db
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteStore(RunQueries):
+class SqliteStore(RunQueries, NotifyQueries):
     """One connection to one database file. Not shared between threads."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:

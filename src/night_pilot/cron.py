@@ -7,6 +7,7 @@ including Debian cron's DST rules; this module never reads the clock.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 from collections.abc import Iterator
@@ -63,43 +64,74 @@ class CronSchedule:
         if after.tzinfo is None:
             raise ValueError("after must be timezone-aware")
         result: list[datetime] = []
+        if count <= 0:
+            return result
         last = after
-        for local in self._local_fires(after):
-            fire = local.astimezone(UTC)
-            # Fixed-time jobs are evaluated on the local wall clock; starting inside a
-            # repeated autumn hour that can hand back an instant we have already passed.
-            if fire <= last:
-                continue
-            result.append(fire)
-            last = fire
-            if len(result) >= count:
-                break
+        try:
+            for local in self._local_fires(after):
+                fire = local.astimezone(UTC)
+                # Fixed-time jobs are evaluated on the local wall clock; starting inside a
+                # repeated autumn hour that can hand back an instant we have already passed.
+                if fire <= last:
+                    continue
+                result.append(fire)
+                last = fire
+                if len(result) >= count:
+                    break
+        except OverflowError:  # past the end of the calendar (year 9999): nothing later
+            pass
         return result
 
     def _local_fires(self, after: datetime) -> Iterator[datetime]:
         parts = self.expr.split(" ")
-        local_after = after.astimezone(self.zone)
-        if len(parts) == 5 or parts[1].startswith("*") or parts[2].startswith("*"):
+        zone = self.zone
+        if parts[-4].startswith("*") or parts[-5].startswith("*"):
+            # Wildcard minute or hour: fire at every real instant whose local time matches,
+            # so both passes of a repeated hour fire and a skipped hour does not.
+            yield from _elapsed_fires(self.expr, zone, after)
+            return
+        local_after = after.astimezone(zone)
+        if len(parts) == 5:
+            # Fixed time: cronsim applies Debian cron's DST rules (once in the repeated
+            # hour, at the transition when the time falls in the spring gap).
             yield from _cronsim_iter(self.expr, local_after)
             return
-        # A fixed-time 6-field job: cronsim applies Debian cron's DST rules (once in the
-        # repeated hour, at the transition in the spring gap) to 5-field expressions only, so
-        # find the minutes with the 5-field form and add the seconds field to each.
-        seconds = _seconds_of(parts[0])
+        # A fixed-time 6-field job: cronsim applies those rules to 5-field expressions only,
+        # so find the minutes with the 5-field form and add the seconds field to each.
+        # A minute moved to a spring transition that happened less than a minute before
+        # `after` still has seconds to come; start the search before the gap to find it.
+        gap = _utcoffset(zone, after) - _utcoffset(zone, after - timedelta(minutes=1))
         start = local_after.replace(second=0, microsecond=0) - timedelta(seconds=1)
+        if gap > timedelta(0):
+            start -= gap
+        seconds = _seconds_of(parts[0])
         for minute in _cronsim_iter(" ".join(parts[1:]), start):
             for sec in seconds:
                 yield minute + timedelta(seconds=sec)
 
     def previous_at_or_before(self, when: datetime) -> datetime | None:
-        """The last fire time not after `when` (for catching up after a long gap)."""
+        """The last fire time not after `when` (for catching up after a long gap).
+
+        cronsim's reverse walk finds the neighbourhood; the answer itself comes from the same
+        forward evaluation as `next_times`, so both agree about DST days.
+        """
         sim = CronSim(self.expr, (when + timedelta(seconds=1)).astimezone(self.zone),
                       reverse=True)
-        for local in _drain(sim):
-            fire = local.astimezone(UTC)
-            if fire <= when:
-                return fire
-        return None
+        approx = next(_drain(sim), None)
+        if approx is None:
+            return None
+        # Start early enough to cover a DST shift between the reverse and forward views.
+        last = None
+        start = min(approx.astimezone(UTC), when) - timedelta(hours=3)
+        while True:
+            batch = self.next_times(start, 500)
+            for fire in batch:
+                if fire > when:
+                    return last
+                last = fire
+            if len(batch) < 500:
+                return last
+            start = batch[-1]
 
     def describe(self) -> str:
         text = CronSim(self.expr, datetime(2000, 1, 1, tzinfo=UTC)).explain()
@@ -141,6 +173,37 @@ def _drain(sim: CronSim) -> Iterator[datetime]:
             yield next(sim)
         except StopIteration:  # cronsim gives up after 50 years without a match
             return
+
+
+def _utcoffset(zone: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def _elapsed_fires(expr: str, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Every instant after `after` whose wall-clock time in `zone` matches, in time order.
+
+    cronsim walks the (naive) wall clock; each matching wall time is then mapped to the real
+    instants that show it: none in a spring gap, two in a repeated autumn hour. (cronsim's own
+    zone-aware stepping moves whole hours in UTC, which skips matches in zones that shift by
+    30 minutes and fires at the shifted hour when a gap starts at midnight.)
+    """
+    local_after = after.astimezone(zone)
+    # A repeated hour ahead means later instants can show earlier wall times.
+    rewind = _utcoffset(zone, after) - _utcoffset(zone, after + timedelta(days=1))
+    start = local_after.replace(tzinfo=None, microsecond=0) - max(rewind, timedelta(0))
+    pending: list[datetime] = []
+    for wall in _cronsim_iter(expr, start - timedelta(seconds=1)):
+        first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        for instant in sorted({first, second}):
+            if instant > after and instant.astimezone(zone).replace(tzinfo=None) == wall:
+                heapq.heappush(pending, instant)
+        # No later wall time maps to an instant before this one.
+        bound = min(first, second)
+        while pending and pending[0] <= bound:
+            yield heapq.heappop(pending)
+    while pending:
+        yield heapq.heappop(pending)
 
 
 def _seconds_of(field: str) -> list[int]:
@@ -232,6 +295,7 @@ def normalize_cron(expr: str) -> str:
                 field=spec[0],
                 hint=_seconds_last_hint(parts) if len(parts) == 6 else None,
             )
+    parts = [_collapse_one_value_ranges(p, s) for p, s in zip(parts, fields, strict=True)]
     _check_day_exists(parts[-3], parts[-2], parts[-1])
     normalized = " ".join(parts)
     try:
@@ -248,7 +312,7 @@ def _field_problem(part: str, spec: tuple[str, int, int, tuple[str, ...]]) -> st
             return "empty list item"
         body, slash, step = item.partition("/")
         if slash:
-            if not step.isdigit() or int(step) == 0:
+            if not _is_number(step) or int(step) == 0:
                 return f"step {step!r} must be a positive whole number"
             if int(step) > high - low + 1 and body in ("*", ""):
                 return f"step {step} is larger than the field's range {low}-{high}"
@@ -256,8 +320,8 @@ def _field_problem(part: str, spec: tuple[str, int, int, tuple[str, ...]]) -> st
             continue
         if name == "day-of-month" and body in ("L", "LW"):
             continue
-        if name == "day-of-week" and re.fullmatch(r"[0-7A-Z]{1,3}(#[1-5]|L)", body):
-            body = body.split("#")[0].rstrip("L") or body
+        if name == "day-of-week" and re.fullmatch(r"([0-7]|[A-Z]{3})#[1-5]|[0-7]L", body):
+            body = body.split("#")[0].removesuffix("L")
         start, dash, end = body.partition("-")
         bounds = [start, end] if dash else [start]
         values = []
@@ -271,10 +335,29 @@ def _field_problem(part: str, spec: tuple[str, int, int, tuple[str, ...]]) -> st
     return None
 
 
+def _collapse_one_value_ranges(part: str, spec: tuple[str, int, int, tuple[str, ...]]) -> str:
+    """Rewrite a stepped one-value range such as `5-5/2` as `5`.
+
+    cronsim reads any stepped term with a single value as `start/step`, i.e. up to the
+    field's maximum (`5-5/2` would select 5 and 7); in cron the range bounds the values.
+    """
+    _, low, high, names = spec
+    items = []
+    for item in part.split(","):
+        body, slash, _ = item.partition("/")
+        start, dash, end = body.partition("-")
+        if slash and dash and _field_value(start, low, high, names) == _field_value(
+            end, low, high, names
+        ):
+            item = start
+        items.append(item)
+    return ",".join(items)
+
+
 def _field_value(token: str, low: int, high: int, names: tuple[str, ...]) -> int | str:
     if token in names:
         return names.index(token) + (1 if len(names) == 12 else 0)
-    if not token.isdigit():
+    if not _is_number(token):
         allowed = f"{low}-{high}" + (f" or a name ({names[0]}, {names[1]}, …)" if names else "")
         return f"{token!r} is not a number ({allowed})"
     value = int(token)
@@ -283,12 +366,17 @@ def _field_value(token: str, low: int, high: int, names: tuple[str, ...]) -> int
     return value
 
 
+def _is_number(token: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²', which int() and cronsim reject."""
+    return token.isascii() and token.isdigit()
+
+
 def _check_day_exists(dom: str, month: str, dow: str) -> None:
     # Debian cron ANDs day-of-month with day-of-week only when one of them starts with "*";
     # then a day-of-month no listed month has can never fire.
     if not (dom.startswith("*") or dow.startswith("*")) or dom.startswith("*"):
         return
-    days = [int(v) for v in re.findall(r"\d+", dom.split("/")[0])]
+    days = [int(v) for v in re.findall(r"[0-9]+", dom.split("/")[0])]
     if not days:
         return
     months = _expand_months(month)

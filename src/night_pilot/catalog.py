@@ -27,6 +27,7 @@ from .models import (
     Prompt,
 )
 from .store import Store
+from .tracing import trace
 
 EXPORT_FORMAT = "claude-night-pilot/prompts"
 EXPORT_VERSION = 1
@@ -338,6 +339,8 @@ def create_job(store: Store, spec: JobSpec, now: datetime, cwd: Path) -> Job:
     prompt = store.get_prompt(spec.prompt_id)
     job = build_job(spec, prompt, now, cwd)
     job_id = store.insert_job(job, now)
+    trace("register", job_id=job_id, schedule=job.schedule_text, timezone=job.timezone,
+          enabled=job.enabled, next_run_at=job.next_run_at.isoformat() if job.next_run_at else None)
     return store.get_job(job_id)
 
 

@@ -42,7 +42,14 @@ class Env:
     def __init__(self) -> None:
         self.db: str | None = None
         self.fmt = "pretty"
+        self.log_format: str | None = None
+        self.log_level: str | None = None
         self._store: Store | None = None
+
+    def configure_logging(self, default_level: str = "warning", file: str | None = None) -> None:
+        from ..tracing import configure
+
+        configure(self.log_format or "text", self.log_level or default_level, file=file)
 
     def store(self, *, create: bool = True) -> Store:
         if self._store is None:
@@ -59,14 +66,26 @@ class Env:
 
 
 def common(fn: F) -> F:
-    """Give a command the shared --db and --format options (also accepted before it)."""
+    """Give a command the shared --db, --format, --log-format and --log-level options."""
 
     def apply(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
         env = ctx.find_object(Env)
         if env is not None and value is not None:
             setattr(env, _param.name or "", value)
+            if _param.name in ("log_format", "log_level"):
+                env.configure_logging()
         return value
 
+    fn = click.option(
+        "--log-format", "log_format", type=click.Choice(["text", "json"]), default=None,
+        expose_value=False, callback=apply, is_eager=True,
+        help="Log records on stderr as text (default) or JSON lines.",
+    )(fn)
+    fn = click.option(
+        "--log-level", "log_level", type=click.Choice(["debug", "info", "warning", "error"]),
+        default=None, expose_value=False, callback=apply, is_eager=True,
+        help="Least severe log records shown (default: warning; the daemon: info).",
+    )(fn)
     fn = click.option(
         "--format", "fmt", type=click.Choice(["pretty", "json"]), default=None,
         expose_value=False, callback=apply, is_eager=True,
@@ -86,6 +105,7 @@ pass_env = click.make_pass_decorator(Env, ensure=True)
 COMMANDS = {
     "init": "system",
     "status": "system",
+    "health": "system",
     "prompt": "prompts",
     "job": "jobs",
     "execute": "runs",
@@ -93,6 +113,7 @@ COMMANDS = {
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
+    "migrate": "migrate",
     "notify": "notify",
     "usage": "usage",
 }

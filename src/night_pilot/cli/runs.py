@@ -233,25 +233,20 @@ def execution_cancel(env: Env, execution_id: int) -> None:
               help="After a usage limit resets, wait this many more seconds before Claude runs.")
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="If another daemon owns the database, wait to take over (or exit).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_base_s: float,
-           margin_s: float, standby: bool, log_format: str, log_level: str) -> None:
+           margin_s: float, standby: bool) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
     from ..config import data_dir, resolve_db
     from ..daemon import Daemon, DaemonConfig
     from ..runner import RunnerConfig
-    from ..tracing import configure
 
     home = data_dir()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    configure(log_format, log_level, file=str(home / "daemon.log"))
+    env.configure_logging("info", file=str(home / "daemon.log"))
     offset = float(os.environ.get("CNP_CLOCK_OFFSET", "0") or 0)
     config = DaemonConfig(
         concurrency=concurrency, lease_s=lease_s, shutdown_grace_s=grace_s, standby=standby,

@@ -1,12 +1,15 @@
-"""`cnp init` and `cnp status`: the database itself."""
+"""`cnp init`, `cnp status` and `cnp health`: the database, the daemon, and what is wrong."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from ..config import resolve_db
 from .app import Env, cli, common, pass_env
-from .output import emit, fields
+from .output import emit, fields, iso, table
 
 
 @cli.command()
@@ -34,20 +37,81 @@ def init(env: Env) -> None:
 @common
 @pass_env
 def status(env: Env) -> None:
-    """Where the database is, its schema version, and what it holds."""
+    """One screen: the database, the daemon, any usage limit, recent failures, today's usage."""
+    from ..daemon import daemon_alive
+
     store = env.store()
-    data = {
+    now = datetime.now(UTC)
+    local_midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
+                                                         microsecond=0)
+    daemon = daemon_alive(store, now)
+    cooldown = store.active_cooldown(now)
+    failures = store.list_runs(status="failed", limit=5)
+    today = store.usage_since(local_midnight.astimezone(UTC))
+    data: dict[str, Any] = {
         "database": resolve_db(env.db).display(),
         "schema_version": store.schema_version(),
         "counts": store.counts(),
+        "daemon": None if daemon is None else {
+            "pid": daemon["pid"], "host": daemon["host"], "version": daemon["version"],
+            "heartbeat_at": daemon["heartbeat_at"]},
+        "cooldown": None if cooldown is None else {
+            "kind": cooldown["kind"], "reset_at": iso(cooldown["reset_at"]),
+            "source_execution_id": cooldown["source_execution_id"]},
+        "next_run_at": iso(store.next_wakeup()),
+        "last_failures": [
+            {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
+             "finished_at": iso(r.finished_at), "reason": r.reason} for r in failures],
+        "today": today,
     }
 
     def pretty() -> None:
         counts = data["counts"]
-        assert isinstance(counts, dict)
-        fields(
-            [("database", data["database"]), ("schema version", data["schema_version"])]
-            + [(k.replace("_", " "), v) for k, v in counts.items()]
-        )
+        d = data["daemon"]
+        c = data["cooldown"]
+        cost = today["cost_usd"]
+        fields([
+            ("database", f"{data['database']} (schema {data['schema_version']})"),
+            ("jobs", f"{counts['jobs']} ({counts['jobs_enabled']} enabled), "
+                     f"{counts['prompts']} prompts, {counts['executions']} runs"),
+            ("daemon", f"pid {d['pid']} on {d['host']}" if d else "not running"),
+            ("usage limit", f"{c['kind']} until {c['reset_at']}" if c else "none"),
+            ("next run", data["next_run_at"]),
+            ("today", f"{today['runs']} runs, {today['input_tokens']} in / "
+                      f"{today['output_tokens']} out tokens, "
+                      + (f"${cost:.4f}" if cost is not None else "cost unknown")),
+        ])
+        if failures:
+            click.echo("\nrecent failures:")
+            table(["id", "job", "finished", "reason"],
+                  [(r.id, r.job_name or "-", r.finished_at and r.finished_at.strftime(
+                      "%m-%d %H:%M"), r.reason) for r in failures])
 
     emit(env.fmt, data, pretty)
+
+
+@cli.command()
+@click.option("--fast", is_flag=True,
+              help="Only cheap checks, from cached facts (no subprocess, no integrity scan).")
+@common
+@pass_env
+def health(env: Env, fast: bool) -> None:
+    """Check the database, the Claude CLI, the daemon, usage limits and disk; exit 1 if unwell."""
+    from .. import health as health_mod
+
+    report = health_mod.check(resolve_db(env.db), datetime.now(UTC), fast=fast)
+    data = report.to_dict()
+
+    def pretty() -> None:
+        for c in report.checks:
+            mark = "ok" if c.ok else ("WARN" if c.severity == "warning" else "FAIL")
+            click.echo(f"{mark:>4}  {c.name:<16} {c.summary}")
+        click.echo("")
+        click.echo("healthy" if report.healthy else "UNHEALTHY: " + "; ".join(report.problems))
+
+    emit(env.fmt, data, pretty)
+    if not report.healthy:
+        raise click.exceptions.Exit(1)
+
+
+

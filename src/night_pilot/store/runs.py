@@ -398,6 +398,18 @@ class RunQueries:
         yield from self.db.execute(
             "SELECT job_id, scheduled_for, attempt, status FROM job_executions ORDER BY id")
 
+    def usage_since(self, since: datetime) -> dict[str, Any]:
+        """Runs started since `since` and their tokens and cost (cost None if none known)."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
+            " coalesce(sum(cache_creation_tokens), 0), coalesce(sum(cache_read_tokens), 0),"
+            " sum(total_cost_usd) FROM job_executions WHERE started_at >= ?",
+            (to_db(since),),
+        ).fetchone()
+        return {"runs": row[0], "input_tokens": row[1], "output_tokens": row[2],
+                "cache_creation_tokens": row[3], "cache_read_tokens": row[4],
+                "cost_usd": row[5]}
+
     # -- cooldowns --------------------------------------------------------------------------
 
     def insert_cooldown(

@@ -175,6 +175,23 @@ class SqliteStore(RunQueries, NotifyQueries):
 
     # -- facts -------------------------------------------------------------------------------
 
+    def probe_write(self) -> None:
+        """Prove that we could write now (takes and releases the write lock, changes nothing)."""
+        # SQLite can append to the WAL of a file it could never checkpoint into, so the file
+        # and its directory are checked as well as the lock.
+        for target in (self.path, self.path.parent):
+            if not os.access(target, os.W_OK):
+                raise StorageError(f"{target} is not writable by this user")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot write to {self.path}: {exc}") from exc
+
+    def integrity_check(self) -> str:
+        rows = self.db.execute("PRAGMA quick_check").fetchall()
+        return "; ".join(str(r[0]) for r in rows)
+
     def schema_version(self) -> int:
         version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
         return version

@@ -245,6 +245,7 @@ class Execution:
     prompt_sha256: str | None = None
     claimed_by: str | None = None
     fencing_token: int | None = None
+    retry_of: int | None = None  # the attempt this one continues
     lease_expires_at: datetime | None = None
     heartbeat_at: datetime | None = None
     queued_at: datetime | None = None

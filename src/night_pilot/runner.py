@@ -341,7 +341,7 @@ class Runner:
                     job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
                     status=RunStatus.RETRY_WAIT, settings=run.settings, now=now,
                     attempt=run.attempt + 1, prompt_id=run.prompt_id, retry_at=result.retry_at,
-                    reason=f"retry of execution {run.id}",
+                    reason=f"retry of execution {run.id}", retry_of=run.id,
                 )
         trace("persist", status=str(result.status), retry=retry, **fields)
         return result
@@ -378,7 +378,7 @@ class Runner:
         follow = self.store.insert_run(
             job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
             status=RunStatus.DEFERRED, settings=settings, now=now, attempt=run.attempt + 1,
-            prompt_id=run.prompt_id, retry_at=start,
+            prompt_id=run.prompt_id, retry_at=start, retry_of=run.id,
             reason=f"deferred until the usage limit resets ({run.settings.on_limit} "
                    f"of execution {run.id})",
         )

@@ -278,7 +278,7 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
                     job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
                     status=RunStatus.PENDING, settings=run.settings, now=now,
                     attempt=run.attempt + 1, prompt_id=run.prompt_id,
-                    reason=f"retry of execution {run.id} after interruption",
+                    reason=f"retry of execution {run.id} after interruption", retry_of=run.id,
                 )
         killed: list[int] = []
         if run.pid and run.host == host:
@@ -321,11 +321,5 @@ def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: 
 
 
 def next_attempt(store: Store, run: Execution) -> Execution | None:
-    """The retry row that follows `run`, if the runner scheduled one."""
-    if run.job_id is None:
-        candidates = [r for r in store.list_runs(status=str(RunStatus.RETRY_WAIT), limit=200)
-                      if r.job_id is None and r.reason == f"retry of execution {run.id}"]
-    else:
-        candidates = [r for r in store.list_runs(job_id=run.job_id, limit=200)
-                      if r.scheduled_for == run.scheduled_for and r.attempt == run.attempt + 1]
-    return candidates[0] if candidates else None
+    """The attempt that continues `run` (a retry or a deferral), if one was scheduled."""
+    return store.next_attempt_of(run.id)

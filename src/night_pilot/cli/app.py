@@ -113,7 +113,6 @@ COMMANDS = {
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
-    "migrate": "migrate",
     "notify": "notify",
     "usage": "usage",
 }

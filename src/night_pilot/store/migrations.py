@@ -118,6 +118,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
             idle_timeout_s INTEGER NOT NULL,
             max_attempts INTEGER NOT NULL DEFAULT 1,
             resume_session_id TEXT,
+            retry_of INTEGER REFERENCES job_executions(id),
             on_limit TEXT NOT NULL DEFAULT 'rerun' CHECK (on_limit IN ('rerun', 'resume')),
             created_at TEXT NOT NULL,
             claimed_by TEXT,
@@ -158,6 +159,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
         CREATE INDEX job_executions_open ON job_executions(status)
             WHERE status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred');
         CREATE INDEX job_executions_created ON job_executions(created_at);
+        CREATE INDEX job_executions_retry_of ON job_executions(retry_of);
 
         CREATE TABLE execution_events (
             execution_id INTEGER NOT NULL REFERENCES job_executions(id) ON DELETE CASCADE,

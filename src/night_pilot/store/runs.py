@@ -33,7 +33,7 @@ _TIME_COLUMNS = (
 )
 _PLAIN_COLUMNS = (
     "id", "job_id", "attempt", "reason", "prompt_id", "prompt_sha256", "claimed_by",
-    "fencing_token", "pid", "host", "process_start", "exit_code", "session_id", "model",
+    "fencing_token", "retry_of", "pid", "host", "process_start", "exit_code", "session_id", "model",
     "num_turns", "duration_ms", "duration_api_ms", "total_cost_usd", "input_tokens",
     "output_tokens", "cache_creation_tokens", "cache_read_tokens", "terminal_reason",
     "api_error_status", "result_text", "stderr_tail", "limit_kind",
@@ -63,6 +63,7 @@ class RunQueries:
         reason: str | None = None,
         prompt_id: int | None = None,
         retry_at: datetime | None = None,
+        retry_of: int | None = None,
     ) -> int:
         terminal = status.is_terminal
         with self.write() as db:
@@ -71,15 +72,15 @@ class RunQueries:
                 INSERT INTO job_executions (job_id, scheduled_for, attempt, trigger, status,
                     reason, executor, prompt_id, prompt_text, work_dir, options, timeout_s,
                     idle_timeout_s, max_attempts, resume_session_id, on_limit, created_at,
-                    finished_at, retry_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    finished_at, retry_at, retry_of)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job_id, to_db(scheduled_for), attempt, str(trigger), str(status), reason,
                     str(settings.executor), prompt_id, settings.prompt_text, settings.work_dir,
                     settings.options.to_json(), settings.timeout_s, settings.idle_timeout_s,
                     settings.max_attempts, settings.resume_session_id, str(settings.on_limit),
-                    to_db(now), to_db(now) if terminal else None, to_db(retry_at),
+                    to_db(now), to_db(now) if terminal else None, to_db(retry_at), retry_of,
                 ),
             )
             assert cur.lastrowid is not None
@@ -360,6 +361,12 @@ class RunQueries:
         if row is None:
             raise NotFound(f"execution {run_id} does not exist")
         return _execution(row)
+
+    def next_attempt_of(self, run_id: int) -> Execution | None:
+        """The attempt created to continue `run_id` (a retry or a deferral), if any."""
+        row = self.db.execute(_RUN_SELECT + " WHERE e.retry_of = ? ORDER BY e.id LIMIT 1",
+                              (run_id,)).fetchone()
+        return _execution(row) if row is not None else None
 
     def run_prompt_text(self, run_id: int) -> str | None:
         row = self.db.execute(

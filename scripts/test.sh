@@ -12,6 +12,6 @@ CNP_TEST_CLAUDE_BIN="$(bash scripts/install-claude-cli.sh | tail -n 1)"
 export CNP_TEST_CLAUDE_BIN
 export CNP_REQUIRE_ALL_TIERS=1
 
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

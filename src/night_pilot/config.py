@@ -83,7 +83,7 @@ def find_claude(setting: str | None = None, env: Mapping[str, str] | None = None
         if not value:
             searched.append(f"{label} (not set)")
             continue
-        found = shutil.which(value) if os.sep not in value else value
+        found = shutil.which(value, path=env.get("PATH", "")) if os.sep not in value else value
         if found and os.path.isfile(found) and os.access(found, os.X_OK):
             return Path(found).absolute()
         searched.append(f"{label}={value} (not an executable file)")

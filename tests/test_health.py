@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import cnp
+from legacy_fixture import build_realistic
 from night_pilot.config import LEGACY_DB_FILENAME
 
 
@@ -125,7 +126,7 @@ class _immutable:
 
 def test_a_leftover_legacy_database_is_reported(fake_claude: Path, tmp_path: Path) -> None:
     cnp("init")
-    sqlite3.connect(tmp_path / LEGACY_DB_FILENAME).close()
+    build_realistic(tmp_path / LEGACY_DB_FILENAME)
     code, report = health()
     check = report["checks"]["legacy_database"]  # type: ignore[index]
     assert check["ok"] is False and "cnp migrate legacy" in check["summary"]

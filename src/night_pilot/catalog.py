@@ -335,6 +335,14 @@ def schedule_of(job: Job) -> Schedule:
     return OneShot(job.run_at, job.timezone)
 
 
+def describe_job(job: Job) -> str:
+    """The plain-English schedule, or why it cannot be read (a job imported with a bad one)."""
+    try:
+        return schedule_of(job).describe()
+    except InvalidInput as exc:
+        return f"invalid schedule: {exc.message}"
+
+
 def create_job(store: Store, spec: JobSpec, now: datetime, cwd: Path) -> Job:
     prompt = store.get_prompt(spec.prompt_id)
     job = build_job(spec, prompt, now, cwd)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import LEGACY_DB_FILENAME, DbLocation, data_dir, find_claude
+from .config import DbLocation, data_dir, find_claude
 from .errors import CnpError
 
 DAEMON_STALE_AFTER = timedelta(seconds=15)
@@ -63,7 +63,7 @@ def check(location: DbLocation, now: datetime, *, fast: bool = False,
     checks: list[Check] = []
     store, db_check = _database(location, fast)
     checks.append(db_check)
-    checks.append(_legacy(home, cwd or Path.cwd()))
+    checks.append(_legacy(home, cwd or Path.cwd(), location.path))
     checks.append(_claude(home, env, fast))
     if store is not None:
         try:
@@ -107,14 +107,17 @@ def _database(location: DbLocation, fast: bool) -> tuple[Any, Check]:
                         details)
 
 
-def _legacy(home: Path, cwd: Path) -> Check:
-    found = sorted({str(p) for p in (cwd / LEGACY_DB_FILENAME, home / LEGACY_DB_FILENAME)
-                    if p.is_file()})
+def _legacy(home: Path, cwd: Path, ours: Path | None) -> Check:
+    from .migrate_legacy import find_legacy_databases
+
+    discovery = find_legacy_databases(cwd, home, ours)
+    found = [str(p) for p in discovery.found]
+    details = {"files": found, "passed_over": discovery.passed_over}
     if found:
         return Check("legacy_database", False,
                      f"found the old tool's database {', '.join(found)}: import it with "
-                     "`cnp migrate legacy`", {"files": found}, severity="warning")
-    return Check("legacy_database", True, "none found", {"files": []})
+                     "`cnp migrate legacy`", details, severity="warning")
+    return Check("legacy_database", True, "none found", details)
 
 
 def credential_source(env: Mapping[str, str], claude_home: Path) -> str | None:

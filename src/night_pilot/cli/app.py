@@ -113,8 +113,10 @@ COMMANDS = {
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
+    "migrate": "migrate",
     "notify": "notify",
     "usage": "usage",
+    "service": "service",
 }
 
 

@@ -163,7 +163,7 @@ def job_show(env: Env, job_id: int) -> None:
     from .. import catalog
 
     j = env.store().get_job(job_id, include_deleted=True)
-    data = job_dict(j, catalog.schedule_of(j).describe())
+    data = job_dict(j, catalog.describe_job(j))
     emit(env.fmt, data, lambda: _show(data))
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..config import DB_FILENAME, LEGACY_DB_FILENAME
 from ..errors import Conflict, NotFound, SchemaTooNew, StorageError
 from ..models import (
     ClaudeOptions,
@@ -26,6 +27,7 @@ from ..models import (
     OverlapPolicy,
     Prompt,
 )
+from .legacy import LegacyQueries
 from .migrations import MIGRATIONS, latest_version
 from .notify import NotifyQueries
 from .runs import RunQueries
@@ -34,7 +36,7 @@ from .timefmt import from_db, to_db
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteStore(RunQueries, NotifyQueries):
+class SqliteStore(RunQueries, NotifyQueries, LegacyQueries):
     """One connection to one database file. Not shared between threads."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
@@ -78,6 +80,11 @@ class SqliteStore(RunQueries, NotifyQueries):
             return
         if not create:
             raise StorageError(f"database {path} does not exist", hint="run `cnp init` first")
+        if path.name == LEGACY_DB_FILENAME:
+            # The old tool's name is read (migrate legacy), never created.
+            raise StorageError(
+                f"refusing to create {path}: {LEGACY_DB_FILENAME} is the old tool's name",
+                hint=f"use {DB_FILENAME}, the default, or any other name")
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Created here, not by sqlite3, so it is private (0600) from the first byte.

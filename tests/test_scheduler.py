@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from night_pilot.catalog import JobSpec, build_job, make_prompt, schedule_of
-from night_pilot.models import Job, RunResult, RunStatus
+from night_pilot.execution import RunResult
+from night_pilot.models import Job, RunStatus
 from night_pilot.scheduler import (
     MAX_FIRES_PER_PASS,
     claim_runs,

@@ -25,8 +25,9 @@ from typing import IO, Protocol
 from . import __version__, notify
 from .config import DbLocation
 from .errors import CnpError
+from .execution import Execution
 from .faults import crash_point
-from .models import Execution, RunStatus
+from .models import RunStatus
 from .runner import Runner, RunnerConfig, StopSignal
 from .scheduler import claim_runs, cooldown_until, materialize_due, reap
 from .store import Store, open_store
@@ -309,7 +310,7 @@ class Daemon:
             store.close()
 
     def _record_internal_error(self, store: Store, run: Execution, exc: Exception) -> None:
-        from .models import RunResult
+        from .execution import RunResult
 
         assert run.fencing_token is not None
         try:

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from .models import Execution, RunStatus
+from .execution import Execution
+from .models import RunStatus
 from .store import Store
 from .tracing import trace
 

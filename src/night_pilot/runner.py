@@ -30,8 +30,9 @@ from .config import find_claude
 from .cooldown import detect as detect_limit
 from .cron import system_timezone
 from .errors import CnpError
+from .execution import Execution, RunResult
 from .faults import crash_point
-from .models import Execution, ExecutorKind, OnLimit, RunResult, RunStatus, Trigger
+from .models import ExecutorKind, OnLimit, RunStatus, Trigger
 from .procs import PREEXEC, signal_group, start_time
 from .store import Store
 from .tracing import trace

@@ -16,14 +16,13 @@ from . import notify
 from .catalog import schedule_of
 from .cron import Schedule
 from .errors import CnpError, NotFound
+from .execution import Execution, RunSettings
 from .models import (
-    Execution,
     ExecutorKind,
     InterruptPolicy,
     Job,
     MisfirePolicy,
     OverlapPolicy,
-    RunSettings,
     RunStatus,
     Trigger,
 )

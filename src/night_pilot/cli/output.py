@@ -16,7 +16,8 @@ import click
 from ..errors import CnpError
 
 if TYPE_CHECKING:
-    from ..models import Execution, Job, Prompt
+    from ..execution import Execution
+    from ..models import Job, Prompt
 
 
 def iso(value: datetime | None) -> str | None:

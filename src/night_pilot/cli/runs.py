@@ -13,7 +13,8 @@ import click
 
 from .. import catalog
 from ..errors import CnpError, InvalidInput
-from ..models import TERMINAL_STATUSES, Execution, RunSettings, RunStatus, Trigger
+from ..execution import Execution, RunSettings
+from ..models import TERMINAL_STATUSES, RunStatus, Trigger
 from .app import Env, cli, common, pass_env
 from .jobs import run_options
 from .output import emit, execution_dict, fields, table

@@ -12,20 +12,14 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
-from ..models import (
-    ClaudeOptions,
-    Execution,
-    ExecutorKind,
-    OnLimit,
-    RunResult,
-    RunSettings,
-    RunStatus,
-    Trigger,
-)
+from ..models import ClaudeOptions, ExecutorKind, OnLimit, RunStatus, Trigger
 from .timefmt import from_db, to_db
+
+if TYPE_CHECKING:
+    from ..execution import Execution, RunResult, RunSettings
 
 _TIME_COLUMNS = (
     "scheduled_for", "created_at", "lease_expires_at", "heartbeat_at", "queued_at", "started_at",
@@ -504,6 +498,8 @@ class RunQueries:
 
 
 def _execution(row: sqlite3.Row) -> Execution:
+    from ..execution import Execution, RunSettings  # not needed by job-only commands
+
     values: dict[str, Any] = {k: row[k] for k in _PLAIN_COLUMNS}
     for key in _TIME_COLUMNS:
         values[key] = from_db(row[key])

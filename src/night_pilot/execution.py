@@ -1,0 +1,123 @@
+"""Runs as data: the settings a run executes with, its row in `job_executions`, and what the
+runner learned. Kept apart from `models` so that commands that never touch runs (such as
+`cnp job list`) do not pay for building these classes at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .models import ClaudeOptions, ExecutorKind, Job, OnLimit, RunStatus, Trigger
+
+ACTIVE_STATUSES = frozenset(
+    {RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.RETRY_WAIT,
+     RunStatus.DEFERRED}
+)
+
+
+@dataclass
+class RunSettings:
+    """How one run executes: copied from its job when materialized, so later edits to the job
+    never change a run that is already due."""
+
+    executor: ExecutorKind = ExecutorKind.CLAUDE
+    work_dir: str | None = None
+    options: ClaudeOptions = field(default_factory=ClaudeOptions)
+    timeout_s: int = 3600
+    idle_timeout_s: int = 600
+    max_attempts: int = 3
+    prompt_text: str | None = None  # set for ad-hoc runs; job runs read their prompt at spawn
+    resume_session_id: str | None = None
+    on_limit: OnLimit = OnLimit.RERUN
+
+    @classmethod
+    def of_job(cls, job: Job) -> RunSettings:
+        return cls(
+            executor=job.executor,
+            work_dir=job.work_dir,
+            options=job.options,
+            timeout_s=job.timeout_s,
+            idle_timeout_s=job.idle_timeout_s,
+            max_attempts=job.retries + 1,
+            on_limit=job.on_limit,
+        )
+
+
+@dataclass
+class Execution:
+    """One run attempt: a row of `job_executions`."""
+
+    id: int
+    job_id: int | None
+    scheduled_for: datetime
+    attempt: int
+    trigger: Trigger
+    status: RunStatus
+    created_at: datetime
+    settings: RunSettings
+    reason: str | None = None
+    prompt_id: int | None = None
+    prompt_sha256: str | None = None
+    claimed_by: str | None = None
+    fencing_token: int | None = None
+    retry_of: int | None = None  # the attempt this one continues
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    retry_at: datetime | None = None
+    pid: int | None = None
+    host: str | None = None
+    process_start: str | None = None
+    cancel_requested_at: datetime | None = None
+    exit_code: int | None = None
+    argv: list[str] | None = None
+    session_id: str | None = None
+    model: str | None = None
+    num_turns: int | None = None
+    duration_ms: int | None = None
+    duration_api_ms: int | None = None
+    total_cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    permission_denials: list[dict[str, Any]] | None = None
+    terminal_reason: str | None = None
+    api_error_status: int | None = None
+    result_text: str | None = None
+    stderr_tail: str | None = None
+    limit_kind: str | None = None
+    limit_reset_at: datetime | None = None
+    job_name: str | None = None
+
+
+@dataclass
+class RunResult:
+    """What the runner learned, written to the run's row in the final transaction."""
+
+    status: RunStatus
+    reason: str | None = None
+    exit_code: int | None = None
+    session_id: str | None = None
+    model: str | None = None
+    num_turns: int | None = None
+    duration_ms: int | None = None
+    duration_api_ms: int | None = None
+    total_cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    permission_denials: list[dict[str, Any]] | None = None
+    terminal_reason: str | None = None
+    api_error_status: int | None = None
+    result_text: str | None = None
+    stderr_tail: str | None = None
+    transient: bool = False  # another attempt may succeed
+    retry_at: datetime | None = None  # set by the runner when it schedules another attempt
+    limit_kind: str | None = None  # a usage limit stopped the run: which one
+    limit_reset_at: datetime | None = None  # …and when it resets (None: unknown)

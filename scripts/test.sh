@@ -4,9 +4,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# System packages some tests need: systemd-analyze (the generated unit is verified).
-if ! command -v systemd-analyze >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd
+# System packages some tests need: systemd-analyze (the generated unit is verified) and
+# Debian's Chromium (browser tests; Playwright never downloads a browser of its own).
+missing=()
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}"
 fi
 
 python3 -m venv .venv

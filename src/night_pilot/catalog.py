@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .cron import OneShot, Schedule, parse_at, parse_cron, validate_timezone
+from . import filerefs, templates
+from .cron import OneShot, Schedule, parse_at, parse_cron, system_timezone, validate_timezone
 from .errors import InvalidInput
 from .models import (
     PERMISSION_MODES,
@@ -26,8 +27,12 @@ from .models import (
     OverlapPolicy,
     Prompt,
 )
+from .risk import RiskReport, assess, refuse_critical
 from .store import Store
 from .tracing import trace
+
+if TYPE_CHECKING:
+    from .execution import RunSettings
 
 EXPORT_FORMAT = "claude-night-pilot/prompts"
 EXPORT_VERSION = 1
@@ -210,6 +215,10 @@ class JobSpec:
     on_interrupt: str = "retry-unstarted"
     on_limit: str = "rerun"
     enabled: bool = True
+    worktree: bool = False
+    continue_session: bool = False
+    variables: list[str] | tuple[str, ...] = ()  # --var NAME=VALUE, as given
+    i_understand_the_risk: bool = False
 
 
 def validate_claude_options(
@@ -304,6 +313,8 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
     name = (spec.name or prompt.title).strip()
     if not name:
         raise InvalidInput("the job name is empty")
+    work_dir = check_work_dir(spec.work_dir, cwd)
+    check_integration(spec, work_dir)
     job = Job(
         prompt_id=prompt.id,
         name=name,
@@ -312,7 +323,7 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
         cron_expr=schedule.expr if not isinstance(schedule, OneShot) else None,
         run_at=schedule.at if isinstance(schedule, OneShot) else None,
         enabled=spec.enabled,
-        work_dir=check_work_dir(spec.work_dir, cwd),
+        work_dir=work_dir,
         executor=ExecutorKind(spec.executor),
         options=options,
         timeout_s=parse_duration(spec.timeout or "1h", "--timeout"),
@@ -323,9 +334,120 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
         overlap=OverlapPolicy(spec.overlap),
         on_interrupt=InterruptPolicy(spec.on_interrupt),
         on_limit=OnLimit(spec.on_limit),
+        worktree=spec.worktree,
+        continue_session=spec.continue_session,
+        template_vars=templates.parse_vars(spec.variables),
+        risk_accepted=spec.i_understand_the_risk,
     )
+    review = review_job(job, prompt.content, now)
+    refuse_critical(review.risk, job.risk_accepted)
+    job.risk_level = review.risk.level
     job.next_run_at = schedule.next_after(now) if job.enabled else None
     return job
+
+
+def check_integration(spec: JobSpec, work_dir: str) -> None:
+    """The worktree and session options, checked against the executor and the directory."""
+    if spec.continue_session and spec.executor != ExecutorKind.CLAUDE:
+        raise InvalidInput("--continue-session needs the claude executor")
+    if spec.worktree:
+        from .worktree import find_repo
+
+        find_repo(work_dir)  # a directory that is not a repository is refused now, not at 3 am
+
+
+# -- reviewing a prompt before it runs (docs/integration.md) -----------------------------------
+
+
+@dataclass
+class Review:
+    """A prompt as it would run: rendered, its @file references checked, its risk assessed."""
+
+    rendered: str
+    templated: bool
+    risk: RiskReport
+    refs: filerefs.RefReport
+    template_warnings: list[str]
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.template_warnings + self.refs.warnings()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rendered_prompt": self.rendered, "templated": self.templated,
+                "risk": self.risk.to_dict(), "file_refs": self.refs.to_list(),
+                "warnings": self.warnings}
+
+
+def review_prompt(content: str, *, builtins: dict[str, str], variables: dict[str, str],
+                  options: ClaudeOptions, work_dir: str | None, executor: str) -> Review:
+    """Render the template (a variable without a value is an error), refuse @references that
+    leave the working directory, warn about missing ones, and assess the risk. Critical risk
+    is the caller's to refuse (`risk.refuse_critical`): it depends on what was acknowledged."""
+    parsed = templates.parse(content)
+    rendered = templates.render(parsed, {**builtins, **variables})
+    warnings = templates.warnings(parsed, variables)
+    base = work_dir or str(Path.cwd())
+    refs = filerefs.check(rendered.text, base)
+    refs.refuse_escapes()
+    report = assess(options=options, work_dir=work_dir, prompt=rendered.text, executor=executor)
+    return Review(rendered.text, rendered.templated, report, refs, warnings)
+
+
+def review_job(job: Job, content: str, now: datetime) -> Review:
+    builtins = templates.builtin_values(now, job.timezone, job_name=job.name, job_id=job.id,
+                                        previous_status=None)
+    return review_prompt(content, builtins=builtins, variables=job.template_vars,
+                         options=job.options, work_dir=job.work_dir, executor=job.executor)
+
+
+def adhoc_settings(spec: JobSpec, cwd: Path, *, prompt_text: str | None,
+                   resume_session_id: str | None = None) -> RunSettings:
+    """How an ad-hoc run (`execute`, `batch`) executes, from the same options a job takes."""
+    from .execution import RunSettings
+
+    if spec.retries < 0 or spec.retries > 20:
+        raise InvalidInput("--retries must be between 0 and 20")
+    options = validate_claude_options(
+        model=spec.model, allowed_tools=spec.allowed_tools,
+        disallowed_tools=spec.disallowed_tools, permission_mode=spec.permission_mode,
+        max_turns=spec.max_turns, max_budget_usd=spec.max_budget_usd,
+        append_system_prompt=spec.append_system_prompt, mcp_config=spec.mcp_config,
+        add_dirs=spec.add_dirs,
+    )
+    if resume_session_id is not None:
+        resume_session_id = resume_session_id.strip()
+        if not resume_session_id or resume_session_id.startswith("-") or any(
+                c.isspace() for c in resume_session_id):
+            raise InvalidInput(f"--resume {resume_session_id!r} is not a session id")
+        if spec.executor != ExecutorKind.CLAUDE:
+            raise InvalidInput("--resume needs the claude executor")
+    work_dir = check_work_dir(spec.work_dir, cwd)
+    check_integration(spec, work_dir)
+    return RunSettings(
+        executor=ExecutorKind(spec.executor),
+        work_dir=work_dir,
+        options=options,
+        timeout_s=parse_duration(spec.timeout or "1h", "--timeout"),
+        idle_timeout_s=parse_duration(spec.idle_timeout or "10m", "--idle-timeout"),
+        max_attempts=spec.retries + 1,
+        prompt_text=prompt_text,
+        resume_session_id=resume_session_id,
+        on_limit=OnLimit(spec.on_limit),
+        worktree=spec.worktree,
+        template_vars=templates.parse_vars(spec.variables),
+        risk_accepted=spec.i_understand_the_risk,
+    )
+
+
+def review_adhoc(content: str, settings: RunSettings, now: datetime,
+                 zone: str | None = None) -> Review:
+    """`review_prompt` for a run not tied to a job (built-ins: job_name `execute`)."""
+    builtins = templates.builtin_values(now, zone or system_timezone(), job_name=None,
+                                        job_id=None, previous_status=None)
+    return review_prompt(content, builtins=builtins, variables=settings.template_vars,
+                         options=settings.options, work_dir=settings.work_dir,
+                         executor=settings.executor)
 
 
 def schedule_of(job: Job) -> Schedule:

@@ -29,8 +29,12 @@ class RunSettings:
     idle_timeout_s: int = 600
     max_attempts: int = 3
     prompt_text: str | None = None  # set for ad-hoc runs; job runs read their prompt at spawn
-    resume_session_id: str | None = None
+    resume_session_id: str | None = None  # set at spawn too when continue_session found one
     on_limit: OnLimit = OnLimit.RERUN
+    worktree: bool = False  # run in a fresh git worktree of work_dir's repository
+    continue_session: bool = False  # resume the job's previous session (found at spawn)
+    template_vars: dict[str, str] = field(default_factory=dict)
+    risk_accepted: bool = False  # critical risk was acknowledged (--i-understand-the-risk)
 
     @classmethod
     def of_job(cls, job: Job) -> RunSettings:
@@ -42,6 +46,10 @@ class RunSettings:
             idle_timeout_s=job.idle_timeout_s,
             max_attempts=job.retries + 1,
             on_limit=job.on_limit,
+            worktree=job.worktree,
+            continue_session=job.continue_session,
+            template_vars=dict(job.template_vars),
+            risk_accepted=job.risk_accepted,
         )
 
 
@@ -93,6 +101,13 @@ class Execution:
     limit_kind: str | None = None
     limit_reset_at: datetime | None = None
     job_name: str | None = None
+    worktree_branch: str | None = None
+    worktree_path: str | None = None
+    worktree_base: str | None = None  # the commit the worktree was made from
+    worktree_state: str | None = None  # active, kept (it left changes) or removed
+    rendered: bool | None = None  # whether the prompt had template placeholders
+    file_refs: list[dict[str, Any]] | None = None  # @references as checked at spawn
+    risk_level: str | None = None  # as reviewed at spawn
 
 
 @dataclass
@@ -121,3 +136,4 @@ class RunResult:
     retry_at: datetime | None = None  # set by the runner when it schedules another attempt
     limit_kind: str | None = None  # a usage limit stopped the run: which one
     limit_reset_at: datetime | None = None  # …and when it resets (None: unknown)
+    worktree_state: str | None = None  # after the run: its worktree was kept or removed

@@ -179,6 +179,11 @@ class Job:
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     on_interrupt: InterruptPolicy = InterruptPolicy.RETRY_UNSTARTED
     on_limit: OnLimit = OnLimit.RERUN
+    worktree: bool = False  # each run in a fresh git worktree (docs/integration.md)
+    continue_session: bool = False  # each run resumes the previous run's session
+    template_vars: dict[str, str] = field(default_factory=dict)  # the prompt's {{variables}}
+    risk_level: str = "low"  # as reviewed when the job was saved (risk.py)
+    risk_accepted: bool = False  # saved with --i-understand-the-risk
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import queue
 import random
@@ -24,16 +25,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import notify
+from . import filerefs, notify, templates
+from . import worktree as worktrees
 from .claude_stream import StreamSummary
-from .config import find_claude
+from .config import data_dir, find_claude
 from .cooldown import detect as detect_limit
 from .cron import system_timezone
-from .errors import CnpError
+from .errors import CnpError, NotFound
 from .execution import Execution, RunResult
 from .faults import crash_point
 from .models import ExecutorKind, OnLimit, RunStatus, Trigger
 from .procs import PREEXEC, signal_group, start_time
+from .risk import ACCEPT_FLAG, RiskReport, assess
 from .store import Store
 from .tracing import trace
 
@@ -58,6 +61,21 @@ class RunnerConfig:
     env: dict[str, str] | None = None  # the child's environment; default: ours minus CLAUDECODE
     cooldown_margin_s: float = 60.0  # after a usage limit resets, wait this much longer
     local_zone: str | None = None  # for reset times printed without a zone; default: system's
+    worktree_root: str | None = None  # where run worktrees go; default: <data dir>/worktrees
+
+
+@dataclass
+class _Prepared:
+    """A run ready to spawn, and what was decided on the way (recorded and audited)."""
+
+    prompt: str
+    templated: bool
+    risk: RiskReport
+    argv: list[str] = field(default_factory=list)
+    cwd: str = ""
+    tree: worktrees.Worktree | None = None
+    refs: filerefs.RefReport = field(default_factory=filerefs.RefReport)
+    resume: str | None = None
 
 
 @dataclass
@@ -109,52 +127,177 @@ class Runner:
             return self._finish(run, RunResult(RunStatus.CANCELLED,
                                                reason="cancelled before it started"), fields)
         try:
-            prompt, argv, cwd = self._prepare(run)
+            prep = self._prepare(run)
         except CnpError as exc:
             result = RunResult(RunStatus.FAILED, reason=exc.message)
             return self._finish(run, result, fields)
         env = self._child_env()
         try:
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True, preexec_fn=PREEXEC,
+                prep.argv, cwd=prep.cwd, env=env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=PREEXEC,
             )
         except OSError as exc:
             result = RunResult(RunStatus.FAILED,
-                               reason=f"cannot start {argv[0]}: {exc.strerror or exc}")
+                               reason=f"cannot start {prep.argv[0]}: {exc.strerror or exc}")
+            self._close_worktree(prep.tree, fields)  # never recorded: nothing ran in it
             return self._finish(run, result, fields)
-        sha = hashlib.sha256(prompt.encode()).hexdigest()
-        started = self.store.mark_running(
-            run.id, self.instance, run.fencing_token, self.clock(), pid=proc.pid,
-            process_start=start_time(proc.pid), argv=redact_argv(argv),
-            prompt_text=prompt if run.settings.prompt_text is None else None, prompt_sha256=sha,
-        )
-        if not started:  # cancelled or reaped between claim and spawn: not ours any more
+        sha = hashlib.sha256(prep.prompt.encode()).hexdigest()
+        if not self._record_start(run, prep, proc, sha):
+            # Cancelled or reaped between claim and spawn: not ours any more.
             self._kill(proc)
+            self._close_worktree(prep.tree, fields)
             trace("lost_claim", **fields)
             return None
         trace("spawn", pid=proc.pid, executor=str(run.settings.executor),
-              prompt_sha256=sha, **fields)
+              prompt_sha256=sha, risk=prep.risk.level, **fields)
         crash_point("after_spawn")
-        watch = self._watch(run, proc, prompt, cancel)
+        watch = self._watch(run, proc, prep.prompt, cancel)
         if watch.lost_claim:
             trace("lost_claim", **fields)
             return None
-        return self._finish(run, self._result(run, proc, watch), fields)
+        result = self._result(run, proc, watch)
+        result.worktree_state = self._close_worktree(prep.tree, fields)
+        return self._finish(run, result, fields)
 
-    def _prepare(self, run: Execution) -> tuple[str, list[str], str]:
-        prompt = run.settings.prompt_text
-        if prompt is None:
-            prompt = self.store.run_prompt_text(run.id)
-        if prompt is None or not prompt.strip():
+    def _prepare(self, run: Execution) -> _Prepared:
+        """Everything decided before the process starts: the prompt (rendered), its risk, the
+        worktree, the @file references (checked where the run will work), the session to
+        resume, and the argv. A refusal is recorded and audited, then raised."""
+        s = run.settings
+        raw = s.prompt_text
+        if raw is None:
+            raw = self.store.run_prompt_text(run.id)
+        if raw is None or not raw.strip():
             raise CnpError("the prompt is empty; nothing was sent")
-        cwd = run.settings.work_dir or os.getcwd()
-        if not os.path.isdir(cwd):
-            raise CnpError(f"working directory {cwd} does not exist")
-        if run.settings.executor == ExecutorKind.SHELL:
-            return prompt, ["/bin/sh", "-s"], cwd
-        claude = find_claude(self.config.claude_bin, self.config.env)
-        return prompt, claude_argv(str(claude), run), cwd
+        work_dir = s.work_dir or os.getcwd()
+        if not os.path.isdir(work_dir):
+            raise CnpError(f"working directory {work_dir} does not exist")
+        rendered = self._render(run, raw)
+        risk = assess(options=s.options, work_dir=work_dir, prompt=rendered.text,
+                      executor=s.executor)
+        prep = _Prepared(rendered.text, rendered.templated, risk, cwd=work_dir)
+        if risk.critical and not s.risk_accepted:
+            self._refuse(run, prep, f"refused: critical risk ({risk.summary()}) was not "
+                                    f"accepted with {ACCEPT_FLAG}")
+        if s.worktree:
+            try:
+                prep.tree = worktrees.create(
+                    work_dir, self._worktree_root(), job_id=run.job_id,
+                    job_name=run.job_name, when=self.clock(), run_id=run.id)
+            except CnpError as exc:
+                raise CnpError(f"cannot create the run's worktree: {exc.message}") from exc
+            prep.cwd = prep.tree.cwd
+        try:
+            prep.refs = filerefs.check(prep.prompt, prep.cwd)
+            if prep.refs.escaping:
+                shown = ", ".join(f"@{r.ref} ({r.detail})" for r in prep.refs.escaping)
+                self._refuse(run, prep, f"refused: file reference outside the working "
+                                        f"directory: {shown}")
+            prep.resume = s.resume_session_id
+            if prep.resume is None and s.continue_session and run.job_id is not None:
+                prep.resume = self.store.previous_session(run.job_id, run.id)
+            if s.executor == ExecutorKind.SHELL:
+                prep.argv = ["/bin/sh", "-s"]
+            else:
+                claude = find_claude(self.config.claude_bin, self.config.env)
+                prep.argv = claude_argv(str(claude), run, resume=prep.resume)
+        except BaseException:
+            self._close_worktree(prep.tree, {"execution_id": run.id})
+            raise
+        return prep
+
+    def _render(self, run: Execution, raw: str) -> templates.Rendered:
+        """The prompt with its {{variables}} filled in: the run's, then the built-ins."""
+        zone = self.config.local_zone or system_timezone()
+        name = previous = None
+        if run.job_id is not None:
+            name = run.job_name
+            try:
+                job = self.store.get_job(run.job_id, include_deleted=True)
+                zone, name = job.timezone, job.name
+            except NotFound:
+                pass
+            previous = self.store.previous_run_status(run.job_id, run.id)
+        values = templates.builtin_values(self.clock(), zone, job_name=name or "",
+                                          job_id=run.job_id, previous_status=previous)
+        if run.job_id is None:
+            values["job_name"] = "execute"
+        return templates.render(raw, {**values, **run.settings.template_vars})
+
+    def _facts(self, run: Execution, prep: _Prepared) -> dict[str, Any]:
+        return {
+            "job_id": run.job_id, "attempt": run.attempt, "trigger": str(run.trigger),
+            "risk_level": prep.risk.level,
+            "risk_triggers": [f.to_dict() for f in prep.risk.findings],
+            "risk_accepted": run.settings.risk_accepted,
+            "work_dir": run.settings.work_dir, "cwd": prep.cwd,
+            "worktree": prep.tree.to_dict() if prep.tree else None,
+            "templated": prep.templated, "file_refs": prep.refs.to_list(),
+            "resume_session_id": prep.resume,
+        }
+
+    def _record_facts(self, run: Execution, prep: _Prepared) -> bool:
+        assert run.fencing_token is not None
+        tree = prep.tree
+        return self.store.record_spawn(
+            run.id, self.instance, run.fencing_token, rendered=prep.templated,
+            file_refs=prep.refs.to_list(), risk_level=prep.risk.level,
+            worktree_branch=tree.branch if tree else None,
+            worktree_path=tree.path if tree else None,
+            worktree_base=tree.base if tree else None, resume_session_id=prep.resume)
+
+    def _refuse(self, run: Execution, prep: _Prepared, reason: str) -> None:
+        """Record why a run does not start (its risk, its references) and raise."""
+        with self.store.write():
+            if self._record_facts(run, prep):
+                self.store.add_audit(
+                    self.clock(), "refuse", "execution", run.id,
+                    {**self._facts(run, prep), "reason": reason,
+                     "prompt_sha256": hashlib.sha256(prep.prompt.encode()).hexdigest()},
+                    actor=self.instance)
+        trace("refused", execution_id=run.id, job_id=run.job_id, reason=reason)
+        raise CnpError(reason)
+
+    def _record_start(self, run: Execution, prep: _Prepared, proc: subprocess.Popen[bytes],
+                      sha: str) -> bool:
+        """Mark the run running, with what it was given and its audit entry, in one step."""
+        assert run.fencing_token is not None
+        argv = redact_argv(prep.argv)
+        # The exact text sent is kept when it is not the stored prompt as written.
+        keep_text = run.settings.prompt_text is None or prep.templated
+        with self.store.write():
+            started = self.store.mark_running(
+                run.id, self.instance, run.fencing_token, self.clock(), pid=proc.pid,
+                process_start=start_time(proc.pid), argv=argv,
+                prompt_text=prep.prompt if keep_text else None, prompt_sha256=sha,
+            )
+            if started:
+                self._record_facts(run, prep)
+                self.store.add_audit(
+                    self.clock(), "run", "execution", run.id,
+                    {**self._facts(run, prep), "prompt_sha256": sha, "argv": argv,
+                     "pid": proc.pid}, actor=self.instance)
+        return started
+
+    def _worktree_root(self) -> str:
+        return self.config.worktree_root or str(data_dir() / "worktrees")
+
+    def _close_worktree(self, tree: worktrees.Worktree | None,
+                        fields: dict[str, Any]) -> str | None:
+        """The clean-up policy: remove the run's worktree if it left no changes, else keep it."""
+        if tree is None:
+            return None
+        try:
+            state, left = worktrees.finish(tree)
+        except CnpError as exc:
+            trace("worktree_kept", level=logging.WARNING, path=tree.path, error=exc.message,
+                  **fields)
+            return "kept"
+        trace("worktree_" + state, branch=tree.branch, path=tree.path,
+              changes=left.summary(), **fields)
+        return state
 
     def _child_env(self) -> dict[str, str]:
         env = dict(self.config.env if self.config.env is not None else os.environ)
@@ -331,6 +474,8 @@ class Runner:
             if not self.store.finish_run(run.id, self.instance, run.fencing_token, result, now):
                 trace("lost_claim", **fields)
                 return None
+            if result.worktree_state is not None:
+                self.store.set_worktree_state(run.id, result.worktree_state)
             if result.limit_reset_at is not None:
                 self._wait_out_limit(run, result, now, fields)
             elif not retry:
@@ -393,6 +538,41 @@ class Runner:
         return float(min(self.config.retry_max_s, base * random.uniform(0.8, 1.2)))
 
 
+def run_to_end(store: Store, runner: Runner, run: Execution, *, host: str,
+               cancel: StopSignal | None = None) -> Execution:
+    """Execute a pending run in this process and follow its retries to the final outcome:
+    what `cnp execute`, `cnp job trigger --wait` (without a daemon) and `cnp batch` do.
+
+    Returns the last attempt as recorded. If `cancel` is set while a retry waits, the retry is
+    cancelled too. A run another process claimed first is left to it; a run this runner has
+    already claimed (`batch` inserts and claims in one step) is executed as it is.
+    """
+    from .scheduler import claim_one, next_attempt
+
+    lease = timedelta(seconds=runner.config.lease_s)
+    while True:
+        claimed: Execution | None = run
+        if not (run.status == RunStatus.QUEUED and run.claimed_by == runner.instance):
+            claimed = claim_one(store, run.id, runner.clock(), instance=runner.instance,
+                                host=host, lease=lease)
+        if claimed is None:
+            return store.get_run(run.id)  # somebody else took it (a daemon started meanwhile)
+        runner.run(claimed, cancel)
+        done = store.get_run(run.id)
+        follow = next_attempt(store, done) if done.status == RunStatus.FAILED else None
+        if follow is None or follow.status != RunStatus.RETRY_WAIT:
+            return done
+        wait = max(0.0, (follow.retry_at - runner.clock()).total_seconds()
+                   if follow.retry_at is not None else 0.0)
+        if cancel is not None:
+            if cancel.wait(wait):
+                store.request_cancel(follow.id, runner.clock())
+                return store.get_run(follow.id)
+        else:
+            time.sleep(wait)
+        run = follow
+
+
 def _usage_line(result: RunResult) -> str:
     if result.input_tokens is None and result.total_cost_usd is None:
         return ""
@@ -401,9 +581,10 @@ def _usage_line(result: RunResult) -> str:
             f"cost {cost}; session {result.session_id or '-'}")
 
 
-def claude_argv(claude: str, run: Execution) -> list[str]:
+def claude_argv(claude: str, run: Execution, *, resume: str | None = None) -> list[str]:
     """The CLI's argument list: headless, streaming JSON, the job's options. No shell, and the
-    prompt is not here: it goes to stdin (argv is capped and a leading '-' would be an option)."""
+    prompt is not here: it goes to stdin (argv is capped and a leading '-' would be an option).
+    `resume` (else the run's own setting) is the session to continue."""
     o = run.settings.options
     argv = [claude, "-p", "--output-format", "stream-json", "--verbose"]
     if o.model:
@@ -424,8 +605,9 @@ def claude_argv(claude: str, run: Execution) -> list[str]:
         argv += ["--mcp-config", o.mcp_config]
     for d in o.add_dirs:
         argv += ["--add-dir", d]
-    if run.settings.resume_session_id:
-        argv += ["--resume", run.settings.resume_session_id]
+    session = resume or run.settings.resume_session_id
+    if session:
+        argv += ["--resume", session]
     return argv
 
 

@@ -117,6 +117,11 @@ COMMANDS = {
     "notify": "notify",
     "usage": "usage",
     "service": "service",
+    "audit": "audit",
+    "session": "session",
+    "worktree": "worktree",
+    "batch": "batch",
+    "serve": "web",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +12,10 @@ from ..errors import InvalidInput
 from ..models import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from .app import Env, cli, common, pass_env
 from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
+
+if TYPE_CHECKING:
+    from ..catalog import Review
+    from ..models import Job
 
 
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -37,6 +41,13 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Run the prompt with claude, or as a shell script."),
         click.option("--on-limit", type=click.Choice(OnLimit.values()), default="rerun",
                      show_default=True, help="After a usage limit: run again, or resume."),
+        click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+                     help="A value for the prompt's {{NAME}} placeholder (repeatable)."),
+        click.option("--worktree", is_flag=True,
+                     help="Run in a fresh git worktree on a cnp/ branch; kept if it changed "
+                          "anything."),
+        click.option("--i-understand-the-risk", "i_understand_the_risk", is_flag=True,
+                     help="Accept a critical risk level (see the dry run for why)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -65,7 +76,10 @@ def job() -> None:
 @click.option("--on-interrupt", type=click.Choice(InterruptPolicy.values()),
               default="retry-unstarted", show_default=True,
               help="Retry a run whose daemon vanished?")
-@click.option("--dry-run", is_flag=True, help="Validate and show; write nothing.")
+@click.option("--continue-session", is_flag=True,
+              help="Each run resumes the session of the job's previous run.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate and show (rendered prompt, risk, fire times); write nothing.")
 @click.option("--no-register", is_flag=True, help="Store the job paused.")
 @common
 @pass_env
@@ -80,12 +94,15 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
                            enabled=not no_register, **opts)
     now = datetime.now(UTC)
     store = env.store()
+    prompt = store.get_prompt(prompt_id)
     if dry_run:
-        built = catalog.build_job(spec, store.get_prompt(prompt_id), now, Path.cwd())
+        built = catalog.build_job(spec, prompt, now, Path.cwd())
+        review = catalog.review_job(built, prompt.content, now)
         schedule = catalog.schedule_of(built)
         times = schedule.next_times(now, 5)
-        shown = job_dict(built, schedule.describe())
-        data = {"dry_run": True, "job": shown, "next_fire_times": [iso(t) for t in times]}
+        shown = job_data(built, schedule.describe())
+        data = {"dry_run": True, "job": shown, "next_fire_times": [iso(t) for t in times],
+                **review.to_dict()}
 
         def pretty() -> None:
             click.echo("Dry run: nothing was stored.")
@@ -93,15 +110,55 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
             click.echo("next fire times:")
             for t in times:
                 click.echo(f"  {local_time(t, built.timezone)}")
+            show_review(review)
 
         emit(env.fmt, data, pretty)
         return
     created = catalog.create_job(store, spec, now, Path.cwd())
+    review = catalog.review_job(created, prompt.content, now)
     description = catalog.schedule_of(created).describe()
     state = "paused (--no-register)" if not created.enabled else "next run " + local_time(
         created.next_run_at, created.timezone)
-    emit(env.fmt, job_dict(created, description),
-         lambda: click.echo(f"Created job {created.id}: {description}; {state}"))
+    data = {**job_data(created, description), "risk": review.risk.to_dict(),
+            "warnings": review.warnings}
+
+    def pretty_created() -> None:
+        click.echo(f"Created job {created.id}: {description}; {state}")
+        click.echo(f"Risk: {review.risk.summary()}")
+
+    emit(env.fmt, data, pretty_created)
+    warn(env, review.warnings)
+
+
+def job_data(job: Job, description: str | None = None) -> dict[str, Any]:
+    """A job as JSON: the shared shape plus the integration settings (docs/integration.md)."""
+    return {**job_dict(job, description), "worktree": job.worktree,
+            "continue_session": job.continue_session, "template_vars": job.template_vars,
+            "risk_level": job.risk_level, "risk_accepted": job.risk_accepted}
+
+
+def warn(env: Env, notes: list[str]) -> None:
+    """Warnings on stderr (pretty output only: JSON output carries them in the document)."""
+    if env.fmt != "json":
+        for note in notes:
+            click.echo(f"Warning: {note}", err=True)
+
+
+def show_review(review: Review) -> None:
+    """The dry-run view of a prompt: its risk with every trigger, its references, as sent."""
+    click.echo(f"risk: {review.risk.level}")
+    for f in review.risk.findings:
+        click.echo(f"  {f.level:<8} {f.trigger}: {f.why}")
+    if review.refs.refs:
+        click.echo("file references:")
+        for r in review.refs.refs:
+            extra = f" ({r.detail})" if r.detail else ""
+            click.echo(f"  @{r.ref}: {r.status}{extra}")
+    for note in review.template_warnings:
+        click.echo(f"warning: {note}")
+    click.echo("rendered prompt:" if review.templated else "prompt:")
+    for line in review.rendered.splitlines() or [""]:
+        click.echo(f"  {line}")
 
 
 @job.command("list")
@@ -113,7 +170,7 @@ def job_list(env: Env, include_deleted: bool) -> None:
     jobs = env.store().list_jobs(include_deleted=include_deleted)
     emit(
         env.fmt,
-        {"jobs": [job_dict(j) for j in jobs]},
+        {"jobs": [job_data(j) for j in jobs]},
         lambda: table(
             ["id", "name", "schedule", "tz", "enabled", "next run", "last"],
             [
@@ -149,6 +206,12 @@ def _show(data: dict[str, Any]) -> None:
             ("overlap", data["overlap"]),
             ("on interrupt", data["on_interrupt"]),
             ("on limit", data["on_limit"]),
+            ("worktree", data.get("worktree")),
+            ("continue session", data.get("continue_session")),
+            ("variables", ", ".join(f"{k}={v}" for k, v in data.get("template_vars", {}).items())
+             or None),
+            ("risk", f"{data.get('risk_level')}"
+                     + (" (accepted)" if data.get("risk_accepted") else "")),
         ]
         + ([("deleted", data["deleted_at"])] if data.get("deleted_at") else [])
     )
@@ -163,7 +226,7 @@ def job_show(env: Env, job_id: int) -> None:
     from .. import catalog
 
     j = env.store().get_job(job_id, include_deleted=True)
-    data = job_dict(j, catalog.describe_job(j))
+    data = job_data(j, catalog.describe_job(j))
     emit(env.fmt, data, lambda: _show(data))
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import catalog
-from ..errors import CnpError, InvalidInput
-from ..execution import Execution, RunSettings
+from ..errors import CnpError
+from ..execution import Execution
 from ..models import TERMINAL_STATUSES, RunStatus, Trigger
 from .app import Env, cli, common, pass_env
 from .jobs import run_options
@@ -28,30 +28,16 @@ def run_in_foreground(env: Env, run: Execution, *, retry_base_s: float | None = 
                       ) -> Execution:
     """Execute a pending run in this process, following its retries to the final outcome."""
     from ..daemon import instance_id
-    from ..runner import Runner, RunnerConfig
-    from ..scheduler import claim_one, next_attempt
+    from ..runner import Runner, RunnerConfig, run_to_end
 
     store = env.store()
     host = socket.gethostname()
-    instance = instance_id(host)
     config = RunnerConfig()
     if retry_base_s is not None:
         config.retry_base_s = retry_base_s
-    runner = Runner(store, instance, _now, config)
-    while True:
-        claimed = claim_one(store, run.id, _now(), instance=instance, host=host,
-                            lease=timedelta(seconds=config.lease_s))
-        if claimed is None:
-            return store.get_run(run.id)  # somebody else took it (a daemon started meanwhile)
-        runner.run(claimed)
-        done = store.get_run(run.id)
-        follow = next_attempt(store, done) if done.status == RunStatus.FAILED else None
-        if follow is None or follow.status != RunStatus.RETRY_WAIT:
-            _deliver_notifications(env)
-            return done
-        if follow.retry_at is not None:
-            time.sleep(max(0.0, (follow.retry_at - _now()).total_seconds()))
-        run = follow
+    done = run_to_end(store, Runner(store, instance_id(host), _now, config), run, host=host)
+    _deliver_notifications(env)
+    return done
 
 
 def _deliver_notifications(env: Env) -> None:
@@ -85,14 +71,30 @@ def _render_result(e: Execution) -> None:
         ("cost", f"${e.total_cost_usd:.6f}" if e.total_cost_usd is not None else None),
         ("duration", f"{e.duration_ms} ms" if e.duration_ms is not None else None),
         ("permission denials", len(e.permission_denials or [])),
+        ("risk", e.risk_level),
+        *([("resumed session", e.settings.resume_session_id)]
+          if e.settings.resume_session_id else []),
+        *([("worktree", f"{e.worktree_branch} at {e.worktree_path} ({e.worktree_state})")]
+          if e.worktree_branch else []),
+        *([("file references", ", ".join(f"@{r['ref']} {r['status']}" for r in e.file_refs))]
+          if e.file_refs else []),
     ])
     if e.result_text:
         click.echo("")
         click.echo(e.result_text)
 
 
+def run_data(e: Execution) -> dict[str, Any]:
+    """A run as JSON: the shared shape plus what the integration recorded at spawn."""
+    return {**execution_dict(e), "resume_session_id": e.settings.resume_session_id,
+            "worktree": e.settings.worktree, "worktree_branch": e.worktree_branch,
+            "worktree_path": e.worktree_path, "worktree_base": e.worktree_base,
+            "worktree_state": e.worktree_state, "rendered": e.rendered,
+            "file_refs": e.file_refs, "risk_level": e.risk_level}
+
+
 def _outcome(env: Env, e: Execution) -> None:
-    emit(env.fmt, execution_dict(e), lambda: _render_result(e))
+    emit(env.fmt, run_data(e), lambda: _render_result(e))
     if e.status != RunStatus.COMPLETED:
         raise click.exceptions.Exit(1)
 
@@ -106,12 +108,17 @@ def _outcome(env: Env, e: Execution) -> None:
 @click.option("--cooldown-check/--no-cooldown-check", default=True, show_default=True,
               help="Refuse to start while a usage limit is in force.")
 @click.option("--force", is_flag=True, help="Start even while a usage limit is in force.")
+@click.option("--resume", "resume", metavar="SESSION",
+              help="Continue this Claude session (see `cnp session list`).")
 @run_options
 @common
 @pass_env
 def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool, mode: str,
-            cooldown_check: bool, force: bool, add_dirs: tuple[str, ...], **opts: Any) -> None:
+            cooldown_check: bool, force: bool, resume: str | None, add_dirs: tuple[str, ...],
+            **opts: Any) -> None:
     """Run a prompt once, now, recorded like any job run."""
+    from ..risk import refuse_critical
+    from .jobs import warn
     from .prompts import _content
 
     text = _content(prompt_text, file, stdin)
@@ -124,33 +131,18 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
                 hint="wait for the reset, or pass --force to try anyway (it may spend quota)",
             )
     spec = catalog.JobSpec(prompt_id=0, cron="@daily", add_dirs=list(add_dirs), **opts)
-    if spec.retries < 0 or spec.retries > 20:
-        raise InvalidInput("--retries must be between 0 and 20")
-    options = catalog.validate_claude_options(
-        model=spec.model, allowed_tools=spec.allowed_tools,
-        disallowed_tools=spec.disallowed_tools, permission_mode=spec.permission_mode,
-        max_turns=spec.max_turns, max_budget_usd=spec.max_budget_usd,
-        append_system_prompt=spec.append_system_prompt, mcp_config=spec.mcp_config,
-        add_dirs=spec.add_dirs,
-    )
-    from ..models import ExecutorKind
-
-    settings = RunSettings(
-        executor=ExecutorKind(spec.executor),
-        work_dir=catalog.check_work_dir(spec.work_dir, Path.cwd()),
-        options=options,
-        timeout_s=catalog.parse_duration(spec.timeout or "1h", "--timeout"),
-        idle_timeout_s=catalog.parse_duration(spec.idle_timeout or "10m", "--idle-timeout"),
-        max_attempts=spec.retries + 1,
-        prompt_text=text,
-    )
+    settings = catalog.adhoc_settings(spec, Path.cwd(), prompt_text=text,
+                                      resume_session_id=resume)
+    review = catalog.review_adhoc(text, settings, _now())
+    refuse_critical(review.risk, settings.risk_accepted)
+    warn(env, review.warnings)
     store = env.store()
     now = _now()
     run_id = store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
                               status=RunStatus.PENDING, settings=settings, now=now)
     run = store.get_run(run_id)
     if mode == "async":
-        emit(env.fmt, execution_dict(run),
+        emit(env.fmt, run_data(run),
              lambda: click.echo(f"Queued execution {run_id}; a running daemon will start it"))
         return
     _outcome(env, run_in_foreground(env, run))
@@ -165,7 +157,7 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
 def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
     """List runs, newest first."""
     runs = env.store().list_runs(job_id=job_id, status=status, limit=limit)
-    emit(env.fmt, {"executions": [execution_dict(r) for r in runs]}, lambda: table(
+    emit(env.fmt, {"executions": [run_data(r) for r in runs]}, lambda: table(
         ["id", "job", "status", "try", "scheduled", "duration", "tokens", "cost", "reason"],
         [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.status, r.attempt,
           r.scheduled_for.strftime("%m-%d %H:%M:%S"),
@@ -189,7 +181,7 @@ def execution_show(env: Env, execution_id: int, events: bool) -> None:
     """Show a run: status, tokens, cost, session, result (and its events)."""
     store = env.store()
     e = store.get_run(execution_id)
-    data = execution_dict(e)
+    data = run_data(e)
     lines = store.run_events(execution_id) if events else []
     if events:
         data["events"] = lines
@@ -234,10 +226,15 @@ def execution_cancel(env: Env, execution_id: int) -> None:
               help="After a usage limit resets, wait this many more seconds before Claude runs.")
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="If another daemon owns the database, wait to take over (or exit).")
+@click.option("--web/--no-web", default=False, show_default=True,
+              help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="With --web: port (0: any free port).")
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_base_s: float,
-           margin_s: float, standby: bool) -> None:
+           margin_s: float, standby: bool, web: bool, host: str, port: int) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
@@ -255,6 +252,18 @@ def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_bas
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
                             cooldown_margin_s=margin_s),
     )
-    code = Daemon(resolve_db(env.db), config).run()
+    server = None
+    if web:  # on a background thread; SIGTERM stops the daemon loop, then the server
+        import sys
+
+        from ..web.server import WebServer
+
+        server = WebServer(resolve_db(env.db), host, port).start()
+        server.announce(sys.stdout)
+    try:
+        code = Daemon(resolve_db(env.db), config).run()
+    finally:
+        if server is not None:
+            server.stop()
     if code:
         raise click.exceptions.Exit(code)

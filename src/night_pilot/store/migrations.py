@@ -45,6 +45,7 @@ RUN_STATUSES = (
     "'pending','queued','running','completed','failed','cancelled','retry_wait','deferred',"
     "'missed','skipped','interrupted'"
 )
+RISK_LEVELS = "'low','medium','high','critical'"
 
 
 @migration
@@ -90,6 +91,14 @@ def m001_initial(db: sqlite3.Connection) -> None:
             on_interrupt TEXT NOT NULL
                 CHECK (on_interrupt IN ('retry-unstarted', 'always', 'never')),
             on_limit TEXT NOT NULL CHECK (on_limit IN ('rerun', 'resume')),
+            -- Claude Code integration (docs/integration.md): each run in a fresh git worktree,
+            -- each run resuming the previous one's session, the template's variables (JSON),
+            -- the risk found when the job was saved and whether critical risk was accepted.
+            worktree INTEGER NOT NULL DEFAULT 0 CHECK (worktree IN (0, 1)),
+            continue_session INTEGER NOT NULL DEFAULT 0 CHECK (continue_session IN (0, 1)),
+            template_vars TEXT NOT NULL DEFAULT '{{}}',
+            risk_level TEXT NOT NULL DEFAULT 'low' CHECK (risk_level IN ({RISK_LEVELS})),
+            risk_accepted INTEGER NOT NULL DEFAULT 0 CHECK (risk_accepted IN (0, 1)),
             legacy_id INTEGER UNIQUE,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
@@ -120,6 +129,10 @@ def m001_initial(db: sqlite3.Connection) -> None:
             resume_session_id TEXT,
             retry_of INTEGER REFERENCES job_executions(id),
             on_limit TEXT NOT NULL DEFAULT 'rerun' CHECK (on_limit IN ('rerun', 'resume')),
+            worktree INTEGER NOT NULL DEFAULT 0 CHECK (worktree IN (0, 1)),
+            continue_session INTEGER NOT NULL DEFAULT 0 CHECK (continue_session IN (0, 1)),
+            template_vars TEXT,          -- JSON object; NULL: no variables
+            risk_accepted INTEGER NOT NULL DEFAULT 0 CHECK (risk_accepted IN (0, 1)),
             created_at TEXT NOT NULL,
             claimed_by TEXT,
             fencing_token INTEGER,
@@ -152,6 +165,16 @@ def m001_initial(db: sqlite3.Connection) -> None:
             cancel_requested_at TEXT,
             limit_kind TEXT,
             limit_reset_at TEXT,
+            -- What the run was given at spawn: its worktree (branch, path, the commit it
+            -- started from, and whether it is still there), whether the prompt was a template,
+            -- the @file references it made (JSON) and the risk level it ran at.
+            worktree_branch TEXT,
+            worktree_path TEXT,
+            worktree_base TEXT,
+            worktree_state TEXT CHECK (worktree_state IN ('active', 'kept', 'removed')),
+            rendered INTEGER CHECK (rendered IN (0, 1)),
+            file_refs TEXT,
+            risk_level TEXT CHECK (risk_level IN ({RISK_LEVELS})),
             legacy_id INTEGER UNIQUE,
             UNIQUE (job_id, scheduled_for, attempt)
         );
@@ -160,6 +183,10 @@ def m001_initial(db: sqlite3.Connection) -> None:
             WHERE status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred');
         CREATE INDEX job_executions_created ON job_executions(created_at);
         CREATE INDEX job_executions_retry_of ON job_executions(retry_of);
+        CREATE INDEX job_executions_session ON job_executions(session_id)
+            WHERE session_id IS NOT NULL;
+        CREATE INDEX job_executions_worktree ON job_executions(worktree_state)
+            WHERE worktree_state IS NOT NULL;
 
         CREATE TABLE execution_events (
             execution_id INTEGER NOT NULL REFERENCES job_executions(id) ON DELETE CASCADE,

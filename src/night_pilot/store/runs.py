@@ -30,7 +30,8 @@ _PLAIN_COLUMNS = (
     "fencing_token", "retry_of", "pid", "host", "process_start", "exit_code", "session_id", "model",
     "num_turns", "duration_ms", "duration_api_ms", "total_cost_usd", "input_tokens",
     "output_tokens", "cache_creation_tokens", "cache_read_tokens", "terminal_reason",
-    "api_error_status", "result_text", "stderr_tail", "limit_kind",
+    "api_error_status", "result_text", "stderr_tail", "limit_kind", "worktree_branch",
+    "worktree_path", "worktree_base", "worktree_state", "risk_level",
 )
 _RUN_SELECT = (
     "SELECT e.*, j.name AS job_name FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id"
@@ -66,8 +67,9 @@ class RunQueries:
                 INSERT INTO job_executions (job_id, scheduled_for, attempt, trigger, status,
                     reason, executor, prompt_id, prompt_text, work_dir, options, timeout_s,
                     idle_timeout_s, max_attempts, resume_session_id, on_limit, created_at,
-                    finished_at, retry_at, retry_of)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    finished_at, retry_at, retry_of, worktree, continue_session, template_vars,
+                    risk_accepted)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job_id, to_db(scheduled_for), attempt, str(trigger), str(status), reason,
@@ -75,6 +77,10 @@ class RunQueries:
                     settings.options.to_json(), settings.timeout_s, settings.idle_timeout_s,
                     settings.max_attempts, settings.resume_session_id, str(settings.on_limit),
                     to_db(now), to_db(now) if terminal else None, to_db(retry_at), retry_of,
+                    int(settings.worktree), int(settings.continue_session),
+                    json.dumps(settings.template_vars, sort_keys=True)
+                    if settings.template_vars else None,
+                    int(settings.risk_accepted),
                 ),
             )
             assert cur.lastrowid is not None
@@ -510,6 +516,8 @@ def _execution(row: sqlite3.Row) -> Execution:
         permission_denials=json.loads(row["permission_denials"])
         if row["permission_denials"] else None,
         job_name=row["job_name"],
+        rendered=bool(row["rendered"]) if row["rendered"] is not None else None,
+        file_refs=json.loads(row["file_refs"]) if row["file_refs"] else None,
         settings=RunSettings(
             executor=ExecutorKind(row["executor"]),
             work_dir=row["work_dir"],
@@ -520,6 +528,10 @@ def _execution(row: sqlite3.Row) -> Execution:
             prompt_text=row["prompt_text"],
             resume_session_id=row["resume_session_id"],
             on_limit=OnLimit(row["on_limit"]),
+            worktree=bool(row["worktree"]),
+            continue_session=bool(row["continue_session"]),
+            template_vars=json.loads(row["template_vars"]) if row["template_vars"] else {},
+            risk_accepted=bool(row["risk_accepted"]),
         ),
         **values,
     )

@@ -27,16 +27,19 @@ from ..models import (
     OverlapPolicy,
     Prompt,
 )
+from .integration import IntegrationQueries
 from .legacy import LegacyQueries
 from .migrations import MIGRATIONS, latest_version
 from .notify import NotifyQueries
 from .runs import RunQueries
 from .timefmt import from_db, to_db
+from .web import WebQueries
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteStore(RunQueries, NotifyQueries, LegacyQueries):
+class SqliteStore(RunQueries, NotifyQueries, WebQueries, IntegrationQueries,
+                  LegacyQueries):
     """One connection to one database file. Not shared between threads."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
@@ -333,8 +336,10 @@ class SqliteStore(RunQueries, NotifyQueries, LegacyQueries):
                 INSERT INTO jobs (prompt_id, name, description, cron_expr, run_at, timezone,
                     enabled, next_run_at, work_dir, executor, options, timeout_s, idle_timeout_s,
                     retries, misfire, misfire_grace_s, overlap, on_interrupt, on_limit,
-                    created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    created_at, updated_at, worktree, continue_session, template_vars,
+                    risk_level, risk_accepted)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                        ?, ?, ?, ?, ?)
                 """,
                 (
                     job.prompt_id, job.name, job.description, job.cron_expr, to_db(job.run_at),
@@ -342,6 +347,9 @@ class SqliteStore(RunQueries, NotifyQueries, LegacyQueries):
                     str(job.executor), job.options.to_json(), job.timeout_s, job.idle_timeout_s,
                     job.retries, str(job.misfire), job.misfire_grace_s, str(job.overlap),
                     str(job.on_interrupt), str(job.on_limit), to_db(now), to_db(now),
+                    int(job.worktree), int(job.continue_session),
+                    json.dumps(job.template_vars, sort_keys=True), job.risk_level,
+                    int(job.risk_accepted),
                 ),
             )
             job_id = cur.lastrowid
@@ -349,7 +357,8 @@ class SqliteStore(RunQueries, NotifyQueries, LegacyQueries):
             self._audit(
                 db, now, "create", "job", job_id,
                 {"schedule": job.schedule_text, "timezone": job.timezone,
-                 "enabled": job.enabled, "prompt_id": job.prompt_id},
+                 "enabled": job.enabled, "prompt_id": job.prompt_id,
+                 "risk_level": job.risk_level, "risk_accepted": job.risk_accepted},
                 actor,
             )
         return job_id
@@ -441,9 +450,21 @@ def _job(row: dict[str, Any]) -> Job:
         overlap=OverlapPolicy(row["overlap"]),
         on_interrupt=InterruptPolicy(row["on_interrupt"]),
         on_limit=OnLimit(row["on_limit"]),
+        worktree=bool(row["worktree"]),
+        continue_session=bool(row["continue_session"]),
+        template_vars=_template_vars(row["template_vars"]),
+        risk_level=row["risk_level"],
+        risk_accepted=bool(row["risk_accepted"]),
         created_at=from_db(row["created_at"]),
         updated_at=from_db(row["updated_at"]),
         deleted_at=from_db(row["deleted_at"]),
         last_status=row["last_status"],
         last_run_at=from_db(row["last_run_at"]),
     )
+
+
+def _template_vars(text: str | None) -> dict[str, str]:
+    if not text or text == "{}":  # the common case, without a JSON parse per listed job
+        return {}
+    values: dict[str, str] = json.loads(text)
+    return values

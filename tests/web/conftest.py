@@ -1,0 +1,79 @@
+"""Fixtures for the dashboard tests: an app on a fresh database, clients that come from this
+machine (loopback address and Host), with and without the token, and a logged-in browser-like
+client that carries the session cookie and its CSRF token."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from night_pilot.config import DbLocation
+from night_pilot.store import open_store
+from night_pilot.web.app import create_app
+
+BASE = "http://127.0.0.1:8765"
+LOCAL = ("127.0.0.1", 50000)
+
+
+@dataclass
+class Site:
+    root: Path
+    db: Path
+    token: str
+    app: Any
+    anon: TestClient  # a local reader without credentials
+    api: TestClient  # a script with the token header
+
+    def store(self) -> Any:
+        return open_store(DbLocation(path=self.db))
+
+    def client(self, **kwargs: Any) -> TestClient:
+        kwargs.setdefault("base_url", BASE)
+        kwargs.setdefault("client", LOCAL)
+        return TestClient(self.app, **kwargs)
+
+    def browser(self) -> tuple[TestClient, str]:
+        """A client logged in through a one-time link, and its CSRF token."""
+        c = self.client(follow_redirects=False)
+        code = self.app.state.auth.codes.issue()
+        r = c.get(f"/login?code={code}")
+        assert r.status_code == 303, r.text
+        page = c.get("/", headers={"accept": "text/html"}).text
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert match, "no CSRF field on the page of a logged-in browser"
+        return c, match.group(1)
+
+    def prompt(self, title: str = "Nightly review", content: str = "Review the code.",
+               tags: list[str] | None = None) -> dict[str, Any]:
+        r = self.api.post("/api/prompts", json={"title": title, "content": content,
+                                                "tags": tags or []})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def job(self, prompt_id: int, cron: str = "0 3 * * *", **extra: Any) -> dict[str, Any]:
+        body = {"prompt_id": prompt_id, "cron": cron, "timezone": "UTC", **extra}
+        r = self.api.post("/api/jobs", json=body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    db = tmp_path / "cnp" / "claude-night-pilot.db"
+    token_path = tmp_path / "cnp" / "web-token"
+    work = tmp_path / "work"
+    work.mkdir()
+    app = create_app(DbLocation(path=db), token_path=token_path, zone="UTC", cwd=work)
+    token = token_path.read_text().strip()
+    anon = TestClient(app, base_url=BASE, client=LOCAL)
+    api = TestClient(app, base_url=BASE, client=LOCAL,
+                     headers={"Authorization": f"Bearer {token}"})
+    yield Site(tmp_path, db, token, app, anon, api)
+    anon.close()
+    api.close()

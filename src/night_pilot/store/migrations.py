@@ -301,3 +301,119 @@ def m001_initial(db: sqlite3.Connection) -> None:
           FROM jobs j;
         """
     )
+
+
+@migration
+def m002_usage_ledger(db: sqlite3.Connection) -> None:
+    """The usage ledger: one row per API response read from Claude Code's transcripts, and
+    what was read of each transcript file so a re-import reads only appended bytes.
+
+    m001's `usage_entries` was never written by any released code, so it is replaced.
+    """
+    run_script(
+        db,
+        """
+        DROP TABLE usage_entries;
+
+        CREATE TABLE usage_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            head_len INTEGER NOT NULL,   -- how many leading bytes head_hash covers (<= 1024)
+            head_hash TEXT NOT NULL,
+            tail_hash TEXT NOT NULL,     -- of the (<= 1024) bytes just before offset
+            offset INTEGER NOT NULL,     -- just past the last complete line read
+            lines INTEGER NOT NULL DEFAULT 0,
+            entries INTEGER NOT NULL DEFAULT 0,
+            malformed INTEGER NOT NULL DEFAULT 0,
+            rereads INTEGER NOT NULL DEFAULT 0,
+            imported_at TEXT NOT NULL
+        );
+
+        CREATE TABLE usage_entries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dedup_key TEXT NOT NULL UNIQUE,
+            timestamp TEXT NOT NULL,
+            session_id TEXT,
+            project TEXT,
+            model TEXT,
+            message_id TEXT,
+            request_id TEXT,
+            is_sidechain INTEGER NOT NULL DEFAULT 0 CHECK (is_sidechain IN (0, 1)),
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,               -- NULL: no price known for the model
+            cost_source TEXT CHECK (cost_source IN ('transcript', 'price_table')),
+            file_id INTEGER REFERENCES usage_files(id) ON DELETE SET NULL
+        );
+        CREATE INDEX usage_entries_time ON usage_entries(timestamp);
+
+        -- Sums per UTC quarter hour and model, kept equal to usage_entries by the triggers
+        -- below: every UTC offset in use is a multiple of 15 minutes, so a day or month in any
+        -- zone is a whole number of quarters, and reports read these few rows instead of
+        -- grouping every response.
+        CREATE TABLE usage_quarters (
+            quarter TEXT NOT NULL,       -- 'YYYY-MM-DDTHH:MM', the quarter's start (UTC)
+            model TEXT NOT NULL,         -- '' when the transcript named none
+            entries INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_creation_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            known_cost_usd REAL NOT NULL,
+            unknown_cost_entries INTEGER NOT NULL,
+            PRIMARY KEY (quarter, model)
+        ) WITHOUT ROWID;
+
+        CREATE TRIGGER usage_entries_added AFTER INSERT ON usage_entries BEGIN
+            INSERT INTO usage_quarters VALUES (
+                substr(NEW.timestamp, 1, 14)
+                    || printf('%02d', CAST(substr(NEW.timestamp, 15, 2) AS INTEGER) / 15 * 15),
+                coalesce(NEW.model, ''), 1, NEW.input_tokens, NEW.output_tokens,
+                NEW.cache_creation_tokens, NEW.cache_read_tokens, coalesce(NEW.cost_usd, 0),
+                NEW.cost_usd IS NULL)
+            ON CONFLICT (quarter, model) DO UPDATE SET
+                entries = entries + 1,
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                known_cost_usd = known_cost_usd + excluded.known_cost_usd,
+                unknown_cost_entries = unknown_cost_entries + excluded.unknown_cost_entries;
+        END;
+
+        CREATE TRIGGER usage_entries_changed
+        AFTER UPDATE OF timestamp, model, input_tokens, output_tokens, cache_creation_tokens,
+            cache_read_tokens, cost_usd ON usage_entries BEGIN
+            UPDATE usage_quarters SET
+                entries = entries - 1,
+                input_tokens = input_tokens - OLD.input_tokens,
+                output_tokens = output_tokens - OLD.output_tokens,
+                cache_creation_tokens = cache_creation_tokens - OLD.cache_creation_tokens,
+                cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens,
+                known_cost_usd = known_cost_usd - coalesce(OLD.cost_usd, 0),
+                unknown_cost_entries = unknown_cost_entries - (OLD.cost_usd IS NULL)
+            WHERE quarter = substr(OLD.timestamp, 1, 14)
+                    || printf('%02d', CAST(substr(OLD.timestamp, 15, 2) AS INTEGER) / 15 * 15)
+              AND model = coalesce(OLD.model, '');
+            INSERT INTO usage_quarters VALUES (
+                substr(NEW.timestamp, 1, 14)
+                    || printf('%02d', CAST(substr(NEW.timestamp, 15, 2) AS INTEGER) / 15 * 15),
+                coalesce(NEW.model, ''), 1, NEW.input_tokens, NEW.output_tokens,
+                NEW.cache_creation_tokens, NEW.cache_read_tokens, coalesce(NEW.cost_usd, 0),
+                NEW.cost_usd IS NULL)
+            ON CONFLICT (quarter, model) DO UPDATE SET
+                entries = entries + 1,
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                known_cost_usd = known_cost_usd + excluded.known_cost_usd,
+                unknown_cost_entries = unknown_cost_entries + excluded.unknown_cost_entries;
+        END;
+        """,
+    )

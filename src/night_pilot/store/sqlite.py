@@ -33,12 +33,13 @@ from .migrations import MIGRATIONS, latest_version
 from .notify import NotifyQueries
 from .runs import RunQueries
 from .timefmt import from_db, to_db
+from .usage import UsageQueries
 from .web import WebQueries
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteStore(RunQueries, NotifyQueries, WebQueries, IntegrationQueries,
+class SqliteStore(RunQueries, NotifyQueries, UsageQueries, WebQueries, IntegrationQueries,
                   LegacyQueries):
     """One connection to one database file. Not shared between threads."""
 

@@ -1,0 +1,212 @@
+"""SQLite queries for the usage ledger: transcript files already read, the API responses found
+in them (one row per response, merged by dedup key), and the aggregations reports are made of.
+
+Owns every statement about `usage_files`, `usage_entries` and `usage_quarters`; decides nothing
+about what a duplicate is (the importer computes the key) or how days and blocks are formed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any
+
+from .timefmt import to_db
+
+# Column order of the tuples `add_usage_entries` takes (the importer builds them in its hot
+# loop, so they are plain tuples rather than objects). The last one is the transcript's path,
+# which the statement turns into its `usage_files` id.
+ENTRY_COLUMNS = (
+    "dedup_key", "timestamp", "session_id", "project", "model", "message_id", "request_id",
+    "is_sidechain", "input_tokens", "output_tokens", "cache_creation_tokens",
+    "cache_read_tokens", "cost_usd", "cost_source", "file_id",
+)
+FILE_COLUMNS = (
+    "path", "size", "mtime_ns", "inode", "head_len", "head_hash", "tail_hash", "offset", "lines",
+    "entries", "malformed", "rereads",
+)
+
+_SAVE_FILE = f"""
+    INSERT INTO usage_files ({", ".join(FILE_COLUMNS)}, imported_at)
+    VALUES ({", ".join("?" * len(FILE_COLUMNS))}, ?)
+    ON CONFLICT (path) DO UPDATE SET
+        size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+        head_len = excluded.head_len, head_hash = excluded.head_hash,
+        tail_hash = excluded.tail_hash, offset = excluded.offset,
+        lines = CASE WHEN excluded.rereads > 0 THEN excluded.lines
+                     ELSE lines + excluded.lines END,
+        entries = CASE WHEN excluded.rereads > 0 THEN excluded.entries
+                       ELSE entries + excluded.entries END,
+        malformed = CASE WHEN excluded.rereads > 0 THEN excluded.malformed
+                         ELSE malformed + excluded.malformed END,
+        rereads = rereads + excluded.rereads,
+        imported_at = excluded.imported_at
+"""
+
+# A copy of a response already in the ledger changes it in two cases only: it reports more
+# output tokens (a later streaming snapshot of the same response: keep the final figure and
+# its cost), or the ledger holds a sidechain replay and this is the main conversation's row
+# (keep the conversation's time, session, request id and file). SET expressions read the old
+# row.
+_UPSERT = f"""
+    INSERT INTO usage_entries ({", ".join(ENTRY_COLUMNS)})
+    VALUES ({", ".join("?" * (len(ENTRY_COLUMNS) - 1))},
+            (SELECT id FROM usage_files WHERE path = ?))
+    ON CONFLICT (dedup_key) DO UPDATE SET
+        output_tokens = max(output_tokens, excluded.output_tokens),
+        cost_usd = CASE WHEN excluded.output_tokens > output_tokens
+                        THEN excluded.cost_usd ELSE cost_usd END,
+        cost_source = CASE WHEN excluded.output_tokens > output_tokens
+                           THEN excluded.cost_source ELSE cost_source END,
+        timestamp = CASE WHEN is_sidechain > excluded.is_sidechain
+                         THEN excluded.timestamp ELSE timestamp END,
+        session_id = CASE WHEN is_sidechain > excluded.is_sidechain
+                          THEN excluded.session_id ELSE session_id END,
+        project = CASE WHEN is_sidechain > excluded.is_sidechain
+                       THEN excluded.project ELSE project END,
+        request_id = CASE WHEN is_sidechain > excluded.is_sidechain
+                          THEN excluded.request_id ELSE request_id END,
+        file_id = CASE WHEN is_sidechain > excluded.is_sidechain
+                       THEN excluded.file_id ELSE file_id END,
+        is_sidechain = min(is_sidechain, excluded.is_sidechain)
+    WHERE excluded.output_tokens > output_tokens OR is_sidechain > excluded.is_sidechain
+"""
+
+_SUMS = """count(*) AS entries, total(input_tokens) AS input_tokens,
+           total(output_tokens) AS output_tokens,
+           total(cache_creation_tokens) AS cache_creation_tokens,
+           total(cache_read_tokens) AS cache_read_tokens,
+           total(cost_usd) AS known_cost_usd, count(*) - count(cost_usd) AS unknown_cost_entries"""
+
+
+def _quarter(instant: datetime) -> str:
+    """The quarter-hour key an instant falls in, as `usage_quarters` spells it."""
+    text = to_db(instant)
+    assert text is not None
+    return f"{text[:14]}{int(text[14:16]) // 15 * 15:02d}"
+
+
+class UsageQueries:
+    # Both provided by SqliteStore, which mixes this class in.
+    db: sqlite3.Connection
+    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    # -- importing -------------------------------------------------------------------------
+
+    @contextmanager
+    def usage_import_session(self) -> Iterator[None]:
+        """Settings for a bulk import: the ledger is derived data that a re-import rebuilds,
+        so its commits need not each wait for an fsync (WAL + NORMAL is still crash-safe for
+        the database; only the last commits may be lost on power failure), and a larger page
+        cache keeps the dedup index in memory."""
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA synchronous = FULL")
+            self.db.execute("PRAGMA cache_size = -2000")
+
+    def usage_file_states(self) -> dict[str, sqlite3.Row]:
+        """What was read of every transcript file seen so far, by path."""
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, inode, head_len, head_hash, tail_hash, offset"
+            " FROM usage_files")
+        return {r[0]: r for r in rows}
+
+    def save_usage_files(self, rows: Iterable[tuple[Any, ...]], now: datetime) -> None:
+        """Record how far files have been read: tuples in `FILE_COLUMNS` order. `rereads` is
+        1 when a file was read again from the start; its counters then describe the new
+        content, otherwise they grow by what was just read."""
+        stamp = to_db(now)
+        with self.write() as db:
+            db.executemany(_SAVE_FILE, [(*row, stamp) for row in rows])
+
+    def add_usage_entries(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Insert API responses (tuples in `ENTRY_COLUMNS` order); one already in the ledger
+        under the same dedup key is merged, never counted twice."""
+        with self.write() as db:
+            db.executemany(_UPSERT, rows)
+
+    def clear_usage_ledger(self) -> None:
+        """Forget every imported response and every file position (`usage import --rebuild`)."""
+        with self.write() as db:
+            db.execute("DELETE FROM usage_entries")
+            db.execute("DELETE FROM usage_quarters")
+            db.execute("DELETE FROM usage_files")
+
+    def usage_counts(self) -> dict[str, int]:
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM usage_entries) AS entries,"
+            " (SELECT count(*) FROM usage_files) AS files,"
+            " (SELECT coalesce(sum(malformed), 0) FROM usage_files) AS malformed_lines"
+        ).fetchone()
+        return {k: int(row[k]) for k in row.keys()}  # noqa: SIM118 (sqlite3.Row)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def usage_by_quarter_hour(self, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+        """Sums per UTC quarter hour and model for responses in [start, end), which must be
+        quarter-hour instants (midnights in any zone are): tuples of (quarter, model, entries,
+        input, output, cache write, cache read tokens, known cost, entries of unknown cost).
+
+        Every UTC offset in use is a multiple of 15 minutes, so a local day or month is a
+        whole number of quarter hours: the caller maps each one to its day in any zone.
+        `quarter` is the quarter's start as 'YYYY-MM-DDTHH:MM'. Read from `usage_quarters`,
+        which triggers keep equal to the entries.
+        """
+        cur = self.db.cursor()
+        cur.row_factory = None  # plain tuples: a report reads thousands of these
+        return cur.execute(
+            "SELECT quarter, model, entries, input_tokens, output_tokens,"
+            " cache_creation_tokens, cache_read_tokens, known_cost_usd, unknown_cost_entries"
+            " FROM usage_quarters WHERE quarter >= ? AND quarter < ? AND entries > 0",
+            (_quarter(start), _quarter(end)),
+        ).fetchall()
+
+    def usage_by_session(self, start: datetime, end: datetime) -> list[sqlite3.Row]:
+        """Sums per session and model, with the session's project and first/last response."""
+        return self.db.execute(
+            f"""
+            SELECT coalesce(session_id, '') AS session_id, max(project) AS project,
+                   coalesce(model, '') AS model, min(timestamp) AS first_at,
+                   max(timestamp) AS last_at, {_SUMS}
+              FROM usage_entries
+             WHERE timestamp >= ? AND timestamp < ?
+             GROUP BY session_id, model
+            """,
+            (to_db(start), to_db(end)),
+        ).fetchall()
+
+    def usage_timeline(self, start: datetime, end: datetime) -> Iterator[sqlite3.Row]:
+        """Every response in [start, end), oldest first (5-hour blocks need each instant)."""
+        yield from self.db.execute(
+            "SELECT timestamp, coalesce(model, '') AS model, input_tokens, output_tokens,"
+            " cache_creation_tokens, cache_read_tokens, cost_usd FROM usage_entries"
+            " WHERE timestamp >= ? AND timestamp < ? ORDER BY timestamp",
+            (to_db(start), to_db(end)),
+        )
+
+    def usage_by_job(self, start: datetime, end: datetime) -> list[sqlite3.Row]:
+        """Per job (NULL: ad-hoc `cnp execute` runs), the Claude runs started in [start, end)
+        and the tokens and cost their result events reported."""
+        return self.db.execute(
+            """
+            SELECT e.job_id AS job_id, j.name AS job_name, count(*) AS runs,
+                   count(e.total_cost_usd) AS runs_with_result,
+                   total(e.input_tokens) AS input_tokens,
+                   total(e.output_tokens) AS output_tokens,
+                   total(e.cache_creation_tokens) AS cache_creation_tokens,
+                   total(e.cache_read_tokens) AS cache_read_tokens,
+                   total(e.total_cost_usd) AS cost_usd,
+                   min(e.started_at) AS first_at, max(e.started_at) AS last_at
+              FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id
+             WHERE e.executor = 'claude' AND e.started_at IS NOT NULL
+               AND e.started_at >= ? AND e.started_at < ?
+             GROUP BY e.job_id
+             ORDER BY e.job_id IS NULL, e.job_id
+            """,
+            (to_db(start), to_db(end)),
+        ).fetchall()

@@ -14,58 +14,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import CnpError
+from ..shapes import execution_dict as execution_dict
+from ..shapes import iso as iso
+from ..shapes import job_dict as job_dict
+from ..shapes import prompt_dict as prompt_dict
 
 if TYPE_CHECKING:
-    from ..execution import Execution
-    from ..models import Job, Prompt
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def prompt_dict(p: Prompt) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "title": p.title,
-        "content": p.content,
-        "tags": p.tags,
-        "created_at": iso(p.created_at),
-        "updated_at": iso(p.updated_at),
-    }
-
-
-def job_dict(job: Job, description: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": job.id,
-        "name": job.name,
-        "description": job.description,
-        "prompt_id": job.prompt_id,
-        "cron_expr": job.cron_expr,
-        "run_at": iso(job.run_at),
-        "timezone": job.timezone,
-        "enabled": job.enabled,
-        "next_run_at": iso(job.next_run_at),
-        "last_status": job.last_status,
-        "last_run_at": iso(job.last_run_at),
-        "work_dir": job.work_dir,
-        "executor": str(job.executor),
-        "options": job.options.to_dict(),
-        "timeout_s": job.timeout_s,
-        "idle_timeout_s": job.idle_timeout_s,
-        "retries": job.retries,
-        "misfire": str(job.misfire),
-        "misfire_grace_s": job.misfire_grace_s,
-        "overlap": str(job.overlap),
-        "on_interrupt": str(job.on_interrupt),
-        "on_limit": str(job.on_limit),
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
-        "deleted_at": iso(job.deleted_at),
-    }
-    if description is not None:
-        data["schedule_description"] = description
-    return data
+    pass
 
 
 def local_time(value: datetime | None, zone: str) -> str:
@@ -154,48 +109,3 @@ def requested_format(argv: Sequence[str]) -> str:
 
 def stdin_text() -> bytes:
     return sys.stdin.buffer.read()
-
-
-def execution_dict(e: Execution) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "execution_id": e.id,
-        "job_id": e.job_id,
-        "job_name": e.job_name,
-        "status": str(e.status),
-        "reason": e.reason,
-        "trigger": str(e.trigger),
-        "attempt": e.attempt,
-        "max_attempts": e.settings.max_attempts,
-        "executor": str(e.settings.executor),
-        "scheduled_for": iso(e.scheduled_for),
-        "created_at": iso(e.created_at),
-        "started_at": iso(e.started_at),
-        "finished_at": iso(e.finished_at),
-        "retry_at": iso(e.retry_at),
-        "work_dir": e.settings.work_dir,
-        "claimed_by": e.claimed_by,
-        "pid": e.pid,
-        "exit_code": e.exit_code,
-        "session_id": e.session_id,
-        "model": e.model,
-        "num_turns": e.num_turns,
-        "duration_ms": e.duration_ms,
-        "duration_api_ms": e.duration_api_ms,
-        "total_cost_usd": e.total_cost_usd,
-        "tokens": {
-            "input": e.input_tokens,
-            "output": e.output_tokens,
-            "cache_creation": e.cache_creation_tokens,
-            "cache_read": e.cache_read_tokens,
-        },
-        "permission_denials": e.permission_denials,
-        "terminal_reason": e.terminal_reason,
-        "limit_kind": e.limit_kind,
-        "limit_reset_at": iso(e.limit_reset_at),
-        "api_error_status": e.api_error_status,
-        "result": e.result_text,
-        "stderr_tail": e.stderr_tail,
-        "prompt_sha256": e.prompt_sha256,
-        "argv": e.argv,
-    }

@@ -8,12 +8,12 @@ like every other update of a run.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .dbapi import Connection
 from .runs import _RUN_SELECT, _execution
 from .timefmt import from_db
 
@@ -26,9 +26,11 @@ _DONE = "('completed', 'failed', 'cancelled', 'interrupted')"
 
 class IntegrationQueries:
     # Provided by SqliteStore, which mixes this class in.
-    db: sqlite3.Connection
-    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
-    _audit: Callable[..., None]
+    db: Connection
+    write: Callable[[], AbstractContextManager[Connection]]
+    _audit: Callable[..., int]
+    _sql_json_int: Callable[[str, str], str]
+    _sql_concat_distinct: Callable[[str], str]
 
     # -- a run at spawn ---------------------------------------------------------------------
 
@@ -89,8 +91,7 @@ class IntegrationQueries:
     def add_audit(self, now: datetime, action: str, entity: str, entity_id: int | None,
                   details: dict[str, Any], actor: str = "cli") -> int:
         with self.write() as db:
-            self._audit(db, now, action, entity, entity_id, details, actor)
-            audit_id: int = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            audit_id = self._audit(db, now, action, entity, entity_id, details, actor)
             return audit_id
 
     def audit_log(self, *, job_id: int | None = None, execution_id: int | None = None,
@@ -101,7 +102,7 @@ class IntegrationQueries:
         args: list[Any] = []
         if job_id is not None:
             where.append("((entity = 'job' AND entity_id = ?) OR (entity = 'execution'"
-                         " AND json_extract(details, '$.job_id') = ?))")
+                         f" AND {self._sql_json_int('details', 'job_id')} = ?))")
             args += [job_id, job_id]
         if execution_id is not None:
             where.append("entity = 'execution' AND entity_id = ?")
@@ -126,7 +127,7 @@ class IntegrationQueries:
         rows = self.db.execute(
             f"""
             SELECT session_id, count(*) AS runs,
-                   group_concat(DISTINCT job_id) AS job_ids,
+                   {self._sql_concat_distinct('job_id')} AS job_ids,
                    min(coalesce(started_at, created_at)) AS first_at,
                    max(coalesce(finished_at, started_at, created_at)) AS last_at,
                    sum(coalesce(input_tokens, 0)) AS input_tokens,

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from ..config import DB_FILENAME, LEGACY_DB_FILENAME
 from ..errors import InvalidInput, StorageError
 from ..models import Job, RunStatus
+from .dbapi import Connection
 from .timefmt import from_db, to_db
 
 # The legacy tables we map, and the columns each must have for a row to mean anything.
@@ -170,9 +171,13 @@ def _refused(table: str) -> Iterator[None]:
 
 
 @contextmanager
-def _big_cache(db: sqlite3.Connection) -> Iterator[None]:
+def _big_cache(db: Connection) -> Iterator[None]:
     """A 64 MiB page cache while a long history is inserted in one transaction: with the
-    default 2 MiB, SQLite spills the indexes' dirty pages and the insert runs twice as long."""
+    default 2 MiB, SQLite spills the indexes' dirty pages and the insert runs twice as long.
+    (PostgreSQL's buffers are the server's business.)"""
+    if not isinstance(db, sqlite3.Connection):
+        yield
+        return
     previous = db.execute("PRAGMA cache_size").fetchone()[0]
     db.execute("PRAGMA cache_size = -65536")
     try:
@@ -187,9 +192,9 @@ def _quoted(name: str) -> str:
 
 class LegacyQueries:
     # All provided by SqliteStore, which mixes this class in.
-    db: sqlite3.Connection
-    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
-    _audit: Callable[..., None]
+    db: Connection
+    write: Callable[[], AbstractContextManager[Connection]]
+    _audit: Callable[..., int]
 
     # -- the legacy file ---------------------------------------------------------------------
 
@@ -374,8 +379,7 @@ class LegacyQueries:
     def record_legacy_import(self, report: dict[str, Any], now: datetime) -> int:
         """The import's reconciliation report, as one audit entry; returns its id."""
         with self.write() as db:
-            self._audit(db, now, AUDIT_ACTION, "database", None, report)
-            audit_id: int = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            audit_id = self._audit(db, now, AUDIT_ACTION, "database", None, report)
             return audit_id
 
 

@@ -6,20 +6,20 @@ commits; delivery marks each row sent, or counts the attempt and says when to tr
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from ..errors import NotFound
+from .dbapi import Connection
 from .timefmt import from_db, to_db
 
 
 class NotifyQueries:
-    # Both provided by SqliteStore, which mixes this class in.
-    db: sqlite3.Connection
-    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    # Provided by the concrete store (SqliteStore, PostgresStore), which mixes this in.
+    db: Connection
+    write: Callable[[], AbstractContextManager[Connection]]
 
     def add_notification_target(self, url: str, events: list[str], job_id: int | None,
                                 now: datetime) -> int:

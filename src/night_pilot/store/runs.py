@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
 from ..models import ClaudeOptions, ExecutorKind, OnLimit, RunStatus, Trigger
+from .dbapi import Connection
 from .timefmt import from_db, to_db
 
 if TYPE_CHECKING:
@@ -39,9 +40,9 @@ _RUN_SELECT = (
 
 
 class RunQueries:
-    # Both provided by SqliteStore, which mixes this class in.
-    db: sqlite3.Connection
-    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    # Provided by the concrete store (SqliteStore, PostgresStore), which mixes this in.
+    db: Connection
+    write: Callable[[], AbstractContextManager[Connection]]
 
     # -- creating runs ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
+from .dbapi import Connection
 from .timefmt import to_db
 
 # Column order of the tuples `add_usage_entries` takes (the importer builds them in its hot
@@ -89,9 +90,10 @@ def _quarter(instant: datetime) -> str:
 
 
 class UsageQueries:
-    # Both provided by SqliteStore, which mixes this class in.
-    db: sqlite3.Connection
-    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    # Provided by the concrete store (SqliteStore, PostgresStore), which mixes this in.
+    db: Connection
+    write: Callable[[], AbstractContextManager[Connection]]
+    dialect: str
 
     # -- importing -------------------------------------------------------------------------
 
@@ -101,6 +103,9 @@ class UsageQueries:
         so its commits need not each wait for an fsync (WAL + NORMAL is still crash-safe for
         the database; only the last commits may be lost on power failure), and a larger page
         cache keeps the dedup index in memory."""
+        if self.dialect != "sqlite":  # PostgreSQL: its server settings apply
+            yield
+            return
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB
         try:
@@ -159,12 +164,13 @@ class UsageQueries:
         """
         cur = self.db.cursor()
         cur.row_factory = None  # plain tuples: a report reads thousands of these
-        return cur.execute(
+        cur.execute(
             "SELECT quarter, model, entries, input_tokens, output_tokens,"
             " cache_creation_tokens, cache_read_tokens, known_cost_usd, unknown_cost_entries"
             " FROM usage_quarters WHERE quarter >= ? AND quarter < ? AND entries > 0",
             (_quarter(start), _quarter(end)),
-        ).fetchall()
+        )
+        return cur.fetchall()
 
     def usage_by_session(self, start: datetime, end: datetime) -> list[sqlite3.Row]:
         """Sums per session and model, with the session's project and first/last response."""

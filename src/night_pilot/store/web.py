@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..models import Job
+from .dbapi import Connection
 from .timefmt import from_db, to_db
 
 # What a listing of runs shows; the detail page reads the whole row with get_run.
@@ -37,10 +38,10 @@ def _run_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class WebQueries:
-    # Both provided by SqliteStore, which mixes this class in.
-    db: sqlite3.Connection
-    write: Callable[[], AbstractContextManager[sqlite3.Connection]]
-    _audit: Callable[..., None]
+    # Provided by the concrete store (SqliteStore, PostgresStore), which mixes this in.
+    db: Connection
+    write: Callable[[], AbstractContextManager[Connection]]
+    _audit: Callable[..., int]
 
     # -- runs ---------------------------------------------------------------------------------
 

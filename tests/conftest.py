@@ -2,6 +2,10 @@
 
 Tier policy: tests marked `realcli` need the pinned Claude CLI. They skip only when the
 environment says so (CNP_SKIP_REALCLI=1); with CNP_REQUIRE_ALL_TIERS=1 (CI) any skip fails the run.
+The same holds for PostgreSQL (CNP_SKIP_POSTGRES=1; see tests/pg.py).
+
+`backend` runs a test once per database backend: it points CNP_DB at a fresh PostgreSQL schema
+for the `postgres` case, so everything that resolves the database (CLI, daemon, services) uses it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ def cnp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("CNP_DB", raising=False)
     monkeypatch.delenv("CLAUDECODE", raising=False)
     yield home
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    from pg import fresh_schema
+
+    with fresh_schema() as url:
+        monkeypatch.setenv("CNP_DB", url)
+        yield "postgres"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,12 +4,14 @@ claims with fencing tokens, and reaping runs whose owner vanished."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from night_pilot.catalog import JobSpec, build_job, make_prompt, schedule_of
+from night_pilot.config import resolve_db
 from night_pilot.execution import RunResult
 from night_pilot.models import Job, RunStatus
 from night_pilot.scheduler import (
@@ -20,26 +22,28 @@ from night_pilot.scheduler import (
     reap,
     trigger_job,
 )
-from night_pilot.store import SqliteStore
+from night_pilot.store import Store, open_store
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    s = SqliteStore(tmp_path / "db.db")
+def store(backend: str) -> Iterator[Store]:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    s = open_store(resolve_db())
     s.insert_prompts([make_prompt("p", "do the thing", [])], T0)
-    return s
+    yield s
+    s.close()
 
 
-def add_job(store: SqliteStore, cron: str, now: datetime = T0, **spec: object) -> Job:
+def add_job(store: Store, cron: str, now: datetime = T0, **spec: object) -> Job:
     job = build_job(JobSpec(prompt_id=1, cron=cron, timezone="UTC", **spec),  # type: ignore[arg-type]
                     store.get_prompt(1), now, Path.cwd())
     return store.get_job(store.insert_job(job, now))
 
 
-def statuses(store: SqliteStore, job_id: int) -> list[str]:
+def statuses(store: Store, job_id: int) -> list[str]:
     return [str(r.status) for r in reversed(store.list_runs(job_id=job_id, limit=10_000))]
 
 
@@ -54,7 +58,7 @@ def statuses(store: SqliteStore, job_id: int) -> list[str]:
         ("all", ["pending"] * 8),
     ],
 )
-def test_an_eight_hour_suspend(store: SqliteStore, policy: str, expected: list[str]) -> None:
+def test_an_eight_hour_suspend(store: Store, policy: str, expected: list[str]) -> None:
     job = add_job(store, "0 * * * *", misfire=policy, misfire_grace="12h")
     assert job.next_run_at == T0 + timedelta(hours=1)
     wake = T0 + timedelta(hours=8, minutes=30)  # asleep from 00:00 to 08:30
@@ -66,7 +70,7 @@ def test_an_eight_hour_suspend(store: SqliteStore, policy: str, expected: list[s
     assert store.get_job(job.id or 0).next_run_at == T0 + timedelta(hours=9)
 
 
-def test_fires_older_than_the_grace_window_are_missed_with_the_reason(store: SqliteStore) -> None:
+def test_fires_older_than_the_grace_window_are_missed_with_the_reason(store: Store) -> None:
     job = add_job(store, "0 * * * *", misfire="all", misfire_grace="2h")
     materialize_due(store, T0 + timedelta(hours=5, minutes=1))
     runs = list(reversed(store.list_runs(job_id=job.id)))
@@ -74,14 +78,14 @@ def test_fires_older_than_the_grace_window_are_missed_with_the_reason(store: Sql
     assert "beyond the 2h grace window" in (runs[0].reason or "")
 
 
-def test_an_on_time_fire_runs_whatever_the_policy(store: SqliteStore) -> None:
+def test_an_on_time_fire_runs_whatever_the_policy(store: Store) -> None:
     for policy in ("skip", "latest", "all"):
         add_job(store, "*/5 * * * *", misfire=policy)
     created = materialize_due(store, T0 + timedelta(minutes=5, milliseconds=3))
     assert len(created) == 3
 
 
-def test_materializing_twice_creates_nothing_new(store: SqliteStore) -> None:
+def test_materializing_twice_creates_nothing_new(store: Store) -> None:
     job = add_job(store, "* * * * *")
     now = T0 + timedelta(minutes=1)
     assert len(materialize_due(store, now)) == 1
@@ -90,7 +94,7 @@ def test_materializing_twice_creates_nothing_new(store: SqliteStore) -> None:
     assert len(store.list_runs(job_id=job.id)) == 1
 
 
-def test_the_clock_stepping_back_runs_nothing_twice(store: SqliteStore) -> None:
+def test_the_clock_stepping_back_runs_nothing_twice(store: Store) -> None:
     job = add_job(store, "*/10 * * * *", overlap="queue")
     for minutes in (10, 20, 30):
         materialize_due(store, T0 + timedelta(minutes=minutes))
@@ -103,7 +107,7 @@ def test_the_clock_stepping_back_runs_nothing_twice(store: SqliteStore) -> None:
     assert len(seen) == len(set(seen))
 
 
-def test_a_clock_jump_of_two_hundred_years_does_not_hang(store: SqliteStore) -> None:
+def test_a_clock_jump_of_two_hundred_years_does_not_hang(store: Store) -> None:
     job = add_job(store, "* * * * * *")  # every second: billions of fire times in 200 years
     future = T0.replace(year=2226)
     started = time.monotonic()
@@ -115,7 +119,7 @@ def test_a_clock_jump_of_two_hundred_years_does_not_hang(store: SqliteStore) -> 
     assert store.get_job(job.id or 0).next_run_at == future + timedelta(seconds=1)
 
 
-def test_a_one_shot_job_fires_once(store: SqliteStore) -> None:
+def test_a_one_shot_job_fires_once(store: Store) -> None:
     job = build_job(JobSpec(prompt_id=1, at="2026-11-28T00:00:30", timezone="UTC"),
                     store.get_prompt(1), T0, Path.cwd())
     job_id = store.insert_job(job, T0)
@@ -136,7 +140,7 @@ def test_plan_is_bounded_and_increasing() -> None:
 # -- overlap and claims -------------------------------------------------------------------------
 
 
-def test_overlap_skip_records_a_skipped_run(store: SqliteStore) -> None:
+def test_overlap_skip_records_a_skipped_run(store: Store) -> None:
     job = add_job(store, "* * * * *", overlap="skip")
     materialize_due(store, T0 + timedelta(minutes=1))
     [first] = claim_runs(store, T0 + timedelta(minutes=1), instance="a", host="h", slots=2,
@@ -148,7 +152,7 @@ def test_overlap_skip_records_a_skipped_run(store: SqliteStore) -> None:
     assert first.id == runs[1].id
 
 
-def test_overlap_queue_waits_and_allow_runs_together(store: SqliteStore) -> None:
+def test_overlap_queue_waits_and_allow_runs_together(store: Store) -> None:
     queued = add_job(store, "* * * * *", overlap="queue")
     allowed = add_job(store, "* * * * *", overlap="allow")
     for minute in (1, 2):
@@ -159,7 +163,7 @@ def test_overlap_queue_waits_and_allow_runs_together(store: SqliteStore) -> None
     assert statuses(store, allowed.id or 0) == ["queued", "queued"]
 
 
-def test_claims_respect_the_free_slots_and_number_each_claim(store: SqliteStore) -> None:
+def test_claims_respect_the_free_slots_and_number_each_claim(store: Store) -> None:
     for _ in range(5):
         add_job(store, "* * * * *")
     now = T0 + timedelta(minutes=1)
@@ -172,7 +176,7 @@ def test_claims_respect_the_free_slots_and_number_each_claim(store: SqliteStore)
     assert not {r.id for r in first} & {r.id for r in second}
 
 
-def test_a_stale_owner_cannot_record_a_result(store: SqliteStore) -> None:
+def test_a_stale_owner_cannot_record_a_result(store: Store) -> None:
     add_job(store, "* * * * *")
     now = T0 + timedelta(minutes=1)
     materialize_due(store, now)
@@ -197,7 +201,7 @@ def test_a_stale_owner_cannot_record_a_result(store: SqliteStore) -> None:
     ],
 )
 def test_reaping_follows_the_interrupt_policy(
-    store: SqliteStore, policy: str, started: bool, retried: bool
+    store: Store, policy: str, started: bool, retried: bool
 ) -> None:
     job = add_job(store, "* * * * *", on_interrupt=policy)
     now = T0 + timedelta(minutes=1)
@@ -216,7 +220,7 @@ def test_reaping_follows_the_interrupt_policy(
     assert [(r.attempt, str(r.status)) for r in runs[1:]] == ([(2, "pending")] if retried else [])
 
 
-def test_a_manual_trigger_is_recorded_like_a_scheduled_run(store: SqliteStore) -> None:
+def test_a_manual_trigger_is_recorded_like_a_scheduled_run(store: Store) -> None:
     job = add_job(store, "@yearly")
     run = trigger_job(store, job.id or 0, T0)
     assert (run.status, str(run.trigger), run.job_id) == (RunStatus.PENDING, "manual", job.id)
@@ -226,7 +230,7 @@ def test_a_manual_trigger_is_recorded_like_a_scheduled_run(store: SqliteStore) -
     assert again.status == RunStatus.SKIPPED  # overlap skip: the first is still queued
 
 
-def test_a_broken_job_is_paused_and_the_others_still_fire(store: SqliteStore) -> None:
+def test_a_broken_job_is_paused_and_the_others_still_fire(store: Store) -> None:
     broken = add_job(store, "* * * * *")
     healthy = add_job(store, "* * * * *")
     store.db.execute("UPDATE jobs SET cron_expr = '99 * * * *' WHERE id = ?", (broken.id,))

@@ -57,6 +57,10 @@ class DaemonConfig:
     max_sleep_s: float = 1.0
     standby: bool = True
     clock_offset_s: float = 0.0  # for tests of skewed hosts; never set in normal use
+    # Finished runs (and their events) older than this many days are deleted by the hourly
+    # maintenance; None keeps every run forever.
+    retain_days: float | None = None
+    maintenance_every_s: float = 3600.0
     cooldown_margin_s: float = 60.0  # no Claude run starts before a limit's reset plus this
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
@@ -138,10 +142,29 @@ class Daemon:
         self.workers: list[threading.Thread] = []
         self.store: Store | None = None
         self.lock: DaemonLock | None = None
+        # Database clock minus ours (PostgreSQL): re-measured every pass, so that runners'
+        # timestamps read like the scheduler's.
+        self.db_offset = timedelta(0)
+
+    def local_now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.config.clock_offset_s)
 
     def now(self) -> datetime:
-        """The only clock read in the project's scheduling path."""
-        return datetime.now(UTC) + timedelta(seconds=self.config.clock_offset_s)
+        """The only clock read in the project's scheduling path: ours, or on a database with
+        a clock of its own (PostgreSQL) the database's, as last measured."""
+        return self.local_now() + self.db_offset
+
+    def sync_clock(self, store: Store) -> datetime:
+        """Now, for one pass of the loop. On PostgreSQL it is the server's clock, read now:
+        every daemon decides what is due and whose lease has run out by the same clock, so
+        hosts whose clocks disagree cannot run a job early, late or twice."""
+        before = self.local_now()
+        db_now = store.db_now()
+        if db_now is None:
+            return before
+        after = self.local_now()
+        self.db_offset = db_now - (before + (after - before) / 2)
+        return db_now
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -161,6 +184,8 @@ class Daemon:
             t.start()
             self.workers.append(t)
         threading.Thread(target=self._notifier, name="notifier", daemon=True).start()
+        if self.location.is_postgres:
+            threading.Thread(target=self._listen, name="listener", daemon=True).start()
         try:
             self._loop(store)
         finally:
@@ -218,10 +243,11 @@ class Daemon:
         lease = timedelta(seconds=self.config.lease_s)
         margin = timedelta(seconds=self.config.cooldown_margin_s)
         in_cooldown: datetime | None = None
-        last_wall, last_mono = self.now(), time.monotonic()
+        last_wall, last_mono = self.sync_clock(store), time.monotonic()
         next_heartbeat = 0.0
+        next_maintenance = time.monotonic() + 60.0  # not in the rush of a start
         while not self.stopping.is_set():
-            now, mono = self.now(), time.monotonic()
+            now, mono = self.sync_clock(store), time.monotonic()
             self._notice_jumps(now - last_wall, mono - last_mono)
             last_wall, last_mono = now, mono
             reap(store, now, host=self.host)
@@ -246,7 +272,26 @@ class Daemon:
             if mono >= next_heartbeat:
                 store.daemon_heartbeat(self.instance, now)
                 next_heartbeat = mono + DAEMON_HEARTBEAT_EVERY
+            if mono >= next_maintenance:
+                self.maintain(store, now)
+                next_maintenance = mono + self.config.maintenance_every_s
             self._sleep(store, now)
+
+    def maintain(self, store: Store, now: datetime) -> dict[str, int] | None:
+        """Delete finished runs past the retention period. On PostgreSQL an advisory lock
+        lets one daemon at a time do it (None: another holds it, or no retention is set)."""
+        if self.config.retain_days is None:
+            return None
+        if not store.try_lock("maintenance"):
+            trace("maintenance_skipped", reason="another daemon is doing it")
+            return None
+        try:
+            before = now - timedelta(days=self.config.retain_days)
+            pruned = store.prune_runs(before)
+        finally:
+            store.unlock("maintenance")
+        trace("maintenance", before=before.isoformat(), **pruned)
+        return pruned
 
     def _sleep(self, store: Store, now: datetime) -> None:
         """Sleep until the next due time, at most max_sleep_s, waking early when a slot frees
@@ -294,6 +339,27 @@ class Daemon:
                     self.busy -= 1
                 self.wake.set()
         store.close()
+
+    def _listen(self) -> None:
+        """PostgreSQL: wake the loop as soon as another process changes a job or asks for a
+        run (LISTEN/NOTIFY), instead of at the next one-second look."""
+        assert self.store is not None
+        while not self.stopping.is_set():
+            try:
+                listener = self.store.listener()  # type: ignore[union-attr]
+            except CnpError as exc:
+                log.warning("cannot listen for changes (retrying): %s", exc.message)
+                self.stopping.wait(5.0)
+                continue
+            try:
+                while not self.stopping.is_set():
+                    if listener.wait(1.0):
+                        self.wake.set()
+            except Exception:
+                log.warning("the change listener lost its connection; reconnecting",
+                            exc_info=True)
+            finally:
+                listener.close()
 
     def _notifier(self) -> None:
         """Deliver the notification outbox, off the scheduling path: a slow or failing

@@ -37,6 +37,7 @@ from .store.legacy import (
     LegacyImports,
     LegacyJobRow,
     LegacyPromptRow,
+    LegacyQueries,
     LegacyRunRow,
 )
 
@@ -314,7 +315,7 @@ def find_legacy_databases(cwd: Path, home: Path, ours: Path | None) -> Discovery
                 result.passed_over.append({"path": str(path),
                                            "reason": "the database cnp itself uses"})
                 continue
-            probe = Store.probe_database(path)
+            probe = LegacyQueries.probe_database(path)
             if probe.kind == "legacy":
                 result.found.append(path)
             else:
@@ -882,7 +883,7 @@ def build_report(plan: Plan, data: LegacyData, ours_before: dict[str, int],
 
 def read_legacy(path: Path) -> LegacyData:
     """The whole legacy file, read-only; refuses a file that is not a legacy database."""
-    return Store.read_legacy(path)
+    return LegacyQueries.read_legacy(path)
 
 
 def import_legacy(store: Store | None, data: LegacyData, options: ImportOptions,

@@ -129,10 +129,10 @@ def materialize_due(store: Store, now: datetime) -> list[int]:
     transaction (so a crash leaves either both or neither). Returns the new pending ids."""
     created: list[int] = []
     while True:
-        due = store.due_job_ids(now, limit=MATERIALIZE_BATCH)
-        if not due:
-            return created
         with store.write():
+            # Listed inside the transaction: on PostgreSQL the listed jobs stay locked until
+            # it commits, and another daemon's pass skips them.
+            due = store.due_job_ids(now, limit=MATERIALIZE_BATCH)
             for job_id in due:
                 try:
                     with store.savepoint():
@@ -233,6 +233,8 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
                       start=until.isoformat())
             candidates = [c for c in candidates if c.settings.executor != ExecutorKind.CLAUDE]
         job_ids = [c.job_id for c in candidates if c.job_id is not None]
+        # Whether a job already has a run going is decided one daemon at a time.
+        store.lock_jobs(job_ids)
         running = {
             job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
             for job_id, runs in store.active_runs(job_ids).items()

@@ -226,6 +226,9 @@ def execution_cancel(env: Env, execution_id: int) -> None:
               help="After a usage limit resets, wait this many more seconds before Claude runs.")
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="If another daemon owns the database, wait to take over (or exit).")
+@click.option("--retain-days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Delete finished runs (and their events) older than this many days, "
+              "hourly. Default: keep every run.")
 @click.option("--web/--no-web", default=False, show_default=True,
               help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
@@ -234,7 +237,8 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_base_s: float,
-           margin_s: float, standby: bool, web: bool, host: str, port: int) -> None:
+           margin_s: float, standby: bool, retain_days: float | None, web: bool, host: str,
+           port: int) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
@@ -248,7 +252,7 @@ def daemon(env: Env, concurrency: int, lease_s: float, grace_s: float, retry_bas
     offset = float(os.environ.get("CNP_CLOCK_OFFSET", "0") or 0)
     config = DaemonConfig(
         concurrency=concurrency, lease_s=lease_s, shutdown_grace_s=grace_s, standby=standby,
-        clock_offset_s=offset, cooldown_margin_s=margin_s,
+        clock_offset_s=offset, cooldown_margin_s=margin_s, retain_days=retain_days,
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
                             cooldown_margin_s=margin_s),
     )

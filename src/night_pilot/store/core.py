@@ -33,6 +33,7 @@ class CoreQueries:
     db: Connection
     dialect: str
     write: Callable[[], AbstractContextManager[Connection]]
+    wake_daemons: Callable[[], None]
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute(
@@ -191,6 +192,7 @@ class CoreQueries:
                  "risk_level": job.risk_level, "risk_accepted": job.risk_accepted},
                 actor,
             )
+            self.wake_daemons()
         return job_id
 
     _JOB_SELECT = """
@@ -233,6 +235,7 @@ class CoreQueries:
             if cur.rowcount == 0:
                 raise NotFound(f"job {job_id} does not exist")
             self._audit(db, now, "resume" if enabled else "pause", "job", job_id)
+            self.wake_daemons()
 
     def delete_job(self, job_id: int, now: datetime) -> None:
         """Retire a job: it never fires again, its runs stay readable."""
@@ -245,6 +248,7 @@ class CoreQueries:
             if cur.rowcount == 0:
                 raise NotFound(f"job {job_id} does not exist")
             self._audit(db, now, "delete", "job", job_id)
+            self.wake_daemons()
 
 
 def _prompt(row: Any) -> Prompt:

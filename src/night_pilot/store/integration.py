@@ -47,7 +47,7 @@ class IntegrationQueries:
                 UPDATE job_executions
                    SET rendered = ?, file_refs = ?, risk_level = ?,
                        worktree_branch = ?, worktree_path = ?, worktree_base = ?,
-                       worktree_state = CASE WHEN ? IS NULL THEN NULL ELSE 'active' END,
+                       worktree_state = ?,
                        resume_session_id = coalesce(?, resume_session_id)
                  WHERE id = ? AND claimed_by = ? AND fencing_token = ?
                    AND status IN ('queued', 'running')
@@ -55,7 +55,8 @@ class IntegrationQueries:
                 (
                     None if rendered is None else int(rendered),
                     json.dumps(file_refs) if file_refs is not None else None, risk_level,
-                    worktree_branch, worktree_path, worktree_base, worktree_path,
+                    worktree_branch, worktree_path, worktree_base,
+                    None if worktree_path is None else "active",
                     resume_session_id, run_id, instance, token,
                 ),
             )

@@ -43,6 +43,8 @@ class RunQueries:
     # Provided by the concrete store (SqliteStore, PostgresStore), which mixes this in.
     db: Connection
     write: Callable[[], AbstractContextManager[Connection]]
+    _sql_skip_locked: Callable[[str | None], str]
+    wake_daemons: Callable[[], None]
 
     # -- creating runs ----------------------------------------------------------------------
 
@@ -85,6 +87,8 @@ class RunQueries:
                 ),
             )
             assert cur.lastrowid is not None
+            if status == RunStatus.PENDING and trigger != Trigger.SCHEDULE:
+                self.wake_daemons()  # a manual run or a retry: no schedule says when
             return cur.lastrowid
 
     def advance_job(
@@ -103,9 +107,11 @@ class RunQueries:
     # -- what is due ------------------------------------------------------------------------
 
     def due_job_ids(self, now: datetime, limit: int = 500) -> list[int]:
+        """Jobs whose next fire time has come. Inside a write transaction on PostgreSQL they
+        stay locked until it ends, and jobs another daemon is materializing are passed over."""
         rows = self.db.execute(
             "SELECT id FROM jobs WHERE enabled = 1 AND deleted_at IS NULL AND next_run_at <= ?"
-            " ORDER BY next_run_at LIMIT ?",
+            " ORDER BY next_run_at LIMIT ?" + self._sql_skip_locked(None),
             (to_db(now), limit),
         )
         return [r[0] for r in rows]
@@ -123,7 +129,7 @@ class RunQueries:
                 UNION ALL
                 SELECT min(retry_at) FROM job_executions
                  WHERE status IN ('retry_wait', 'deferred')
-            )
+            ) AS due
             """
         ).fetchone()
         return from_db(row[0])
@@ -144,11 +150,13 @@ class RunQueries:
         return result
 
     def claimable_runs(self, now: datetime, limit: int) -> list[Execution]:
+        """Runs that may start now, oldest first; on PostgreSQL locked for the caller's
+        transaction, skipping those another daemon is claiming."""
         rows = self.db.execute(
             _RUN_SELECT
-            + " WHERE e.status = 'pending'"
-            " OR (e.status IN ('retry_wait', 'deferred') AND e.retry_at <= ?)"
-            " ORDER BY e.scheduled_for, e.id LIMIT ?",
+            + " WHERE (e.status = 'pending'"
+            " OR (e.status IN ('retry_wait', 'deferred') AND e.retry_at <= ?))"
+            " ORDER BY e.scheduled_for, e.id LIMIT ?" + self._sql_skip_locked("e"),
             (to_db(now), limit),
         )
         return [_execution(r) for r in rows]
@@ -353,7 +361,37 @@ class RunQueries:
                     "UPDATE job_executions SET cancel_requested_at = ? WHERE id = ?",
                     (to_db(now), run_id),
                 )
+                self.wake_daemons()
             return status
+
+    # -- retention --------------------------------------------------------------------------
+
+    def prune_runs(self, before: datetime, batch: int = 1000) -> dict[str, int]:
+        """Delete finished runs whose `finished_at` is older than `before`, with their events,
+        a batch per transaction (so a large first prune never holds the database for long).
+        Runs still going, waiting or retrying are never touched; a later attempt that points
+        at a deleted one (`retry_of`) keeps its own row and loses only the link."""
+        runs = events = 0
+        while True:
+            with self.write() as db:
+                ids = [r[0] for r in db.execute(
+                    "SELECT id FROM job_executions WHERE finished_at < ? AND status IN"
+                    " ('completed', 'failed', 'cancelled', 'missed', 'skipped', 'interrupted')"
+                    " ORDER BY id LIMIT ?", (to_db(before), batch))]
+                if not ids:
+                    break
+                marks = ",".join("?" * len(ids))
+                events += db.execute(
+                    f"SELECT count(*) FROM execution_events WHERE execution_id IN ({marks})",
+                    ids).fetchone()[0]
+                db.execute(f"DELETE FROM execution_events WHERE execution_id IN ({marks})", ids)
+                db.execute(f"UPDATE job_executions SET retry_of = NULL WHERE retry_of IN ({marks})",
+                           ids)
+                db.execute(f"DELETE FROM job_executions WHERE id IN ({marks})", ids)
+                runs += len(ids)
+            if len(ids) < batch:
+                break
+        return {"runs": runs, "events": events}
 
     # -- reading runs -----------------------------------------------------------------------
 
@@ -463,6 +501,7 @@ class RunQueries:
             db.execute("UPDATE notifications SET next_attempt_at = ? WHERE event ="
                        " 'cooldown_end' AND sent_at IS NULL AND next_attempt_at > ?",
                        (to_db(now), to_db(now)))
+            self.wake_daemons()
             return cur.rowcount
 
     def defer_run(self, run_id: int, until: datetime, reason: str) -> bool:

@@ -207,9 +207,24 @@ class SqliteStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueri
     def _sql_concat_distinct(column: str) -> str:
         return f"group_concat(DISTINCT {column})"
 
+    @staticmethod
+    def _sql_skip_locked(table: str | None) -> str:
+        return ""  # one writer at a time: nothing to skip
+
     def lock_jobs(self, job_ids: list[int]) -> None:
         """Serialize decisions about these jobs with other writers: `BEGIN IMMEDIATE` already
         holds the whole database, so there is nothing more to take."""
+
+    def wake_daemons(self) -> None:
+        """Nothing to send: a daemon on SQLite looks at the database at least every second."""
+
+    def try_lock(self, purpose: str) -> bool:
+        """Maintenance needs no lock of its own: the daemon lock (`daemon.DaemonLock`) already
+        makes the running daemon the only one on this file."""
+        return True
+
+    def unlock(self, purpose: str) -> None:
+        pass
 
     def db_now(self) -> None:
         """SQLite has no clock of its own: the daemon's clock is the only one."""

@@ -41,6 +41,7 @@ class WebQueries:
     # Provided by the concrete store (SqliteStore, PostgresStore), which mixes this in.
     db: Connection
     write: Callable[[], AbstractContextManager[Connection]]
+    wake_daemons: Callable[[], None]
     _audit: Callable[..., int]
 
     # -- runs ---------------------------------------------------------------------------------
@@ -171,6 +172,7 @@ class WebQueries:
             self._audit(db, now, "update", "job", job_id,
                         {"schedule": job.schedule_text, "timezone": job.timezone,
                          "prompt_id": job.prompt_id, "rescheduled": reschedule}, actor)
+            self.wake_daemons()
 
     # -- usage --------------------------------------------------------------------------------
 

@@ -220,6 +220,34 @@ def test_reaping_follows_the_interrupt_policy(
     assert [(r.attempt, str(r.status)) for r in runs[1:]] == ([(2, "pending")] if retried else [])
 
 
+def test_reaping_decides_on_the_run_as_it_is_not_as_it_was_listed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between listing expired leases and interrupting one, its owner may heartbeat (then it
+    is not reaped) or start the run (then retry-unstarted must not rerun it)."""
+    job = add_job(store, "* * * * *", overlap="allow")
+    now = T0 + timedelta(minutes=1)
+    materialize_due(store, now)
+    trigger_job(store, job.id or 0, now + timedelta(seconds=1))
+    first, second = claim_runs(store, now, instance="busy", host="h", slots=2, lease=LEASE)
+    late = now + timedelta(seconds=31)
+    listed = store.expired_runs(late)
+    assert {r.id for r in listed} == {first.id, second.id}
+    assert first.fencing_token is not None and second.fencing_token is not None
+    # The owner, still alive, renews the first lease and starts the second run.
+    assert store.heartbeat_run(first.id, "busy", first.fencing_token, late,
+                               late + LEASE)
+    assert store.mark_running(second.id, "busy", second.fencing_token, late, pid=999_999,
+                              process_start=None, argv=["x"], prompt_text=None,
+                              prompt_sha256=None)
+    monkeypatch.setattr(store, "expired_runs", lambda _now: listed)
+    reaped = reap(store, late, host="elsewhere")
+    assert [r.id for r in reaped] == [second.id]
+    assert store.get_run(first.id).status == RunStatus.QUEUED
+    assert store.get_run(second.id).status == RunStatus.INTERRUPTED
+    assert store.next_attempt_of(second.id) is None  # it had started: no rerun
+
+
 def test_a_manual_trigger_is_recorded_like_a_scheduled_run(store: Store) -> None:
     job = add_job(store, "@yearly")
     run = trigger_job(store, job.id or 0, T0)

@@ -262,6 +262,7 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
     """Turn runs whose lease expired (or the given orphans) into `interrupted`, kill what is
     left of their processes on this host, and retry them per the job's interrupt policy."""
     victims = {r.id: r for r in store.expired_runs(now)}
+    orphan_ids = {r.id for r in orphans or []}
     for r in orphans or []:
         victims.setdefault(r.id, r)
     reaped = []
@@ -269,8 +270,15 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
         owner = run.claimed_by or "unknown"
         reason = f"interrupted: its daemon ({owner}) stopped heartbeating"
         with store.write():
-            if not store.interrupt_run(run.id, run.fencing_token, reason, now):
+            # Conditional on the lease still being over: the owner may have heartbeated
+            # since we listed it (an orphan's owner is known dead; no condition).
+            expired = None if run.id in orphan_ids else now
+            if not store.interrupt_run(run.id, run.fencing_token, reason, now,
+                                       lease_expired_at=expired):
                 continue
+            # Decide on the row as it is now, not as listed: its owner may have started it
+            # in between, and a started run must not be rerun behind the policy's back.
+            run = store.get_run(run.id)
             retry = _retry_after_interrupt(store, run)
             if not retry:
                 notify.run_finished(store, run, RunStatus.INTERRUPTED, reason, now)

@@ -313,15 +313,19 @@ class RunQueries:
 
     def interrupt_run(
         self, run_id: int, token: int | None, reason: str, now: datetime,
+        *, lease_expired_at: datetime | None = None,
     ) -> bool:
+        """Mark a claimed run interrupted; with `lease_expired_at`, only if its lease ended
+        before that instant (its owner did not heartbeat in the meantime)."""
+        sql = ("UPDATE job_executions SET status = 'interrupted', reason = ?, finished_at = ?,"
+               " lease_expires_at = NULL"
+               " WHERE id = ? AND fencing_token IS ? AND status IN ('queued', 'running')")
+        args: list[Any] = [reason, to_db(now), run_id, token]
+        if lease_expired_at is not None:
+            sql += " AND lease_expires_at < ?"
+            args.append(to_db(lease_expired_at))
         with self.write() as db:
-            cur = db.execute(
-                "UPDATE job_executions SET status = 'interrupted', reason = ?, finished_at = ?,"
-                " lease_expires_at = NULL"
-                " WHERE id = ? AND fencing_token IS ? AND status IN ('queued', 'running')",
-                (reason, to_db(now), run_id, token),
-            )
-            return cur.rowcount == 1
+            return db.execute(sql, args).rowcount == 1
 
     def release_claims(self, instance: str, now: datetime) -> int:
         """Hand back runs we claimed but never started, for another daemon to take."""

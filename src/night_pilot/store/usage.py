@@ -37,12 +37,12 @@ _SAVE_FILE = f"""
         head_len = excluded.head_len, head_hash = excluded.head_hash,
         tail_hash = excluded.tail_hash, offset = excluded.offset,
         lines = CASE WHEN excluded.rereads > 0 THEN excluded.lines
-                     ELSE lines + excluded.lines END,
+                     ELSE usage_files.lines + excluded.lines END,
         entries = CASE WHEN excluded.rereads > 0 THEN excluded.entries
-                       ELSE entries + excluded.entries END,
+                       ELSE usage_files.entries + excluded.entries END,
         malformed = CASE WHEN excluded.rereads > 0 THEN excluded.malformed
-                         ELSE malformed + excluded.malformed END,
-        rereads = rereads + excluded.rereads,
+                         ELSE usage_files.malformed + excluded.malformed END,
+        rereads = usage_files.rereads + excluded.rereads,
         imported_at = excluded.imported_at
 """
 
@@ -56,23 +56,24 @@ _UPSERT = f"""
     VALUES ({", ".join("?" * (len(ENTRY_COLUMNS) - 1))},
             (SELECT id FROM usage_files WHERE path = ?))
     ON CONFLICT (dedup_key) DO UPDATE SET
-        output_tokens = max(output_tokens, excluded.output_tokens),
-        cost_usd = CASE WHEN excluded.output_tokens > output_tokens
-                        THEN excluded.cost_usd ELSE cost_usd END,
-        cost_source = CASE WHEN excluded.output_tokens > output_tokens
-                           THEN excluded.cost_source ELSE cost_source END,
-        timestamp = CASE WHEN is_sidechain > excluded.is_sidechain
-                         THEN excluded.timestamp ELSE timestamp END,
-        session_id = CASE WHEN is_sidechain > excluded.is_sidechain
-                          THEN excluded.session_id ELSE session_id END,
-        project = CASE WHEN is_sidechain > excluded.is_sidechain
-                       THEN excluded.project ELSE project END,
-        request_id = CASE WHEN is_sidechain > excluded.is_sidechain
-                          THEN excluded.request_id ELSE request_id END,
-        file_id = CASE WHEN is_sidechain > excluded.is_sidechain
-                       THEN excluded.file_id ELSE file_id END,
-        is_sidechain = min(is_sidechain, excluded.is_sidechain)
-    WHERE excluded.output_tokens > output_tokens OR is_sidechain > excluded.is_sidechain
+        output_tokens = max(usage_entries.output_tokens, excluded.output_tokens),
+        cost_usd = CASE WHEN excluded.output_tokens > usage_entries.output_tokens
+                        THEN excluded.cost_usd ELSE usage_entries.cost_usd END,
+        cost_source = CASE WHEN excluded.output_tokens > usage_entries.output_tokens
+                           THEN excluded.cost_source ELSE usage_entries.cost_source END,
+        timestamp = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
+                         THEN excluded.timestamp ELSE usage_entries.timestamp END,
+        session_id = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
+                          THEN excluded.session_id ELSE usage_entries.session_id END,
+        project = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
+                       THEN excluded.project ELSE usage_entries.project END,
+        request_id = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
+                          THEN excluded.request_id ELSE usage_entries.request_id END,
+        file_id = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
+                       THEN excluded.file_id ELSE usage_entries.file_id END,
+        is_sidechain = min(usage_entries.is_sidechain, excluded.is_sidechain)
+    WHERE excluded.output_tokens > usage_entries.output_tokens
+       OR usage_entries.is_sidechain > excluded.is_sidechain
 """
 
 _SUMS = """count(*) AS entries, total(input_tokens) AS input_tokens,
@@ -211,7 +212,7 @@ class UsageQueries:
               FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id
              WHERE e.executor = 'claude' AND e.started_at IS NOT NULL
                AND e.started_at >= ? AND e.started_at < ?
-             GROUP BY e.job_id
+             GROUP BY e.job_id, j.name
              ORDER BY e.job_id IS NULL, e.job_id
             """,
             (to_db(start), to_db(end)),

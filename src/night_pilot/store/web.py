@@ -207,7 +207,7 @@ class WebQueries:
         rows = self.db.execute(
             """
             SELECT g.*, j.name AS job_name FROM (
-                SELECT job_id, count(*) AS runs,
+                SELECT +job_id AS job_id, count(*) AS runs,
                        total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens,
                        total(cache_creation_tokens) AS cache_creation_tokens,
                        total(cache_read_tokens) AS cache_read_tokens,
@@ -215,7 +215,8 @@ class WebQueries:
                   FROM job_executions
                  WHERE started_at >= ? AND started_at < ?
                  -- "+": group in a temporary table after one pass over the rows, rather
-                 -- than walking the job index and fetching every row out of order.
+                 -- than walking the job index and fetching every row out of order. The
+                 -- selected key is spelled the same, which PostgreSQL needs to match it.
                  GROUP BY +job_id
             ) g LEFT JOIN jobs j ON j.id = g.job_id
              ORDER BY g.cost_usd DESC, g.runs DESC, g.job_id

@@ -351,6 +351,21 @@ def m001_initial(db: sqlite3.Connection) -> None:
 @postgres(m001_initial)
 def m001_initial_pg(db: Any) -> None:
     run_pg_script(db, pg_ddl(M001_SQL))
+    # PostgreSQL would write through a view over one table (into jobs); SQLite refuses any
+    # write to a view. Refuse it here too: per row, and per statement, so that a write that
+    # matches no row is refused as well.
+    db.execute_raw("""
+        CREATE FUNCTION schedules_read_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'schedules is a read-only view of jobs, kept for the legacy'
+                ' tool''s scripts; change jobs with `cnp job`'
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END $$""")
+    db.execute_raw("CREATE TRIGGER schedules_read_only INSTEAD OF INSERT OR UPDATE OR DELETE"
+                   " ON schedules FOR EACH ROW EXECUTE FUNCTION schedules_read_only()")
+    db.execute_raw("CREATE TRIGGER schedules_read_only_statement BEFORE INSERT OR UPDATE OR"
+                   " DELETE ON schedules FOR EACH STATEMENT"
+                   " EXECUTE FUNCTION schedules_read_only()")
 
 
 M002_TABLES = """

@@ -13,19 +13,26 @@ from typing import Any
 
 
 class DaemonProcess:
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None,
-                 log: Path | None = None) -> None:
+    """On an SQLite file (`db` a Path) or a PostgreSQL URL (`db` a str; `log` required)."""
+
+    def __init__(self, db: Path | str, *args: str, env: dict[str, str] | None = None,
+                 log: Path | None = None, argv: list[str] | None = None) -> None:
         self.db = db
         self.args = list(args)
+        # The whole command line instead of `cnp daemon --db DB ARGS` (tests/protocol_daemon.py).
+        self.argv = argv
         self.env = {**os.environ, **(env or {})}
-        self.log = log or db.with_name(f"daemon-{time.monotonic_ns()}.log")
+        if log is None:
+            assert isinstance(db, Path), "a daemon on PostgreSQL needs a log path"
+            log = db.with_name(f"daemon-{time.monotonic_ns()}.log")
+        self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_registered: bool = True) -> DaemonProcess:
         self._fh = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "night_pilot", "daemon", "--db", str(self.db),
-             "--log-format", "json", *self.args],
+            self.argv or [sys.executable, "-m", "night_pilot", "daemon", "--db", str(self.db),
+                          "--log-format", "json", *self.args],
             env=self.env, stdout=self._fh, stderr=subprocess.STDOUT,
         )
         if wait_registered:
@@ -38,7 +45,10 @@ class DaemonProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.output()}")
-            if self.db.exists():
+            if isinstance(self.db, str):
+                if self._registered_pg():
+                    return
+            elif self.db.exists():
                 try:
                     with sqlite3.connect(self.db) as db:
                         rows = db.execute("SELECT 1 FROM daemons WHERE pid = ? AND stopped_at IS"
@@ -49,6 +59,18 @@ class DaemonProcess:
                     pass
             time.sleep(0.05)
         raise AssertionError(f"daemon did not register in {timeout}s:\n{self.output()}")
+
+    def _registered_pg(self) -> bool:
+        import psycopg
+
+        assert self.proc is not None and isinstance(self.db, str)
+        try:
+            with psycopg.connect(self.db, autocommit=True) as conn:
+                return bool(conn.execute(
+                    "SELECT 1 FROM daemons WHERE pid = %s AND stopped_at IS NULL",
+                    (self.proc.pid,)).fetchall())
+        except psycopg.Error:
+            return False  # the schema is not there yet
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -119,9 +119,11 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 86400}d"
 
 
-# Due jobs are materialized this many to a transaction: each job's rows and the advance of its
-# next_run_at still commit together, and a burst of thousands costs a few commits, not thousands.
-MATERIALIZE_BATCH = 200
+# Due jobs are materialized a batch to a transaction: each job's rows and the advance of its
+# next_run_at still commit together, and a burst of thousands costs a few commits, not
+# thousands. The batch is the store's: SQLite has one writer, so big batches cost nothing;
+# on PostgreSQL small ones let several daemons share a burst (each batch's jobs stay locked
+# until it commits, and claims skip locked jobs).
 
 
 def materialize_due(store: Store, now: datetime) -> list[int]:
@@ -129,35 +131,51 @@ def materialize_due(store: Store, now: datetime) -> list[int]:
     transaction (so a crash leaves either both or neither). Returns the new pending ids."""
     created: list[int] = []
     while True:
+        made: list[tuple[int, int, PlannedRun]] = []
         with store.write():
             # Listed inside the transaction: on PostgreSQL the listed jobs stay locked until
             # it commits, and another daemon's pass skips them.
-            due = store.due_job_ids(now, limit=MATERIALIZE_BATCH)
-            for job_id in due:
-                try:
-                    with store.savepoint():
-                        created.extend(_materialize_job(store, job_id, now))
-                except CnpError as exc:
-                    # One broken job (say, a cron expression edited by hand into nonsense)
-                    # must not stop the others: pause it and say why.
-                    store.set_job_enabled(job_id, False, None, now)
-                    trace("materialize_failed", level=logging.ERROR, job_id=job_id,
-                          error=exc.message)
-        if len(due) < MATERIALIZE_BATCH:
+            due = store.due_job_ids(now, limit=store.materialize_batch)
+            jobs = store.jobs_by_id(due)
+            busy = store.active_runs(due)
+            try:
+                with store.savepoint():  # the whole batch at once: the common case
+                    for job in jobs:
+                        made += _materialize_job(store, job, now, bool(busy[job.id or 0]))
+            except CnpError:
+                # Some job is broken (say, a cron expression edited by hand into nonsense).
+                # Redo the batch job by job: the broken ones are paused with the reason, the
+                # others still fire.
+                made = []
+                for job in jobs:
+                    try:
+                        with store.savepoint():
+                            made += _materialize_job(store, job, now, bool(busy[job.id or 0]))
+                    except CnpError as exc:
+                        assert job.id is not None
+                        store.set_job_enabled(job.id, False, None, now)
+                        trace("materialize_failed", level=logging.ERROR, job_id=job.id,
+                              error=exc.message)
+        for job_id, run_id, planned in made:  # traced once committed
+            if planned.status == RunStatus.PENDING:
+                created.append(run_id)
+                trace("trigger", job_id=job_id, execution_id=run_id, attempt=1,
+                      scheduled_for=planned.scheduled_for.isoformat())
+            else:
+                trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
+                      reason=planned.reason)
+        if len(due) < store.materialize_batch:
             return created
 
 
-def _materialize_job(store: Store, job_id: int, now: datetime) -> list[int]:
-    try:
-        job = store.get_job(job_id)
-    except NotFound:
-        return []
+def _materialize_job(store: Store, job: Job, now: datetime, busy: bool,
+                     ) -> list[tuple[int, int, PlannedRun]]:
     if not job.enabled or job.next_run_at is None or job.next_run_at > now:
-        return []  # changed since we listed it
-    busy = bool(store.active_runs([job_id])[job_id])
+        return []  # changed since it was listed
+    assert job.id is not None
+    job_id = job.id
     plan = plan_fires(job, schedule_of(job), now, busy=busy)
     settings = RunSettings.of_job(job)
-    created = []
     missed = [p for p in plan.runs if p.status == RunStatus.MISSED]
     if missed:
         notify.enqueue(
@@ -167,21 +185,16 @@ def _materialize_job(store: Store, job_id: int, now: datetime) -> list[int]:
                  f"{missed[0].scheduled_for:%Y-%m-%d %H:%M:%S} and "
                  f"{missed[-1].scheduled_for:%Y-%m-%d %H:%M:%S} UTC: {missed[-1].reason}",
         )
+    made = []
     for planned in plan.runs:
         run_id = store.insert_run(
             job_id=job_id, scheduled_for=planned.scheduled_for, trigger=Trigger.SCHEDULE,
             status=planned.status, reason=planned.reason, settings=settings, now=now,
             prompt_id=job.prompt_id,
         )
-        if planned.status == RunStatus.PENDING:
-            created.append(run_id)
-            trace("trigger", job_id=job_id, execution_id=run_id, attempt=1,
-                  scheduled_for=planned.scheduled_for.isoformat())
-        else:
-            trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
-                  reason=planned.reason)
+        made.append((job_id, run_id, planned))
     store.advance_job(job_id, job.next_run_at, plan.next_run_at, now)
-    return created
+    return made
 
 
 def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
@@ -232,25 +245,28 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
                 trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
                       start=until.isoformat())
             candidates = [c for c in candidates if c.settings.executor != ExecutorKind.CLAUDE]
-        job_ids = [c.job_id for c in candidates if c.job_id is not None]
-        # Whether a job already has a run going is decided one daemon at a time.
-        store.lock_jobs(job_ids)
+        overlap = store.job_overlaps({c.job_id for c in candidates if c.job_id is not None})
+        exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
+        # Whether such a job already has a run going is decided by one daemon at a time; a
+        # job another daemon is deciding about right now is left for the next pass.
+        held = store.lock_jobs(exclusive)
         running = {
             job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
-            for job_id, runs in store.active_runs(job_ids).items()
+            for job_id, runs in store.active_runs(held).items()
         }
         for run in candidates:
             if len(claimed) >= slots:
                 break
-            if (run.job_id is not None and running.get(run.job_id)
-                    and store.job_overlap(run.job_id) != OverlapPolicy.ALLOW):
-                continue
-            token = store.next_fencing_token()
-            if store.claim_run(run.id, instance, host, token, now, now + lease):
-                run.status, run.claimed_by, run.fencing_token = RunStatus.QUEUED, instance, token
-                claimed.append(run)
-                if run.job_id is not None:
-                    running[run.job_id] = True
+            if run.job_id is not None and overlap.get(run.job_id) != OverlapPolicy.ALLOW:
+                if run.job_id not in held or running.get(run.job_id):
+                    continue
+                running[run.job_id] = True
+            claimed.append(run)
+        tokens = store.next_fencing_tokens(len(claimed))
+        store.claim_many([(run.id, token) for run, token in zip(claimed, tokens, strict=True)],
+                         instance, host, now, now + lease)
+        for run, token in zip(claimed, tokens, strict=True):
+            run.status, run.claimed_by, run.fencing_token = RunStatus.QUEUED, instance, token
     for run in claimed:
         trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
               token=run.fencing_token, instance=instance)

@@ -235,6 +235,7 @@ class PostgresStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQue
     """One connection to a PostgreSQL database. Not shared between threads."""
 
     dialect = "postgres"
+    materialize_batch = 20  # due jobs per transaction: small, so daemons share a burst
     db: PgConnection
 
     def __init__(self, url: str, *, create: bool = True) -> None:
@@ -395,13 +396,15 @@ class PostgresStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQue
         value: datetime = self.db.execute_raw("SELECT clock_timestamp()").fetchone()[0]
         return value.astimezone(UTC)
 
-    def lock_jobs(self, job_ids: list[int]) -> None:
+    def lock_jobs(self, job_ids: list[int]) -> set[int]:
         """Inside a write transaction: hold these jobs' rows until it ends, so that two
-        daemons deciding about the same job (overlap) decide one after the other. Taken in
-        id order, so two claimers never wait for each other in a cycle."""
-        if job_ids:
-            self.db.execute_raw("SELECT id FROM jobs WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                                (sorted(set(job_ids)),))
+        daemons deciding about the same job (overlap) decide one after the other. Jobs another
+        transaction holds are skipped, not waited for; returns the ids now held."""
+        if not job_ids:
+            return set()
+        rows = self.db.execute_raw(
+            "SELECT id FROM jobs WHERE id = ANY(%s) FOR UPDATE SKIP LOCKED", (list(job_ids),))
+        return {r[0] for r in rows}
 
     def wake_daemons(self) -> None:
         """Tell every listening daemon that jobs or runs changed (sent when the transaction

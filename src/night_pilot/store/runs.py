@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound
+from ..errors import NotFound, StorageError
 from ..models import ClaudeOptions, ExecutorKind, OnLimit, RunStatus, Trigger
 from .dbapi import Connection
 from .timefmt import from_db, to_db
@@ -161,18 +161,54 @@ class RunQueries:
         )
         return [_execution(r) for r in rows]
 
-    def job_overlap(self, job_id: int) -> str:
-        row = self.db.execute("SELECT overlap FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return str(row[0]) if row else "allow"
+    def job_overlaps(self, job_ids: Iterable[int]) -> dict[int, str]:
+        """Each existing job's overlap policy, by id."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, overlap FROM jobs WHERE id IN ({marks})", ids)
+        return {r[0]: str(r[1]) for r in rows}
 
     # -- claims -----------------------------------------------------------------------------
 
     def next_fencing_token(self) -> int:
+        return self.next_fencing_tokens(1)[0]
+
+    def next_fencing_tokens(self, n: int) -> list[int]:
+        """`n` new fencing tokens, larger than every token handed out before, in one step (the
+        counter's row is a point every claimer passes through; the fewer visits the better)."""
+        if n <= 0:
+            return []
         with self.write() as db:
-            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'fencing'")
-            token: int = db.execute(
+            db.execute("UPDATE counters SET value = value + ? WHERE name = 'fencing'", (n,))
+            last: int = db.execute(
                 "SELECT value FROM counters WHERE name = 'fencing'").fetchone()[0]
-            return token
+            return list(range(last - n + 1, last + 1))
+
+    def claim_many(
+        self, claims: list[tuple[int, int]], instance: str, host: str, now: datetime,
+        lease_until: datetime,
+    ) -> None:
+        """Claim runs (id, fencing token) that the caller's transaction has selected and holds
+        (SQLite's write lock, or PostgreSQL's row locks): all of them or, if any changed
+        meanwhile, none."""
+        if not claims:
+            return
+        with self.write() as db:
+            cur = db.executemany(
+                """
+                UPDATE job_executions
+                   SET status = 'queued', claimed_by = ?, host = ?, fencing_token = ?,
+                       queued_at = ?, lease_expires_at = ?, heartbeat_at = ?
+                 WHERE id = ? AND status IN ('pending', 'retry_wait', 'deferred')
+                """,
+                [(instance, host, token, to_db(now), to_db(lease_until), to_db(now), run_id)
+                 for run_id, token in claims],
+            )
+            if cur.rowcount != len(claims):
+                raise StorageError(f"claimed {cur.rowcount} of {len(claims)} runs: the runs "
+                                   "changed under the claim; nothing was claimed")
 
     def claim_run(
         self, run_id: int, instance: str, host: str, token: int, now: datetime,

@@ -31,6 +31,7 @@ class SqliteStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueri
     """One connection to one database file. Not shared between threads."""
 
     dialect = "sqlite"
+    materialize_batch = 200  # due jobs per transaction (scheduler.materialize_due)
     db: sqlite3.Connection
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
@@ -211,9 +212,10 @@ class SqliteStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueri
     def _sql_skip_locked(table: str | None) -> str:
         return ""  # one writer at a time: nothing to skip
 
-    def lock_jobs(self, job_ids: list[int]) -> None:
+    def lock_jobs(self, job_ids: list[int]) -> set[int]:
         """Serialize decisions about these jobs with other writers: `BEGIN IMMEDIATE` already
-        holds the whole database, so there is nothing more to take."""
+        holds the whole database, so every job is ours for the transaction."""
+        return set(job_ids)
 
     def wake_daemons(self) -> None:
         """Nothing to send: a daemon on SQLite looks at the database at least every second."""

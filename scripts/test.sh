@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs (Python deps, the pinned Claude CLI from npm) and run
-# the whole suite with every tier required: a skipped tier fails the run.
+# Install everything the test suite needs (Python deps, the pinned Claude CLI from npm, a
+# PostgreSQL server) and run the whole suite with every tier required: a skipped tier fails
+# the run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +21,10 @@ python3 -m venv .venv
 
 CNP_TEST_CLAUDE_BIN="$(bash scripts/install-claude-cli.sh | tail -n 1)"
 export CNP_TEST_CLAUDE_BIN
+# A private PostgreSQL server (Debian's package, installed if missing) on loopback for the
+# PostgreSQL backend's tests; the storage and scheduler suites run against both backends.
+CNP_TEST_PG_URL="$(bash scripts/postgres.sh start | tail -n 1)"
+export CNP_TEST_PG_URL
 export CNP_REQUIRE_ALL_TIERS=1
 
 .venv/bin/ruff check .

@@ -1,13 +1,16 @@
 """The daemon as a real process: it fires jobs created while it runs, stops politely, refuses
-to double up on one SQLite file, and survives kill -9 at every awkward moment."""
+to double up on one SQLite file, and survives kill -9 at every awkward moment — on SQLite and
+(except the single-daemon lock, which is SQLite's) on PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +23,35 @@ pytestmark = pytest.mark.slow
 TERMINAL = {"completed", "failed", "cancelled", "missed", "skipped", "interrupted"}
 
 
-def rows(db: Path, sql: str, *args: object) -> list[sqlite3.Row]:
+Db = Path | str  # an SQLite file or a PostgreSQL URL
+
+
+@pytest.fixture
+def db(backend: str, tmp_path: Path) -> Db:
+    """The database the test's daemon and CLI calls use, on each backend."""
+    if backend == "postgres":
+        return os.environ["CNP_DB"]
+    return tmp_path / "night.db"
+
+
+def rows(db: Db, sql: str, *args: object) -> list[Any]:
+    if isinstance(db, str):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(db, autocommit=True, row_factory=dict_row) as pg:
+            return pg.execute(sql.replace("?", "%s"), args).fetchall()  # type: ignore[arg-type]
     with sqlite3.connect(db, timeout=30) as conn:
         conn.row_factory = sqlite3.Row
         return conn.execute(sql, args).fetchall()
 
 
-def shell_job(db: Path, script: str, cron: str, *extra: str) -> int:
+def daemon(db: Db, tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+           ) -> DaemonProcess:
+    return DaemonProcess(db, *args, env=env, log=tmp_path / f"daemon-{time.monotonic_ns()}.log")
+
+
+def shell_job(db: Db, script: str, cron: str, *extra: str) -> int:
     res = cnp("prompt", "create", "script", "--stdin", "--db", str(db), "--format", "json",
               input=script)
     assert res.exit_code == 0, res.stderr
@@ -42,10 +67,9 @@ def seconds_ahead(n: int) -> tuple[str, datetime]:
     return f"{at.second} {at.minute} * * * *", at
 
 
-def test_registers_job_with_executor(tmp_path: Path) -> None:
-    db = tmp_path / "night.db"
+def test_registers_job_with_executor(db: Db, tmp_path: Path) -> None:
     cnp("init", "--db", str(db))
-    with DaemonProcess(db):
+    with daemon(db, tmp_path):
         cron, at = seconds_ahead(3)
         job_id = shell_job(db, "echo fired", cron)
         run = wait_until(lambda: rows(db, "SELECT * FROM job_executions WHERE job_id = ? AND"
@@ -56,15 +80,15 @@ def test_registers_job_with_executor(tmp_path: Path) -> None:
     assert run["result_text"] == "fired"
 
 
-def test_sigterm_gives_running_runs_a_grace_period_then_records_it(tmp_path: Path) -> None:
-    db = tmp_path / "night.db"
+def test_sigterm_gives_running_runs_a_grace_period_then_records_it(db: Db, tmp_path: Path,
+                                                                   ) -> None:
     cnp("init", "--db", str(db))
-    daemon = DaemonProcess(db, "--shutdown-grace", "1").start()
+    running_daemon = daemon(db, tmp_path, "--shutdown-grace", "1").start()
     job_id = shell_job(db, "echo working\nsleep 60 &\nsleep 60\n", "@yearly")
     assert cnp("job", "trigger", str(job_id), "--db", str(db)).exit_code == 0
     run = wait_until(lambda: rows(db, "SELECT * FROM job_executions WHERE status = 'running'"),
                      15, "a running run")[0]
-    assert daemon.stop() == 0
+    assert running_daemon.stop() == 0
     [after] = rows(db, "SELECT * FROM job_executions WHERE id = ?", run["id"])
     assert after["status"] == "interrupted"
     assert "daemon stopped" in after["reason"]
@@ -100,20 +124,19 @@ def test_a_second_daemon_refuses_or_stands_by(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("point", ["after_claim", "after_spawn", "mid_run",
                                    "before_final_commit"])
-def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
-    db = tmp_path / "night.db"
+def test_kill_9_and_restart(db: Db, tmp_path: Path, point: str) -> None:
     cnp("init", "--db", str(db))
     marker = tmp_path / "child.pid"
     script = f"echo begin\nsleep 300 &\necho $! > {marker}\nsleep 1\necho end\n"
     job_id = shell_job(db, script, "@yearly")
     assert cnp("job", "trigger", str(job_id), "--db", str(db)).exit_code == 0
-    crashing = DaemonProcess(db, "--lease", "3", env={"CNP_FAULT": point}).start(
+    crashing = daemon(db, tmp_path, "--lease", "3", env={"CNP_FAULT": point}).start(
         wait_registered=False)
     assert crashing.wait_exit(30) == -9, crashing.output()
     time.sleep(0.3)
     # Whatever the daemon had started died with it (parent-death signal)…
     leftovers = rows(db, "SELECT pid FROM job_executions WHERE pid IS NOT NULL")
-    with DaemonProcess(db, "--lease", "3"):
+    with daemon(db, tmp_path, "--lease", "3"):
         wait_until(lambda: all(r["status"] in TERMINAL for r in
                                rows(db, "SELECT status FROM job_executions")), 30,
                    "every run to end")

@@ -31,7 +31,7 @@ from psycopg import pq
 from psycopg.adapt import Loader
 
 from ..config import redact_url
-from ..errors import SchemaTooNew, StorageError
+from ..errors import Conflict, SchemaTooNew, StorageError
 from .core import CoreQueries
 from .integration import IntegrationQueries
 from .legacy import LegacyQueries
@@ -206,12 +206,24 @@ class DatabaseError(StorageError):
         self.sqlstate = sqlstate
 
 
+class ConstraintViolation(Conflict):
+    """A write the schema's constraints refuse (SQLSTATE class 23), as SQLite's
+    IntegrityError: the request was understood, the data's state forbids it."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        raise DatabaseError(f"database error: {_first_line(exc)}", exc.sqlstate) from exc
+        message = f"database error: {_first_line(exc)}"
+        if (exc.sqlstate or "").startswith("23"):
+            raise ConstraintViolation(message, exc.sqlstate) from exc
+        raise DatabaseError(message, exc.sqlstate) from exc
 
 
 def connect(url: str) -> PgConnection:

@@ -1,4 +1,5 @@
-"""`cnp migrate …`: bring data in from elsewhere. `legacy` imports the old Rust tool's database."""
+"""`cnp migrate …`: move data between databases. `legacy` imports the old Rust tool's database;
+`copy` moves a whole SQLite installation into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -138,3 +139,97 @@ def _listing(title: str, lines: list[str]) -> None:
         click.echo(f"  {line}")
     if len(lines) > _SHOWN:
         click.echo(f"  … and {len(lines) - _SHOWN} more (--format json lists them all)")
+
+
+@migrate.command("copy")
+@click.option("--from", "source", metavar="PATH",
+              help="cnp's SQLite database to copy (default: the one --db or $CNP_DB names, "
+              "if that is a file).")
+@click.option("--to", "target", metavar="URL", required=True,
+              help="The PostgreSQL database to copy into (postgresql://...).")
+@click.option("--dry-run", is_flag=True, help="Check both ends and report; write nothing.")
+@click.option("--replace", is_flag=True,
+              help="Delete what the target already holds first (in the same transaction).")
+@click.option("--include-daemons", is_flag=True,
+              help="Copy the source's daemon registrations too (history only).")
+@click.option("--sample", "sample_size", type=click.IntRange(0, 10_000), default=20,
+              show_default=True, help="Rows per table compared field by field in the report.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for picking the sample (the same seed picks the same rows).")
+@common
+@pass_env
+def migrate_copy(env: Env, source: str | None, target: str, dry_run: bool, replace: bool,
+                 include_daemons: bool, sample_size: int, seed: int) -> None:
+    """Copy a whole SQLite installation into PostgreSQL, in one transaction.
+
+    Every table that holds data is copied with its ids, so runs keep their jobs and jobs their
+    prompts; the target must not hold any data yet (unless --replace). The source is only
+    read. The report (counts on both sides, what was skipped and why, a sampled field-by-field
+    check) is printed and kept in the target's audit log.
+    """
+    from .. import migrate_copy as mc
+    from ..config import resolve_db
+    from ..errors import InvalidInput
+
+    if source is None:
+        current = resolve_db(env.db)
+        if current.path is None:
+            raise InvalidInput(
+                f"cnp's database is {current.display()}, not an SQLite file: nothing to copy "
+                "from", hint="name the SQLite file with --from PATH")
+        path = current.path
+    else:
+        path = Path(source).expanduser().absolute()
+    mc.check_target_url(target)
+    options = mc.CopyOptions(sample_size=sample_size, seed=seed, replace=replace,
+                             include_daemons=include_daemons)
+    report = mc.copy_database(path, target, options, datetime.now(UTC), dry_run=dry_run)
+    emit(env.fmt, report, lambda: _pretty_copy(report))
+
+
+def _pretty_copy(report: dict[str, Any]) -> None:
+    head = "Dry run (nothing written): " if report["dry_run"] else "Copied "
+    click.echo(f"{head}{report['source']} → {report['target']} "
+               f"(schema {report['target_schema']})")
+    schema = report["schema"]
+    click.echo(f"Schema version {schema['version']}; the source was at "
+               f"{schema['source_version']}"
+               + (" (upgraded on a private copy)." if schema["source_upgraded"] else ".")
+               + (" Existing data in the target replaced." if report["replace"] else ""))
+    click.echo("")
+    rows = [(name, t["source_rows"], t["copied"], t["skipped"], t["target_before"],
+             t["deleted"], t["target_after"], "yes" if t["reconciled"] else "NO")
+            for name, t in report["tables"].items()]
+    table(["table", "source", "copied", "skipped", "target before", "deleted", "target now",
+           "reconciled"], rows)
+    for name, c in report["counters"].items():
+        click.echo(f"Counter {name}: source {c['source']}, target {c['target_before']}"
+                   f" → {c['target_after']} (the higher of both)")
+    click.echo("Next ids in the target: " + ", ".join(
+        f"{name} {n}" for name, n in report["identities"].items()))
+    _listing("Skipped", [f"{s['table']} ({s['rows']} row{'s' if s['rows'] != 1 else ''}): "
+                         f"{s['reason']}"
+                         for s in report["skipped"]])
+    _listing("Notes", list(report["notes"]))
+    sample = report["sample"]
+    click.echo("")
+    if sample["compared"]:
+        click.echo(f"Sample: up to {sample['per_table']} rows per table (seed {sample['seed']})"
+                   f": {sample['size']} rows compared field by field, {sample['matched']} "
+                   f"match, {sample['mismatched']} mismatch")
+        bad = [e for e in sample["rows"] if not e["match"]]
+        if bad:
+            table(["table", "key", "field", "source", "target"], [
+                (e["table"], e["key"], field, v["source"], v["target"])
+                for e in bad for field, v in (e["mismatches"].items() or
+                                              [("(row missing)", {"source": "", "target": ""})])])
+    else:
+        click.echo(f"Sample: {sample['note']}.")
+    click.echo("")
+    if report["audit_id"] is not None:
+        click.echo(f"Report kept in the target's audit log (entry {report['audit_id']}).")
+    if report["reconciled"]:
+        click.echo("Every source row is accounted for"
+                   + (" and every sampled row matches." if sample["compared"] else "."))
+    else:
+        click.echo("Not everything reconciles: see the rows marked NO above.")

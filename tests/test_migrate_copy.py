@@ -310,13 +310,21 @@ def test_a_target_that_holds_data_is_refused_naming_it(source: Path, target: str
     assert pg_rows(target, "audit_log")[:-1] == sqlite_rows(source, "audit_log")
 
 
-def test_a_failure_midway_leaves_the_target_as_it_was(source: Path, target: str) -> None:
-    # The last table copied holds a value PostgreSQL's column refuses: everything before it
-    # (prompts, jobs, runs, events, the ledger, ...) is already inserted when it fails.
+@pytest.mark.parametrize(("table", "damage"), [
+    # The last table copied holds a value PostgreSQL's column type refuses: everything before
+    # it (prompts, jobs, runs, events, the ledger, ...) is inserted when it fails.
+    ("audit_log", "UPDATE audit_log SET entity_id = 'not a number'"
+                  " WHERE id = (SELECT max(id) FROM audit_log)"),
+    # A run whose job is gone (written with foreign keys off): the target's constraint.
+    ("job_executions", "UPDATE job_executions SET job_id = 999"
+                       " WHERE id = (SELECT max(id) FROM job_executions)"),
+])
+def test_a_failure_midway_leaves_the_target_as_it_was(source: Path, target: str, table: str,
+                                                      damage: str) -> None:
     db = sqlite3.connect(source)
     try:
-        db.execute("UPDATE audit_log SET entity_id = 'not a number'"
-                   " WHERE id = (SELECT max(id) FROM audit_log)")
+        db.execute("PRAGMA foreign_keys = OFF")
+        assert db.execute(damage).rowcount == 1
         db.commit()
     finally:
         db.close()
@@ -324,7 +332,8 @@ def test_a_failure_midway_leaves_the_target_as_it_was(source: Path, target: str)
     res = cnp("migrate", "copy", "--from", str(source), "--to", target, "--format", "json")
     assert res.exit_code == 1
     assert res.error["error"] == "storage"
-    assert "audit_log" in res.error["message"] and "nothing was copied" in res.error["message"]
+    assert f"refused a row of {table}" in res.error["message"]
+    assert "nothing was copied" in res.error["message"]
     for name in KEYS:
         if name != "counters":
             assert pg_rows(target, name) == [], name

@@ -503,7 +503,7 @@ def test_a_duplicate_run_is_refused_by_the_database(store: Store) -> None:
     args: dict[str, Any] = dict(job_id=job_id, scheduled_for=NOW, trigger=Trigger.SCHEDULE,
                                 status=RunStatus.PENDING, settings=SHELL, now=NOW)
     store.insert_run(**args)
-    with pytest.raises((sqlite3.IntegrityError, StorageError)):
+    with pytest.raises((sqlite3.IntegrityError, Conflict)):
         store.insert_run(**args)
     assert store.run_count() == 1
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import redact_url
-from ..errors import StorageError
+from ..errors import Conflict, StorageError
 
 if TYPE_CHECKING:
     from .pg import PostgresStore
@@ -357,9 +357,9 @@ def _refused(table: str) -> Iterator[None]:
     """The target refusing a copied row fails the whole copy (the caller rolls back)."""
     try:
         yield
-    except StorageError as exc:
+    except (StorageError, Conflict) as exc:  # Conflict: a constraint refused the row
         raise StorageError(
             f"the target refused a row of {table}: {exc.message}; nothing was copied",
-            hint="the source holds a value PostgreSQL's column type or constraint does not "
+            hint="the source holds a value PostgreSQL's column type or constraints do not "
             "take; fix that row in the source (or delete it) and copy again",
         ) from exc

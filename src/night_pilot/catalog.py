@@ -248,7 +248,7 @@ def validate_claude_options(
     dirs = []
     for d in add_dirs or []:
         p = Path(d).expanduser()
-        if not p.is_dir():
+        if not _is_dir(p, f"--add-dir {d}"):
             raise InvalidInput(f"--add-dir {d}: no such directory")
         dirs.append(str(p.absolute()))
     return ClaudeOptions(
@@ -272,16 +272,29 @@ def _check_mcp_config(value: str) -> str:
             raise InvalidInput(f"--mcp-config is neither a file nor valid JSON: {exc}") from exc
         return value
     path = Path(value).expanduser()
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a name too long for the file system, say
+        raise InvalidInput(f"--mcp-config {value}: {exc.strerror or exc}") from exc
+    if not is_file:
         raise InvalidInput(f"--mcp-config {value}: no such file")
     return str(path.absolute())
 
 
 def check_work_dir(work_dir: str | None, default: Path) -> str:
     path = Path(work_dir).expanduser() if work_dir else default
-    if not path.is_dir():
+    if not _is_dir(path, f"working directory {path}"):
         raise InvalidInput(f"working directory {path} does not exist or is not a directory")
     return str(path.absolute())
+
+
+def _is_dir(path: Path, what: str) -> bool:
+    """Path.is_dir, with the errors it does not swallow (a name too long for the file system,
+    permission denied on a parent) turned into bad input naming `what`."""
+    try:
+        return path.is_dir()
+    except OSError as exc:
+        raise InvalidInput(f"{what}: {exc.strerror or exc}") from exc
 
 
 def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:

@@ -217,6 +217,25 @@ def test_cooldown_banner_on_every_page(site: Site) -> None:
     assert "Usage limit reached" not in site.anon.get("/", headers=HTML).text
 
 
+def test_the_overview_card_follows_a_limit_that_starts_after_the_page_loaded(site: Site,
+                                                                            ) -> None:
+    """The card polls the same state as the banner, so they never disagree for long."""
+    from datetime import timedelta
+
+    page = site.anon.get("/", headers=HTML).text
+    assert 'id="cooldown-card" hx-get="/fragments/cooldown?part=card"' in page
+    assert '<p class="big ok">None</p>' in page
+    now = datetime.now(UTC)
+    with site.store() as store:
+        store.insert_cooldown(kind="five_hour", reset_at=now + timedelta(hours=2),
+                              detected_at=now, source_execution_id=None, message=None)
+    card = site.anon.get("/fragments/cooldown?part=card", headers=HTML).text
+    assert card.startswith('<div class="card" id="cooldown-card"')
+    assert '<p class="big warn">five_hour</p>' in card and "resets" in card
+    banner = site.anon.get("/fragments/cooldown", headers=HTML).text
+    assert "Usage limit reached (five_hour)" in banner
+
+
 def test_usage_page_draws_svg_charts(site: Site) -> None:
     _seed(site)
     text = site.anon.get("/usage", headers=HTML).text

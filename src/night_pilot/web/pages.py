@@ -120,9 +120,12 @@ def cooldown_fragment(request: Request, db: Db) -> Response:
         cooldown = views.cooldown_state(store, now())
     if request.query_params.get("format") == "json":
         return JSONResponse(cooldown)
+    # The overview's card polls this too (`part=card`), so card and banner never disagree.
+    part = "_cooldown_card.html" if request.query_params.get("part") == "card" else \
+        "_cooldown.html"
     return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, "_cooldown.html", {"cooldown": cooldown, "csrf": request.state.cnp_csrf,
-                                    "authed": request.state.cnp_auth})
+        request, part, {"cooldown": cooldown, "csrf": request.state.cnp_csrf,
+                        "authed": request.state.cnp_auth})
 
 
 @router.post("/cooldown/clear")

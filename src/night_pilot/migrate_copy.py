@@ -162,6 +162,9 @@ def _copy(src: CopySource, target: PostgresStore, source: Path, url: str,
           probe: rows.SourceProbe, state: TargetState, source_counts: dict[str, int],
           options: CopyOptions, notes: list[str], now: datetime) -> dict[str, Any]:
     samples: dict[str, list[dict[str, Any]]] = {}
+    if state.version == 0:
+        notes.append(f"the target had no cnp schema: it was created (version "
+                     f"{latest_version()}) before the copy")
     with target.write():
         # Everything below is one transaction: any failure leaves the target as it was.
         rows.lock_target(target)

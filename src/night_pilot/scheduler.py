@@ -239,18 +239,23 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
             job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
             for job_id, runs in store.active_runs(job_ids).items()
         }
+        chosen: list[Execution] = []
         for run in candidates:
-            if len(claimed) >= slots:
+            if len(chosen) >= slots:
                 break
             if (run.job_id is not None and running.get(run.job_id)
                     and store.job_overlap(run.job_id) != OverlapPolicy.ALLOW):
                 continue
-            token = store.next_fencing_token()
+            chosen.append(run)
+            if run.job_id is not None:
+                running[run.job_id] = True
+        # Every claim gets its own token, all numbered by one update of the counter.
+        first_token = store.next_fencing_token(len(chosen)) if chosen else 0
+        for offset, run in enumerate(chosen):
+            token = first_token + offset
             if store.claim_run(run.id, instance, host, token, now, now + lease):
                 run.status, run.claimed_by, run.fencing_token = RunStatus.QUEUED, instance, token
                 claimed.append(run)
-                if run.job_id is not None:
-                    running[run.job_id] = True
     for run in claimed:
         trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
               token=run.fencing_token, instance=instance)

@@ -167,12 +167,14 @@ class RunQueries:
 
     # -- claims -----------------------------------------------------------------------------
 
-    def next_fencing_token(self) -> int:
+    def next_fencing_token(self, count: int = 1) -> int:
+        """A new fencing token, or the first of `count` consecutive new ones (one claim pass
+        numbers all its claims with one update of the counter)."""
         with self.write() as db:
-            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'fencing'")
-            token: int = db.execute(
+            db.execute("UPDATE counters SET value = value + ? WHERE name = 'fencing'", (count,))
+            last: int = db.execute(
                 "SELECT value FROM counters WHERE name = 'fencing'").fetchone()[0]
-            return token
+            return last - count + 1
 
     def claim_run(
         self, run_id: int, instance: str, host: str, token: int, now: datetime,

@@ -45,7 +45,7 @@ Usage:
     .venv/bin/python bench/scheduler_burst.py [--sizes 1000,5000] [--configs 2:32,2:N]
         [--no-apscheduler] [--json OUT]
 
-Needs the `bench` extra for the APScheduler side: pip install -e '.[bench]'.
+Needs the `bench` extra for the APScheduler side: pip install '.[bench]'.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ Usage:
     .venv/bin/python bench/scheduler_burst.py [--sizes 1000,5000] [--configs 2:32,2:N]
         [--no-apscheduler] [--json OUT]
 
-Needs the `bench` extra for the APScheduler side: pip install -e '.[bench]'.
+Needs the `bench` extra for the APScheduler side: pip install '.[bench]'.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def child_ours(n: int, concurrency: int, prefetch: int, timeout: float, tmp: Pat
     from night_pilot import daemon as daemon_module
     from night_pilot.config import resolve_db
     from night_pilot.daemon import Daemon, DaemonConfig
-    from night_pilot.models import RunResult, RunStatus
+    from night_pilot.execution import RunResult
+    from night_pilot.models import RunStatus
     from night_pilot.store import open_store
     from night_pilot.tracing import configure
 

@@ -7,6 +7,7 @@ including Debian cron's DST rules; this module never reads the clock.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 import re
@@ -206,15 +207,17 @@ def _elapsed_fires(expr: str, zone: ZoneInfo, after: datetime) -> Iterator[datet
         yield heapq.heappop(pending)
 
 
-def _seconds_of(field: str) -> list[int]:
-    """The seconds a seconds field selects, in order."""
+@functools.lru_cache(maxsize=256)
+def _seconds_of(field: str) -> tuple[int, ...]:
+    """The seconds a seconds field selects, in order (cached: every fire time of a 6-field
+    job asks again)."""
     base = datetime(2000, 1, 1, tzinfo=UTC)
     found = []
     for fire in _cronsim_iter(f"{field} * * * * *", base - timedelta(seconds=1)):
         if fire.minute != 0:
             break
         found.append(fire.second)
-    return found
+    return tuple(found)
 
 
 def system_timezone(env: dict[str, str] | None = None) -> str:
@@ -268,7 +271,10 @@ def parse_cron(expr: str, timezone: str | None = None) -> CronSchedule:
     return CronSchedule(normalized, zone)
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_cron(expr: str) -> str:
+    """The expression in canonical form, or InvalidCron (cached: the daemon parses each due
+    job's expression on every fire, and many jobs share one)."""
     text = " ".join(expr.split())
     if not text:
         raise InvalidCron("the cron expression is empty")

@@ -1,0 +1,198 @@
+"""`cnp job list`, pinned byte for byte on both backends: the JSON document and the table, for a
+handful of varied jobs (cron and one-shot, paused and deleted, every kind of option, an inline
+MCP configuration with secrets, template variables, non-ASCII text, times with and without
+microseconds, jobs with no runs, with finished runs, with a newer run that has not started).
+
+The listing is read by scripts; a faster way of producing it must not change a byte of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cli_runner import cnp
+from night_pilot.config import resolve_db
+from night_pilot.execution import RunResult, RunSettings
+from night_pilot.models import (
+    ClaudeOptions,
+    ExecutorKind,
+    InterruptPolicy,
+    Job,
+    MisfirePolicy,
+    OnLimit,
+    OverlapPolicy,
+    Prompt,
+    RunStatus,
+    Trigger,
+)
+from night_pilot.store import Store, open_store
+
+NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+LATER = datetime(2026, 11, 28, 5, 30, 15, 250000, tzinfo=UTC)
+SHELL = RunSettings(executor=ExecutorKind.SHELL, prompt_text="true")
+MCP = ('{"mcpServers": {"gh": {"command": "gh-mcp", "env": {"GH_TOKEN": "ghp_secret"},'
+       ' "args": ["--api-key", "k"]}}, "auth_token": "t0p"}')
+
+
+def run(store: Store, job_id: int, at: datetime, status: RunStatus, *, start: bool = True) -> None:
+    """A run of `job_id`: pending only, or claimed, started at `at` and finished as `status`."""
+    run_id = store.insert_run(job_id=job_id, scheduled_for=at, trigger=Trigger.SCHEDULE,
+                              status=RunStatus.PENDING, settings=SHELL, now=at)
+    if not start:
+        return
+    token = store.next_fencing_token()
+    assert store.claim_run(run_id, "d1", "host-a", token, at, at + timedelta(seconds=30))
+    assert store.mark_running(run_id, "d1", token, at, pid=1, process_start="1",
+                              argv=["/bin/sh"], prompt_text=None, prompt_sha256=None)
+    assert store.finish_run(run_id, "d1", token, RunResult(status=status), at)
+
+
+@pytest.fixture
+def listed(backend: str) -> Iterator[None]:
+    with open_store(resolve_db()) as store:
+        [p1, p2] = store.insert_prompts(
+            [Prompt("Nightly review", "Review the changes."),
+             Prompt("Deps", "Update {{PKG}}.", tags=["deps"])], NOW)
+        j1 = store.insert_job(Job(
+            prompt_id=p1, name="nightly", timezone="Europe/Berlin", cron_expr="0 2 * * *",
+            next_run_at=datetime(2026, 11, 29, 1, 0, tzinfo=UTC), work_dir="/srv/api"), NOW)
+        j2 = store.insert_job(Job(
+            prompt_id=p2, name="Wöchentlich «deps»", timezone="Asia/Tokyo",
+            cron_expr="30 */10 * * * *", description="line one\nline two — ünïcode",
+            next_run_at=LATER, work_dir="/srv/web", executor=ExecutorKind.CLAUDE,
+            options=ClaudeOptions(model="opus", allowed_tools=("Read", "Bash(git diff:*)"),
+                                  disallowed_tools=("WebFetch",), permission_mode="plan",
+                                  max_turns=30, max_budget_usd=2.5,
+                                  append_system_prompt="Be brief.", mcp_config=MCP,
+                                  add_dirs=("/srv/shared",)),
+            timeout_s=7200, idle_timeout_s=300, retries=0, misfire=MisfirePolicy.ALL,
+            misfire_grace_s=0, overlap=OverlapPolicy.QUEUE,
+            on_interrupt=InterruptPolicy.ALWAYS, on_limit=OnLimit.RESUME, worktree=True,
+            continue_session=True, template_vars={"PKG": "click", "Ä": "ß"},
+            risk_level="critical", risk_accepted=True), LATER)
+        j3 = store.insert_job(Job(
+            prompt_id=p1, name="once", timezone="America/New_York",
+            run_at=datetime(2026, 12, 24, 23, 59, 59, 1, tzinfo=UTC),
+            next_run_at=datetime(2026, 12, 24, 23, 59, 59, 1, tzinfo=UTC), enabled=True,
+            executor=ExecutorKind.SHELL, options=ClaudeOptions(mcp_config="/etc/mcp.json"),
+            misfire=MisfirePolicy.SKIP, overlap=OverlapPolicy.ALLOW,
+            on_interrupt=InterruptPolicy.NEVER), NOW)
+        j4 = store.insert_job(Job(
+            prompt_id=p2, name="paused", timezone="UTC", cron_expr="@daily", enabled=False,
+            options=ClaudeOptions(mcp_config="{not json"), risk_level="medium"), NOW)
+        j5 = store.insert_job(Job(
+            prompt_id=p1, name="gone", timezone="UTC", cron_expr="*/15 * * * *",
+            next_run_at=NOW + timedelta(minutes=15)), NOW)
+        store.delete_job(j5, LATER)
+        run(store, j1, NOW - timedelta(days=1), RunStatus.COMPLETED)
+        run(store, j1, NOW - timedelta(hours=1), RunStatus.FAILED)
+        run(store, j2, NOW - timedelta(days=2), RunStatus.COMPLETED)
+        run(store, j2, NOW, RunStatus.PENDING, start=False)  # newest: not started
+        run(store, j5, NOW - timedelta(days=3), RunStatus.COMPLETED)
+        assert (j3, j4) == (3, 4)
+    yield
+
+
+JSON_LIVE = (
+    '{"jobs": [{"id": 1, "name": "nightly", "description": "", "prompt_id": 1, '
+    '"cron_expr": "0 2 * * *", "run_at": null, "timezone": "Europe/Berlin", "enabled": true, '
+    '"next_run_at": "2026-11-29T01:00:00+00:00", "last_status": "failed", '
+    '"last_run_at": "2026-11-28T03:00:00+00:00", "work_dir": "/srv/api", '
+    '"executor": "claude", "options": {}, "timeout_s": 3600, "idle_timeout_s": 600, '
+    '"retries": 2, "misfire": "latest", "misfire_grace_s": 21600, "overlap": "skip", '
+    '"on_interrupt": "retry-unstarted", "on_limit": "rerun", '
+    '"created_at": "2026-11-28T04:00:00+00:00", "updated_at": "2026-11-28T04:00:00+00:00", '
+    '"deleted_at": null, "worktree": false, "continue_session": false, "template_vars": {}, '
+    '"risk_level": "low", "risk_accepted": false}, '
+    '{"id": 2, "name": "Wöchentlich «deps»", "description": "line one\\nline two — ünïcode", '
+    '"prompt_id": 2, "cron_expr": "30 */10 * * * *", "run_at": null, '
+    '"timezone": "Asia/Tokyo", "enabled": true, "next_run_at": "2026-11-28T05:30:15.250000+00:00", '
+    '"last_status": "pending", "last_run_at": "2026-11-26T04:00:00+00:00", '
+    '"work_dir": "/srv/web", "executor": "claude", "options": {"model": "opus", '
+    '"allowed_tools": ["Read", "Bash(git diff:*)"], "disallowed_tools": ["WebFetch"], '
+    '"permission_mode": "plan", "max_turns": 30, "max_budget_usd": 2.5, '
+    '"append_system_prompt": "Be brief.", "mcp_config": "{\\"auth_token\\": \\"***\\", '
+    '\\"mcpServers\\": {\\"gh\\": {\\"args\\": [\\"--api-key\\", \\"k\\"], '
+    '\\"command\\": \\"gh-mcp\\", \\"env\\": {\\"GH_TOKEN\\": \\"***\\"}}}}", '
+    '"add_dirs": ["/srv/shared"]}, "timeout_s": 7200, "idle_timeout_s": 300, "retries": 0, '
+    '"misfire": "all", "misfire_grace_s": 0, "overlap": "queue", "on_interrupt": "always", '
+    '"on_limit": "resume", "created_at": "2026-11-28T05:30:15.250000+00:00", '
+    '"updated_at": "2026-11-28T05:30:15.250000+00:00", "deleted_at": null, "worktree": true, '
+    '"continue_session": true, "template_vars": {"PKG": "click", "Ä": "ß"}, '
+    '"risk_level": "critical", "risk_accepted": true}, '
+    '{"id": 3, "name": "once", "description": "", "prompt_id": 1, "cron_expr": null, '
+    '"run_at": "2026-12-24T23:59:59.000001+00:00", "timezone": "America/New_York", '
+    '"enabled": true, "next_run_at": "2026-12-24T23:59:59.000001+00:00", '
+    '"last_status": null, "last_run_at": null, "work_dir": null, "executor": "shell", '
+    '"options": {"mcp_config": "/etc/mcp.json"}, "timeout_s": 3600, "idle_timeout_s": 600, '
+    '"retries": 2, "misfire": "skip", "misfire_grace_s": 21600, "overlap": "allow", '
+    '"on_interrupt": "never", "on_limit": "rerun", "created_at": "2026-11-28T04:00:00+00:00", '
+    '"updated_at": "2026-11-28T04:00:00+00:00", "deleted_at": null, "worktree": false, '
+    '"continue_session": false, "template_vars": {}, "risk_level": "low", '
+    '"risk_accepted": false}, '
+    '{"id": 4, "name": "paused", "description": "", "prompt_id": 2, "cron_expr": "@daily", '
+    '"run_at": null, "timezone": "UTC", "enabled": false, "next_run_at": null, '
+    '"last_status": null, "last_run_at": null, "work_dir": null, "executor": "claude", '
+    '"options": {"mcp_config": "***"}, "timeout_s": 3600, "idle_timeout_s": 600, '
+    '"retries": 2, "misfire": "latest", "misfire_grace_s": 21600, "overlap": "skip", '
+    '"on_interrupt": "retry-unstarted", "on_limit": "rerun", '
+    '"created_at": "2026-11-28T04:00:00+00:00", "updated_at": "2026-11-28T04:00:00+00:00", '
+    '"deleted_at": null, "worktree": false, "continue_session": false, "template_vars": {}, '
+    '"risk_level": "medium", "risk_accepted": false}'
+)
+JSON_DELETED = (
+    '{"id": 5, "name": "gone", "description": "", "prompt_id": 1, '
+    '"cron_expr": "*/15 * * * *", "run_at": null, "timezone": "UTC", "enabled": false, '
+    '"next_run_at": null, "last_status": "completed", '
+    '"last_run_at": "2026-11-25T04:00:00+00:00", "work_dir": null, "executor": "claude", '
+    '"options": {}, "timeout_s": 3600, "idle_timeout_s": 600, "retries": 2, '
+    '"misfire": "latest", "misfire_grace_s": 21600, "overlap": "skip", '
+    '"on_interrupt": "retry-unstarted", "on_limit": "rerun", '
+    '"created_at": "2026-11-28T04:00:00+00:00", '
+    '"updated_at": "2026-11-28T05:30:15.250000+00:00", '
+    '"deleted_at": "2026-11-28T05:30:15.250000+00:00", "worktree": false, '
+    '"continue_session": false, "template_vars": {}, "risk_level": "low", '
+    '"risk_accepted": false}'
+)
+
+TABLE_LIVE = """\
+ID  NAME                SCHEDULE                              TZ                ENABLED  NEXT RUN                 LAST
+1   nightly             0 2 * * *                             Europe/Berlin     yes      2026-11-29 02:00:00 CET  failed
+2   Wöchentlich «deps»  30 */10 * * * *                       Asia/Tokyo        yes      2026-11-28 14:30:15 JST  pending
+3   once                @at 2026-12-24T23:59:59.000001+00:00  America/New_York  yes      2026-12-24 18:59:59 EST  -
+4   paused              @daily                                UTC               no       -                        -
+"""  # noqa: E501
+
+
+def test_json_listing_is_pinned(listed: None) -> None:
+    out = cnp("job", "list", "--format", "json")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout == JSON_LIVE + "]}\n"
+
+
+def test_json_listing_with_deleted_jobs_is_pinned(listed: None) -> None:
+    out = cnp("job", "list", "--all", "--format", "json")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout == JSON_LIVE + ", " + JSON_DELETED + "]}\n"
+
+
+def test_table_listing_is_pinned(listed: None) -> None:
+    out = cnp("job", "list")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout == TABLE_LIVE
+
+
+def test_table_listing_with_deleted_jobs_shows_them(listed: None) -> None:
+    out = cnp("job", "list", "--all")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.splitlines()[:-1] == TABLE_LIVE.splitlines()
+    assert out.stdout.splitlines()[-1].split() == [
+        "5", "gone", "*/15", "*", "*", "*", "*", "UTC", "deleted", "-", "completed"]
+
+
+def test_empty_listing(backend: str) -> None:
+    assert cnp("job", "list", "--format", "json").stdout == '{"jobs": []}\n'
+    assert cnp("job", "list").stdout == "ID  NAME  SCHEDULE  TZ  ENABLED  NEXT RUN  LAST\n(none)\n"

@@ -18,6 +18,7 @@ from night_pilot.scheduler import (
     MAX_FIRES_PER_PASS,
     claim_runs,
     materialize_due,
+    materialize_some,
     plan_fires,
     reap,
     trigger_job,
@@ -246,6 +247,18 @@ def test_reaping_decides_on_the_run_as_it_is_not_as_it_was_listed(
     assert store.get_run(first.id).status == RunStatus.QUEUED
     assert store.get_run(second.id).status == RunStatus.INTERRUPTED
     assert store.next_attempt_of(second.id) is None  # it had started: no rerun
+
+
+def test_a_pass_materializes_a_bounded_number_of_batches(store: Store) -> None:
+    batch = store.materialize_batch
+    jobs = [add_job(store, "0 * * * *") for _ in range(2 * batch + 5)]
+    now = T0 + timedelta(hours=1)
+    first, more = materialize_some(store, now, batches=1)
+    assert len(first) == batch and more
+    rest, more = materialize_some(store, now, batches=None)
+    assert len(rest) == batch + 5 and not more
+    assert sorted(first + rest) == sorted(r.id for j in jobs for r in store.list_runs(job_id=j.id))
+    assert materialize_some(store, now, batches=1) == ([], False)
 
 
 def test_a_manual_trigger_is_recorded_like_a_scheduled_run(store: Store) -> None:

@@ -29,7 +29,7 @@ from .execution import Execution
 from .faults import crash_point
 from .models import RunStatus
 from .runner import Runner, RunnerConfig, StopSignal
-from .scheduler import claim_runs, cooldown_until, materialize_due, reap
+from .scheduler import claim_runs, cooldown_until, materialize_some, reap
 from .store import Store, open_store
 from .tracing import log, trace
 
@@ -44,6 +44,8 @@ RunnerFactory = Callable[[Store, str, Callable[[], datetime], RunnerConfig], Run
 # A daemon whose heartbeat is older than this is presumed gone (health, `trigger --wait`).
 DAEMON_STALE_AFTER = timedelta(seconds=15)
 DAEMON_HEARTBEAT_EVERY = 5.0
+# Due jobs materialized per pass of the loop, at most (rounded to the store's batches).
+MATERIALIZE_PER_PASS = 1000
 
 
 @dataclass
@@ -251,7 +253,10 @@ class Daemon:
             self._notice_jumps(now - last_wall, mono - last_mono)
             last_wall, last_mono = now, mono
             reap(store, now, host=self.host)
-            materialize_due(store, now)
+            # At most about a thousand due jobs per pass: a larger burst is worked off over
+            # several passes, each of which also claims and renews the leases it holds.
+            _, behind = materialize_some(store, now, batches=max(
+                1, MATERIALIZE_PER_PASS // store.materialize_batch))
             until = cooldown_until(store, now, margin)
             if in_cooldown is not None and until is None:
                 trace("cooldown_end", ended=in_cooldown.isoformat())
@@ -275,7 +280,8 @@ class Daemon:
             if mono >= next_maintenance:
                 self.maintain(store, now)
                 next_maintenance = mono + self.config.maintenance_every_s
-            self._sleep(store, now)
+            if not behind:
+                self._sleep(store, now)
 
     def maintain(self, store: Store, now: datetime) -> dict[str, int] | None:
         """Delete finished runs past the retention period. On PostgreSQL an advisory lock

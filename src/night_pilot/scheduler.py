@@ -129,7 +129,17 @@ def _ago(delta: timedelta) -> str:
 def materialize_due(store: Store, now: datetime) -> list[int]:
     """Turn every due fire time into run rows and advance each job's `next_run_at` in the same
     transaction (so a crash leaves either both or neither). Returns the new pending ids."""
+    created, _ = materialize_some(store, now, batches=None)
+    return created
+
+
+def materialize_some(store: Store, now: datetime, *, batches: int | None,
+                     ) -> tuple[list[int], bool]:
+    """`materialize_due`, at most `batches` transactions of it (None: all). Returns the new
+    pending ids and whether due jobs are left. The daemon bounds a pass with it, so that a
+    burst of thousands of due jobs never keeps it from claiming and heartbeating for long."""
     created: list[int] = []
+    done = 0
     while True:
         made: list[tuple[int, int, PlannedRun]] = []
         with store.write():
@@ -164,8 +174,11 @@ def materialize_due(store: Store, now: datetime) -> list[int]:
             else:
                 trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
                       reason=planned.reason)
+        done += 1
         if len(due) < store.materialize_batch:
-            return created
+            return created, False
+        if batches is not None and done >= batches:
+            return created, True
 
 
 def _materialize_job(store: Store, job: Job, now: datetime, busy: bool,

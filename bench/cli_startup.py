@@ -58,10 +58,16 @@ TOOLS = [None, "Read,Grep,Glob", "Read Edit Bash(git diff:*)", "Bash(npm test:*)
 # -- the data set ------------------------------------------------------------------------------
 
 
-def populate(home: Path, jobs: int, seed: int = 2) -> dict[str, int]:
-    """Fill a fresh CNP_HOME through the public store/service API; return a few counts."""
+def populate(home: Path, jobs: int, seed: int = 2, runs_per_job: int = 0) -> dict[str, int]:
+    """Fill a fresh CNP_HOME through the public store/service API; return a few counts.
+
+    With `runs_per_job`, every job also gets that many finished runs (a history, as a
+    database has after weeks of nightly runs), through the same protocol the daemon follows.
+    """
     from night_pilot import catalog
     from night_pilot.config import resolve_db
+    from night_pilot.execution import RunResult, RunSettings
+    from night_pilot.models import ExecutorKind, RunStatus, Trigger
     from night_pilot.store import open_store
 
     rng = random.Random(seed)
@@ -71,7 +77,7 @@ def populate(home: Path, jobs: int, seed: int = 2) -> dict[str, int]:
         (work / name).mkdir(parents=True, exist_ok=True)
     work_dirs = sorted(p for p in work.iterdir())
 
-    counts = {"prompts": 0, "jobs": 0, "paused": 0, "one_shot": 0}
+    counts = {"prompts": 0, "jobs": 0, "paused": 0, "one_shot": 0, "runs": 0}
     with open_store(resolve_db(env={"CNP_HOME": str(home)})) as store:
         prompt_ids = []
         for i in range(40):
@@ -114,6 +120,22 @@ def populate(home: Path, jobs: int, seed: int = 2) -> dict[str, int]:
             counts["jobs"] += 1
             counts["paused"] += not job.enabled
             counts["one_shot"] += one_shot
+
+        settings = RunSettings(executor=ExecutorKind.SHELL, prompt_text="true")
+        with store.write():  # one transaction: the history is not what is measured
+            for job_id in range(1, jobs + 1) if runs_per_job else ():
+                for k in range(runs_per_job):
+                    at = now - timedelta(hours=6 * (runs_per_job - k), minutes=rng.randint(0, 59))
+                    run_id = store.insert_run(job_id=job_id, scheduled_for=at,
+                                              trigger=Trigger.SCHEDULE, status=RunStatus.PENDING,
+                                              settings=settings, now=at)
+                    token = store.next_fencing_token()
+                    store.claim_run(run_id, "bench", "bench-host", token, at, at)
+                    store.mark_running(run_id, "bench", token, at, pid=1, process_start=None,
+                                       argv=["/bin/sh"], prompt_text=None, prompt_sha256=None)
+                    status = RunStatus.COMPLETED if rng.random() < 0.9 else RunStatus.FAILED
+                    store.finish_run(run_id, "bench", token, RunResult(status=status), at)
+                    counts["runs"] += 1
     return counts
 
 
@@ -252,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=40, help="timed rounds (default 40)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     parser.add_argument("--jobs", type=int, default=JOB_COUNT, help="jobs in the data set")
+    parser.add_argument("--runs-per-job", type=int, default=0,
+                        help="finished runs per job in the data set (default 0: no history)")
     parser.add_argument("--json", metavar="OUT", help="also write the results to this file")
     parser.add_argument("--cnp", help="the cnp script (default: next to this interpreter)")
     parser.add_argument("--no-write-bytecode", action="store_true",
@@ -274,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(tmp) / "home"
         home.mkdir()
         t0 = time.perf_counter()
-        counts = populate(home, args.jobs)
+        counts = populate(home, args.jobs, runs_per_job=args.runs_per_job)
         print(f"data set: {counts['jobs']} jobs ({counts['paused']} paused, "
               f"{counts['one_shot']} one-shot) on {counts['prompts']} prompts, "
+              f"{counts['runs']} runs, "
               f"built in {time.perf_counter() - t0:.1f} s")
 
         env = {k: v for k, v in os.environ.items()

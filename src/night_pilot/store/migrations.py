@@ -537,3 +537,20 @@ def m002_usage_ledger_pg(db: Any) -> None:
                    " input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
                    " cost_usd ON usage_entries"
                    " FOR EACH ROW EXECUTE FUNCTION usage_entries_changed()")
+
+
+M003_SQL = """
+        -- A job's last run time (`max(started_at)` per job, read for every listed job) is one
+        -- index seek instead of a read of every run the job ever had.
+        CREATE INDEX job_executions_job_started ON job_executions(job_id, started_at);
+"""
+
+
+@migration
+def m003_job_last_run_index(db: sqlite3.Connection) -> None:
+    run_script(db, M003_SQL)
+
+
+@postgres(m003_job_last_run_index)
+def m003_job_last_run_index_pg(db: Any) -> None:
+    run_pg_script(db, pg_ddl(M003_SQL))

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli_runner import cnp
 from night_pilot.config import resolve_db
@@ -28,7 +30,9 @@ from night_pilot.models import (
     RunStatus,
     Trigger,
 )
+from night_pilot.shapes import iso, iso_text, job_dict, job_dicts
 from night_pilot.store import Store, open_store
+from night_pilot.store.timefmt import from_db, to_db
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 28, 5, 30, 15, 250000, tzinfo=UTC)
@@ -196,3 +200,30 @@ def test_table_listing_with_deleted_jobs_shows_them(listed: None) -> None:
 def test_empty_listing(backend: str) -> None:
     assert cnp("job", "list", "--format", "json").stdout == '{"jobs": []}\n'
     assert cnp("job", "list").stdout == "ID  NAME  SCHEDULE  TZ  ENABLED  NEXT RUN  LAST\n(none)\n"
+
+
+def test_rows_and_jobs_give_the_same_documents(listed: None) -> None:
+    """`job_dicts` over stored rows is `job_dict` over `Job`s, with and without settings."""
+    with open_store(resolve_db()) as store:
+        for deleted in (False, True):
+            jobs = store.list_jobs(include_deleted=deleted)
+            for settings in (False, True):
+                assert job_dicts(*store.job_rows(include_deleted=deleted),
+                                 settings=settings) == [
+                    job_dict(j, settings=settings) for j in jobs]
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.timezones()))
+def test_iso_text_of_a_stored_time_is_iso_of_the_time(value: datetime) -> None:
+    stored = to_db(value)
+    assert iso_text(stored) == iso(from_db(stored))
+
+
+@pytest.mark.parametrize("text", [
+    None, "2026-11-28T03:00:00.000000Z", "2026-11-28T03:00:00.000100Z",
+    "2026-11-28T03:00:00+02:00", "2026-11-28T03:00:00.5+00:00", "2026-11-28T03:00:00",
+    "2026-11-28T03:00:00.12345+00:00", "2026-11-28 03:00:00.000000Z",
+])
+def test_iso_text_parses_any_other_form(text: str | None) -> None:
+    assert iso_text(text) == iso(from_db(text))

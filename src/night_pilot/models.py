@@ -194,6 +194,12 @@ class Job:
 
     @property
     def schedule_text(self) -> str:
-        if self.cron_expr is not None:
-            return self.cron_expr
-        return f"@at {self.run_at.isoformat() if self.run_at else '?'}"
+        return schedule_text(self.cron_expr, self.run_at.isoformat() if self.run_at else None)
+
+
+def schedule_text(cron_expr: str | None, run_at: str | None) -> str:
+    """A job's schedule in one line: its cron expression, or `@at` and its one-shot time
+    (ISO 8601 text)."""
+    if cron_expr is not None:
+        return cron_expr
+    return f"@at {run_at or '?'}"

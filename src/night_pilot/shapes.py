@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -74,37 +75,101 @@ def options_dict(job_options: Any) -> dict[str, Any]:
     return data
 
 
-def job_dict(job: Job, description: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": job.id,
-        "name": job.name,
-        "description": job.description,
-        "prompt_id": job.prompt_id,
-        "cron_expr": job.cron_expr,
-        "run_at": iso(job.run_at),
-        "timezone": job.timezone,
-        "enabled": job.enabled,
-        "next_run_at": iso(job.next_run_at),
-        "last_status": job.last_status,
-        "last_run_at": iso(job.last_run_at),
-        "work_dir": job.work_dir,
-        "executor": str(job.executor),
-        "options": options_dict(job.options),
-        "timeout_s": job.timeout_s,
-        "idle_timeout_s": job.idle_timeout_s,
-        "retries": job.retries,
-        "misfire": str(job.misfire),
-        "misfire_grace_s": job.misfire_grace_s,
-        "overlap": str(job.overlap),
-        "on_interrupt": str(job.on_interrupt),
-        "on_limit": str(job.on_limit),
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
-        "deleted_at": iso(job.deleted_at),
-    }
+# The job shape, in order. Each key is a `Job` attribute and a stored column of the same name;
+# its kind says how the value is written: "value" as it is, "time" as ISO 8601 text (`iso`),
+# "enum" as the member's text, "flag" as a boolean, "options" as `options_dict`, "object" as a
+# JSON object. `job_dict` fills the shape from a `Job`, `job_dicts` from stored rows.
+JOB_FIELDS: tuple[tuple[str, str], ...] = (
+    ("id", "value"), ("name", "value"), ("description", "value"), ("prompt_id", "value"),
+    ("cron_expr", "value"), ("run_at", "time"), ("timezone", "value"), ("enabled", "flag"),
+    ("next_run_at", "time"), ("last_status", "value"), ("last_run_at", "time"),
+    ("work_dir", "value"), ("executor", "enum"), ("options", "options"),
+    ("timeout_s", "value"), ("idle_timeout_s", "value"), ("retries", "value"),
+    ("misfire", "enum"), ("misfire_grace_s", "value"), ("overlap", "enum"),
+    ("on_interrupt", "enum"), ("on_limit", "enum"), ("created_at", "time"),
+    ("updated_at", "time"), ("deleted_at", "time"),
+)
+# What `cnp job …` shows besides (after the schedule's description, if any): the integration
+# settings (docs/integration.md).
+JOB_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("worktree", "flag"), ("continue_session", "flag"), ("template_vars", "object"),
+    ("risk_level", "value"), ("risk_accepted", "flag"),
+)
+
+# How a `Job`'s attribute of each kind is written (None: as it is).
+_FROM_JOB: dict[str, Callable[[Any], Any] | None] = {
+    "value": None, "flag": None, "object": None, "time": iso, "enum": str,
+    "options": options_dict,
+}
+
+
+def job_dict(job: Job, description: str | None = None, *,
+             settings: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, kind in JOB_FIELDS:
+        convert = _FROM_JOB[kind]
+        data[key] = getattr(job, key) if convert is None else convert(getattr(job, key))
     if description is not None:
         data["schedule_description"] = description
+    if settings:
+        for key, kind in JOB_SETTINGS:
+            convert = _FROM_JOB[kind]
+            data[key] = getattr(job, key) if convert is None else convert(getattr(job, key))
     return data
+
+
+def iso_text(text: str | None) -> str | None:
+    """`iso` of the instant an ISO 8601 text names (`iso(datetime.fromisoformat(text))`).
+
+    Times are stored as fixed-width UTC text (`2026-11-28T03:00:00.000000Z`); text of that
+    shape is rewritten by slicing, ten times cheaper than parsing and `isoformat` (which leaves
+    out a zero fraction), and is trusted to be a valid time, as the store wrote it. Any other
+    form is parsed.
+    """
+    if text is None:
+        return None
+    if len(text) == 27 and text[26] == "Z" and text[10] == "T" and text[19] == ".":
+        return (text[:19] if text[20:26] == "000000" else text[:26]) + "+00:00"
+    return iso(datetime.fromisoformat(text))
+
+
+def _json_object(text: str | None) -> Any:
+    return json.loads(text) if text and text != "{}" else {}
+
+
+def job_dicts(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
+              settings: bool = False) -> list[dict[str, Any]]:
+    """`job_dict` of each job as stored (`Store.job_rows`: column names, then one tuple of stored
+    values per job), without building a `Job`: `cnp job list` shows a thousand of them.
+
+    Stored values: times as ISO 8601 text, flags as 0/1, options and objects as JSON text,
+    enum members as their text (the schema admits no other). Jobs with the same options share
+    one `options` dict: read it, do not change it.
+    """
+    from .models import ClaudeOptions
+
+    masked: dict[str | None, dict[str, Any]] = {}
+
+    def options(text: str | None) -> dict[str, Any]:
+        data = masked.get(text)
+        if data is None:
+            data = masked[text] = options_dict(ClaudeOptions.from_json(text))
+        return data
+
+    from_row: dict[str, Callable[[Any], Any] | None] = {
+        "value": None, "enum": None, "time": iso_text, "flag": bool, "object": _json_object,
+        "options": options,
+    }
+    at = {name: i for i, name in enumerate(columns)}
+    plan = [(key, at[key], from_row[kind])
+            for key, kind in (JOB_FIELDS + JOB_SETTINGS if settings else JOB_FIELDS)]
+    listed = []
+    for row in rows:
+        data: dict[str, Any] = {}
+        for key, i, convert in plan:
+            data[key] = row[i] if convert is None else convert(row[i])
+        listed.append(data)
+    return listed
 
 
 def execution_dict(e: Execution) -> dict[str, Any]:

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import InvalidInput
-from ..models import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
+from ..models import (
+    ExecutorKind,
+    InterruptPolicy,
+    MisfirePolicy,
+    OnLimit,
+    OverlapPolicy,
+    schedule_text,
+)
+from ..shapes import job_dicts
 from .app import Env, cli, common, pass_env
 from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
 
@@ -132,9 +140,7 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
 
 def job_data(job: Job, description: str | None = None) -> dict[str, Any]:
     """A job as JSON: the shared shape plus the integration settings (docs/integration.md)."""
-    return {**job_dict(job, description), "worktree": job.worktree,
-            "continue_session": job.continue_session, "template_vars": job.template_vars,
-            "risk_level": job.risk_level, "risk_accepted": job.risk_accepted}
+    return job_dict(job, description, settings=True)
 
 
 def warn(env: Env, notes: list[str]) -> None:
@@ -167,16 +173,17 @@ def show_review(review: Review) -> None:
 @pass_env
 def job_list(env: Env, include_deleted: bool) -> None:
     """List jobs with their next run and last status."""
-    jobs = env.store().list_jobs(include_deleted=include_deleted)
+    # From stored rows straight to the JSON shape: no Job objects for a thousand jobs.
+    jobs = job_dicts(*env.store().job_rows(include_deleted=include_deleted), settings=True)
     emit(
         env.fmt,
-        {"jobs": [job_data(j) for j in jobs]},
+        {"jobs": jobs},
         lambda: table(
             ["id", "name", "schedule", "tz", "enabled", "next run", "last"],
             [
-                (j.id, j.name, j.schedule_text, j.timezone,
-                 "deleted" if j.deleted_at else j.enabled,
-                 local_time(j.next_run_at, j.timezone), j.last_status)
+                (j["id"], j["name"], schedule_text(j["cron_expr"], j["run_at"]), j["timezone"],
+                 "deleted" if j["deleted_at"] else j["enabled"],
+                 local_time(j["next_run_at"], j["timezone"]), j["last_status"])
                 for j in jobs
             ],
         ),

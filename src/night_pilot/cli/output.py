@@ -23,11 +23,14 @@ if TYPE_CHECKING:
     pass
 
 
-def local_time(value: datetime | None, zone: str) -> str:
+def local_time(value: datetime | str | None, zone: str) -> str:
+    """An instant (or its ISO 8601 text) as the wall-clock time in `zone`."""
     if value is None:
         return "-"
     from zoneinfo import ZoneInfo
 
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 

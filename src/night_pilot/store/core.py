@@ -228,14 +228,28 @@ class CoreQueries:
         where = "" if include_deleted else " WHERE j.deleted_at IS NULL"
         return self._jobs(where + " ORDER BY j.id", ())
 
+    def job_rows(
+        self, *, include_deleted: bool = False
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The jobs `list_jobs` returns, as stored: the column names, then one plain tuple per
+        job. For listings of many jobs that need no `Job` objects (`shapes.job_dicts`)."""
+        where = "" if include_deleted else " WHERE j.deleted_at IS NULL"
+        return self._job_tuples(where + " ORDER BY j.id", ())
+
     def _jobs(self, tail: str, args: tuple[Any, ...]) -> list[Job]:
-        # Plain tuples zipped into dicts: sqlite3.Row's lookup by name costs more than the
-        # query itself when `cnp job list` reads a thousand jobs.
+        names, rows = self._job_tuples(tail, args)
+        return [_job(dict(zip(names, values, strict=True))) for values in rows]
+
+    def _job_tuples(
+        self, tail: str, args: tuple[Any, ...]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        # Plain tuples: sqlite3.Row's lookup by name costs more than the query itself when
+        # `cnp job list` reads a thousand jobs.
         cur = self.db.cursor()
         cur.row_factory = None
         cur.execute(self._JOB_SELECT + tail, args)
         names = [d[0] for d in cur.description]
-        return [_job(dict(zip(names, values, strict=True))) for values in cur]
+        return names, cur.fetchall()
 
     def set_job_enabled(
         self, job_id: int, enabled: bool, next_run_at: datetime | None, now: datetime

@@ -39,6 +39,7 @@ from .migrations import MIGRATIONS, PG_MIGRATIONS, latest_version
 from .notify import NotifyQueries
 from .runs import RunQueries
 from .timefmt import to_db
+from .txn import Transactions
 from .usage import UsageQueries
 from .web import WebQueries
 
@@ -242,7 +243,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-class PostgresStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueries,
+class PostgresStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueries,
                     IntegrationQueries, LegacyQueries):
     """One connection to a PostgreSQL database. Not shared between threads."""
 
@@ -319,50 +320,28 @@ class PostgresStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQue
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def write(self) -> Iterator[PgConnection]:
-        """A transaction (READ COMMITTED): BEGIN … COMMIT, rolled back on any exception.
-        Nested calls join the outer transaction, as with SQLite."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self.db
-            finally:
-                self._depth -= 1
-            return
+    # -- transactions (the logic is store/txn.py's) -------------------------------------------
+
+    def _begin(self) -> None:
         try:
-            self.db.execute_raw("BEGIN")
-        except psycopg.Error as exc:
-            raise StorageError(f"cannot write to {self.display()}: {_first_line(exc)}") from exc
-        self._depth = 1
-        try:
-            yield self.db
-        except BaseException:
-            self._depth = 0
-            if not self.db.conn.closed:
-                self.db.execute_raw("ROLLBACK")
-            raise
-        self._depth = 0
+            self.db.execute_raw("BEGIN")  # READ COMMITTED; row locks do the rest
+        except StorageError as exc:
+            raise StorageError(f"cannot write to {self.display()}: {exc.message}") from exc
+
+    def _commit(self) -> None:
         try:
             self.db.execute_raw("COMMIT")
-        except psycopg.Error as exc:
+        except StorageError as exc:
             if self.db.in_transaction:
                 self.db.execute_raw("ROLLBACK")
-            raise StorageError(f"cannot commit to {self.display()}: {_first_line(exc)}") from exc
+            raise StorageError(f"cannot commit to {self.display()}: {exc.message}") from exc
 
-    transaction = write
+    def _rollback(self) -> None:
+        if not self.db.conn.closed:
+            self.db.execute_raw("ROLLBACK")
 
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        assert self._depth, "savepoint() needs an open write() transaction"
-        self.db.execute_raw("SAVEPOINT step")
-        try:
-            yield
-        except BaseException:
-            self.db.execute_raw("ROLLBACK TO SAVEPOINT step")
-            self.db.execute_raw("RELEASE SAVEPOINT step")
-            raise
-        self.db.execute_raw("RELEASE SAVEPOINT step")
+    def _control(self, sql: str) -> None:
+        self.db.execute_raw(sql)
 
     # -- facts -------------------------------------------------------------------------------
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import DB_FILENAME, LEGACY_DB_FILENAME
@@ -20,13 +18,14 @@ from .legacy import LegacyQueries
 from .migrations import MIGRATIONS, latest_version
 from .notify import NotifyQueries
 from .runs import RunQueries
+from .txn import Transactions
 from .usage import UsageQueries
 from .web import WebQueries
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueries,
+class SqliteStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueries,
                   IntegrationQueries, LegacyQueries):
     """One connection to one database file. Not shared between threads."""
 
@@ -127,32 +126,17 @@ class SqliteStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueri
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+    # -- transactions (the logic is store/txn.py's) -------------------------------------------
 
-        Nested calls join the outer transaction, so a service can compose several store
-        operations into one atomic step (`with store.write(): ...`).
-        """
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self.db
-            finally:
-                self._depth -= 1
-            return
+    def _begin(self) -> None:
+        # IMMEDIATE: the write lock is taken now, so a transaction that reads and then writes
+        # never fails halfway with "database is locked".
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StorageError(f"cannot write to {self.path}: {exc}") from exc
-        self._depth = 1
-        try:
-            yield self.db
-        except BaseException:
-            self._depth = 0
-            self.db.execute("ROLLBACK")
-            raise
-        self._depth = 0
+
+    def _commit(self) -> None:
         try:
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -160,20 +144,11 @@ class SqliteStore(CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueri
                 self.db.execute("ROLLBACK")
             raise StorageError(f"cannot commit to {self.path}: {exc}") from exc
 
-    transaction = write
+    def _rollback(self) -> None:
+        self.db.execute("ROLLBACK")
 
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """Inside a write transaction: undo only this block if it raises."""
-        assert self._depth, "savepoint() needs an open write() transaction"
-        self.db.execute("SAVEPOINT step")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK TO step")
-            self.db.execute("RELEASE step")
-            raise
-        self.db.execute("RELEASE step")
+    def _control(self, sql: str) -> None:
+        self.db.execute(sql)
 
     # -- facts -------------------------------------------------------------------------------
 

@@ -5,10 +5,11 @@ Also the JSON shapes of the domain objects, shared by every command that prints 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,11 +28,18 @@ def local_time(value: datetime | str | None, zone: str) -> str:
     """An instant (or its ISO 8601 text) as the wall-clock time in `zone`."""
     if value is None:
         return "-"
-    from zoneinfo import ZoneInfo
-
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return value.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@functools.cache
+def _zone(name: str) -> tzinfo:
+    # ZoneInfo keeps only the last 8 zones alive; a listing that cycles through more would
+    # read and parse a zone file for almost every row.
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
 
 
 def emit(fmt: str, data: Any, pretty: Callable[[], None] | None = None) -> None:
@@ -52,13 +60,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     for row in cells:
         for i, v in enumerate(row):
             widths[i] = min(max(widths[i], len(v)), 48)
-    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
-    click.echo(line.rstrip())
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in cells:
         parts = [_fit(v, w).ljust(w) for v, w in zip(row, widths, strict=True)]
-        click.echo("  ".join(parts).rstrip())
+        lines.append("  ".join(parts).rstrip())
     if not rows:
-        click.echo("(none)")
+        lines.append("(none)")
+    click.echo("\n".join(lines))  # one write (and flush), not one per row
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:

@@ -25,7 +25,7 @@ no-op run holds a worker for two short transactions, so how many runs one pass c
 concurrency + prefetch = 34, matters more than the number of workers).
 
 To see where the time goes, each daemon wraps (observes, never changes) the two scheduler calls
-its loop makes, `materialize_due` and `claim_runs`, recording when each call began and ended and
+its loop makes, `materialize_some` and `claim_runs`, recording when each call began and ended and
 how many runs it created or claimed; the moment `claim_runs` returns, its transaction has
 committed. At exit a daemon writes these records, each runner invocation and its own CPU time.
 
@@ -76,6 +76,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from benchlib import git_state, load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -148,14 +150,14 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
     materialized: list[tuple[float, float, int]] = []
     claims: list[tuple[float, float, int]] = []
     claimed_at: dict[int, float] = {}
-    real_materialize, real_claim = daemon_module.materialize_due, daemon_module.claim_runs
+    real_materialize, real_claim = daemon_module.materialize_some, daemon_module.claim_runs
 
     def observed_materialize(*args: Any, **kwargs: Any) -> Any:
         began = time.time()
-        created = real_materialize(*args, **kwargs)
+        created, more = real_materialize(*args, **kwargs)
         if created:
             materialized.append((began, time.time(), len(created)))
-        return created
+        return created, more
 
     def observed_claim(*args: Any, **kwargs: Any) -> Any:
         began = time.time()
@@ -167,7 +169,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
             claimed_at.setdefault(run.id, committed)
         return runs
 
-    daemon_module.materialize_due = observed_materialize  # type: ignore[assignment]
+    daemon_module.materialize_some = observed_materialize  # type: ignore[assignment]
     daemon_module.claim_runs = observed_claim  # type: ignore[assignment]
 
     daemon = Daemon(resolve_db(db), DaemonConfig(concurrency=concurrency),
@@ -509,24 +511,6 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
-def git_state() -> str:
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty else "")
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="N runs due in the same second: four daemons on PostgreSQL, one on "
@@ -631,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in r["spread"]:
             print(f"    {s['instance']}: materialized {s['materialized']:,}, claimed "
                   f"{s['claimed']:,} in {s['claim_passes']} passes, completed "
-                  f"{s['completed']:,}; in materialize_due {s['materialize_s']}s, in "
+                  f"{s['completed']:,}; in materialize_some {s['materialize_s']}s, in "
                   f"claim_runs {s['claim_s']}s; CPU {s['cpu_s']}s")
     if rat:
         print()

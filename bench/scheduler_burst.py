@@ -66,6 +66,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import git_state, load_average
+
 TARGET_P99_MS = {1000: 100.0, 5000: 500.0}
 DEFAULT_SIZES = "1000,5000"
 
@@ -417,25 +419,6 @@ def tables(results: list[dict[str, Any]]) -> str:
                              f" {fmt_ms(r['ran_p99_ms'])} ms) | | | | | | | | |")
     return "\n".join(lines)
 
-
-
-def git_state() -> str:
-    """The commit measured, and whether the work tree had uncommitted changes in src/."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty else "")
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

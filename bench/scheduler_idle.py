@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import git_state, load_average
+
 TARGET_CPU_PCT = 0.5
 TARGET_RSS_MB = 80.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -114,25 +116,6 @@ def status_kb(pid: int, key: str) -> int:
 def ctx_switches(pid: int) -> int:
     return status_kb(pid, "voluntary_ctxt_switches")
 
-
-
-def git_state() -> str:
-    """The commit measured, and whether the work tree had uncommitted changes in src/."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty else "")
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

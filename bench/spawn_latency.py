@@ -46,6 +46,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import git_state, load_average
+
 TARGET_P99_MS = 200.0
 
 FAKE_CLAUDE = r"""#!/bin/bash
@@ -88,25 +90,6 @@ def pct(values: list[float], p: float) -> float | None:
 def ts(text: str | None) -> float | None:
     return datetime.fromisoformat(text).timestamp() if text else None
 
-
-
-def git_state() -> str:
-    """The commit measured, and whether the work tree had uncommitted changes in src/."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes in src/" if dirty else "")
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

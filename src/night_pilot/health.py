@@ -233,3 +233,31 @@ def _disk(directory: Path) -> Check:
     if free < MIN_FREE_BYTES:
         return Check("disk", False, f"only {free // (1024 * 1024)} MB free in {target}", details)
     return Check("disk", True, f"{free // (1024 ** 3)} GB free", details)
+
+
+def status_report(store: Any, now: datetime, *, database: str,
+                  daemon: Mapping[str, Any] | None, since: datetime) -> dict[str, Any]:
+    """`cnp status --format json` and the web API's status, field for field: the database,
+    the live daemon (as `daemon.daemon_alive` found it), any usage limit, the next wake-up,
+    the last failures, and runs and usage since `since` (the caller's local midnight)."""
+    from .shapes import iso
+
+    cooldown = store.active_cooldown(now)
+    failures = store.list_runs(status="failed", limit=5)
+    return {
+        "database": database,
+        "schema_version": store.schema_version(),
+        "counts": store.counts(),
+        "daemon": None if daemon is None else {
+            "pid": daemon["pid"], "host": daemon["host"], "version": daemon["version"],
+            "heartbeat_at": daemon["heartbeat_at"]},
+        "cooldown": None if cooldown is None else {
+            "kind": cooldown["kind"], "reset_at": iso(cooldown["reset_at"]),
+            "source_execution_id": cooldown["source_execution_id"]},
+        "next_run_at": iso(store.next_wakeup()),
+        "last_failures": [
+            {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
+             "finished_at": iso(r.finished_at), "reason": r.reason} for r in failures],
+        "today": store.usage_since(since),
+    }
+

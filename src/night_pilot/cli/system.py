@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 
 from ..config import resolve_db
 from .app import Env, cli, common, pass_env
-from .output import emit, fields, iso, table
+from .output import emit, fields, table
 
 
 @cli.command()
@@ -39,31 +38,15 @@ def init(env: Env) -> None:
 def status(env: Env) -> None:
     """One screen: the database, the daemon, any usage limit, recent failures, today's usage."""
     from ..daemon import daemon_alive
+    from ..health import status_report
 
     store = env.store()
     now = datetime.now(UTC)
     local_midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0,
                                                          microsecond=0)
-    daemon = daemon_alive(store, now)
-    cooldown = store.active_cooldown(now)
-    failures = store.list_runs(status="failed", limit=5)
-    today = store.usage_since(local_midnight.astimezone(UTC))
-    data: dict[str, Any] = {
-        "database": resolve_db(env.db).display(),
-        "schema_version": store.schema_version(),
-        "counts": store.counts(),
-        "daemon": None if daemon is None else {
-            "pid": daemon["pid"], "host": daemon["host"], "version": daemon["version"],
-            "heartbeat_at": daemon["heartbeat_at"]},
-        "cooldown": None if cooldown is None else {
-            "kind": cooldown["kind"], "reset_at": iso(cooldown["reset_at"]),
-            "source_execution_id": cooldown["source_execution_id"]},
-        "next_run_at": iso(store.next_wakeup()),
-        "last_failures": [
-            {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
-             "finished_at": iso(r.finished_at), "reason": r.reason} for r in failures],
-        "today": today,
-    }
+    data = status_report(store, now, database=resolve_db(env.db).display(),
+                         daemon=daemon_alive(store, now), since=local_midnight.astimezone(UTC))
+    today = data["today"]
 
     def pretty() -> None:
         counts = data["counts"]
@@ -81,11 +64,12 @@ def status(env: Env) -> None:
                       f"{today['output_tokens']} out tokens, "
                       + (f"${cost:.4f}" if cost is not None else "cost unknown")),
         ])
-        if failures:
+        if data["last_failures"]:
             click.echo("\nrecent failures:")
             table(["id", "job", "finished", "reason"],
-                  [(r.id, r.job_name or "-", r.finished_at and r.finished_at.strftime(
-                      "%m-%d %H:%M"), r.reason) for r in failures])
+                  [(f["id"], f["job_name"] or "-", f["finished_at"] and datetime.fromisoformat(
+                      f["finished_at"]).strftime("%m-%d %H:%M"), f["reason"])
+                   for f in data["last_failures"]])
 
     emit(env.fmt, data, pretty)
 

@@ -81,26 +81,11 @@ def overview(store: Store, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
 def status(store: Store, now: datetime, location: DbLocation, zone: ZoneInfo) -> dict[str, Any]:
     """`cnp status --format json`, field for field."""
     from ..daemon import daemon_alive
+    from ..health import status_report
 
-    daemon = daemon_alive(store, now)
-    cooldown = store.active_cooldown(now)
-    failures = store.list_runs(status="failed", limit=5)
-    return {
-        "database": location.display(),
-        "schema_version": store.schema_version(),
-        "counts": store.counts(),
-        "daemon": None if daemon is None else {
-            "pid": daemon["pid"], "host": daemon["host"], "version": daemon["version"],
-            "heartbeat_at": daemon["heartbeat_at"]},
-        "cooldown": None if cooldown is None else {
-            "kind": cooldown["kind"], "reset_at": iso(cooldown["reset_at"]),
-            "source_execution_id": cooldown["source_execution_id"]},
-        "next_run_at": iso(store.next_wakeup()),
-        "last_failures": [
-            {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
-             "finished_at": iso(r.finished_at), "reason": r.reason} for r in failures],
-        "today": store.usage_since(local_midnight(now, zone).astimezone(UTC)),
-    }
+    return status_report(store, now, database=location.display(),
+                         daemon=daemon_alive(store, now),
+                         since=local_midnight(now, zone).astimezone(UTC))
 
 
 # -- prompts ------------------------------------------------------------------------------------

@@ -103,10 +103,13 @@ class PgRow(tuple[Any, ...]):
 
 
 def _row_factory(cursor: Any) -> Any:
-    names = [c.name for c in cursor.description or ()]
-    index = {n: i for i, n in enumerate(names)}
-    row_type = type("Row", (PgRow,), {"_index": index})
-    return lambda values: row_type(values)
+    return _row_type(tuple(c.name for c in cursor.description or ()))
+
+
+@lru_cache(maxsize=512)
+def _row_type(names: tuple[str, ...]) -> type[PgRow]:
+    """One row class per column list, made once: queries run thousands of times a minute."""
+    return type("Row", (PgRow,), {"_index": {n: i for i, n in enumerate(names)}})
 
 
 class _NumberLoader(Loader):

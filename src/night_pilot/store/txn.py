@@ -3,28 +3,31 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
-class Transactions:
+class Transactions(ABC):
     _depth: int = 0
     db: Any
 
+    @abstractmethod
     def _begin(self) -> None:
-        raise NotImplementedError
+        """Start a write transaction; raise StorageError if the database refuses."""
 
+    @abstractmethod
     def _commit(self) -> None:
         """Commit; on failure roll back and raise StorageError."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _rollback(self) -> None:
-        raise NotImplementedError
+        """Undo the open transaction."""
 
+    @abstractmethod
     def _control(self, sql: str) -> None:
         """Run a transaction-control statement (SAVEPOINT and friends)."""
-        raise NotImplementedError
 
     @contextmanager
     def write(self) -> Iterator[Any]:

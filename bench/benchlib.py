@@ -1,8 +1,10 @@
-"""Facts every benchmark records beside its numbers: which code was measured, and how busy the
-machine was. Imported by the scripts in this folder (run as `python bench/NAME.py`)."""
+"""What the benchmarks share: the facts each records beside its numbers (which code was
+measured, how busy the machine was) and their percentiles. Imported by the scripts in this
+folder (run as `python bench/NAME.py`)."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
@@ -27,3 +29,16 @@ def load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def pct_all(values: list[float], n: int, p: float) -> float | None:
+    """Percentile over all n jobs: a job that never ran counts as infinitely late."""
+    return pct(values + [math.inf] * max(0, n - len(values)), p)

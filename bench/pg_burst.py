@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchlib import git_state, load_average
+from benchlib import git_state, load_average, pct_all
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -85,20 +85,6 @@ TERMINAL = ("completed", "failed", "cancelled", "interrupted", "missed", "skippe
 
 
 # -- statistics -------------------------------------------------------------------------------
-
-
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def pct_all(values: list[float], n: int, p: float) -> float | None:
-    """Percentile over all n jobs: a job that never ran counts as infinitely late."""
-    return pct(values + [math.inf] * max(0, n - len(values)), p)
 
 
 def ts(text: Any) -> float | None:

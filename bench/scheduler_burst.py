@@ -66,27 +66,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import git_state, load_average
+from benchlib import git_state, load_average, pct, pct_all
 
 TARGET_P99_MS = {1000: 100.0, 5000: 500.0}
 DEFAULT_SIZES = "1000,5000"
 
 
 # -- statistics -------------------------------------------------------------------------------
-
-
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def pct_all(values: list[float], n: int, p: float) -> float | None:
-    """Percentile over all n jobs: a job that never ran counts as infinitely late."""
-    return pct(values + [math.inf] * max(0, n - len(values)), p)
 
 
 def lead_seconds(n: int, per_job_s: float) -> float:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import signal
@@ -46,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import git_state, load_average
+from benchlib import git_state, load_average, pct
 
 TARGET_P99_MS = 200.0
 
@@ -77,14 +76,6 @@ case "$prompt" in
 esac
 printf "$result" "$sid"
 """
-
-
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
 def ts(text: str | None) -> float | None:

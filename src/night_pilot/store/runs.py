@@ -459,16 +459,9 @@ class RunQueries:
     def list_runs(
         self, *, job_id: int | None = None, status: str | None = None, limit: int = 50,
     ) -> list[Execution]:
-        where: list[str] = []
-        args: list[Any] = []
-        if job_id is not None:
-            where.append("e.job_id = ?")
-            args.append(job_id)
-        if status is not None:
-            where.append("e.status = ?")
-            args.append(status)
-        sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self.db.execute(sql + " ORDER BY e.id DESC LIMIT ?", (*args, limit))
+        where, args = run_filter(job_id, status)
+        rows = self.db.execute(_RUN_SELECT + where + " ORDER BY e.id DESC LIMIT ?",
+                               (*args, limit))
         return [_execution(r) for r in rows]
 
     def run_events(self, run_id: int, after_seq: int = -1) -> list[dict[str, Any]]:
@@ -581,6 +574,19 @@ class RunQueries:
         rows = self.db.execute(
             "SELECT * FROM daemons WHERE stopped_at IS NULL ORDER BY heartbeat_at DESC")
         return [dict(r) for r in rows]
+
+
+def run_filter(job_id: int | None, status: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (with its arguments) that selects runs by job and status."""
+    where: list[str] = []
+    args: list[Any] = []
+    if job_id is not None:
+        where.append("e.job_id = ?")
+        args.append(job_id)
+    if status is not None:
+        where.append("e.status = ?")
+        args.append(status)
+    return (" WHERE " + " AND ".join(where) if where else ""), tuple(args)
 
 
 def _execution(row: sqlite3.Row) -> Execution:

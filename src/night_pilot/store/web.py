@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import NotFound
 from ..models import Job
 from .dbapi import Connection
+from .runs import run_filter
 from .timefmt import from_db, to_db
 
 # What a listing of runs shows; the detail page reads the whole row with get_run.
@@ -51,7 +52,7 @@ class WebQueries:
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         """One page of runs, newest first, as light dicts (see _RUN_LIST_COLUMNS)."""
-        where, args = _run_filter(job_id, status)
+        where, args = run_filter(job_id, status)
         rows = self.db.execute(
             f"SELECT {_RUN_LIST_COLUMNS} FROM job_executions e"
             f" LEFT JOIN jobs j ON j.id = e.job_id{where}"
@@ -61,7 +62,7 @@ class WebQueries:
         return [_run_row(r) for r in rows]
 
     def run_count(self, *, job_id: int | None = None, status: str | None = None) -> int:
-        where, args = _run_filter(job_id, status)
+        where, args = run_filter(job_id, status)
         count: int = self.db.execute(
             f"SELECT count(*) FROM job_executions e{where}", args).fetchone()[0]
         return count
@@ -248,15 +249,3 @@ class WebQueries:
                     for r in rows
                 ),
             )
-
-
-def _run_filter(job_id: int | None, status: str | None) -> tuple[str, tuple[Any, ...]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if job_id is not None:
-        where.append("e.job_id = ?")
-        args.append(job_id)
-    if status is not None:
-        where.append("e.status = ?")
-        args.append(status)
-    return (" WHERE " + " AND ".join(where) if where else ""), tuple(args)

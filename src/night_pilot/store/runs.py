@@ -34,6 +34,12 @@ _PLAIN_COLUMNS = (
     "api_error_status", "result_text", "stderr_tail", "limit_kind", "worktree_branch",
     "worktree_path", "worktree_base", "worktree_state", "risk_level",
 )
+# Claim a run that may start (its owner, host, fencing token, times; then its id).
+_CLAIM = (
+    "UPDATE job_executions SET status = 'queued', claimed_by = ?, host = ?, fencing_token = ?,"
+    " queued_at = ?, lease_expires_at = ?, heartbeat_at = ?"
+    " WHERE id = ? AND status IN ('pending', 'retry_wait', 'deferred')"
+)
 _RUN_SELECT = (
     "SELECT e.*, j.name AS job_name FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id"
 )
@@ -197,12 +203,7 @@ class RunQueries:
             return
         with self.write() as db:
             cur = db.executemany(
-                """
-                UPDATE job_executions
-                   SET status = 'queued', claimed_by = ?, host = ?, fencing_token = ?,
-                       queued_at = ?, lease_expires_at = ?, heartbeat_at = ?
-                 WHERE id = ? AND status IN ('pending', 'retry_wait', 'deferred')
-                """,
+                _CLAIM,
                 [(instance, host, token, to_db(now), to_db(lease_until), to_db(now), run_id)
                  for run_id, token in claims],
             )
@@ -216,12 +217,7 @@ class RunQueries:
     ) -> bool:
         with self.write() as db:
             cur = db.execute(
-                """
-                UPDATE job_executions
-                   SET status = 'queued', claimed_by = ?, host = ?, fencing_token = ?,
-                       queued_at = ?, lease_expires_at = ?, heartbeat_at = ?
-                 WHERE id = ? AND status IN ('pending', 'retry_wait', 'deferred')
-                """,
+                _CLAIM,
                 (instance, host, token, to_db(now), to_db(lease_until), to_db(now), run_id),
             )
             return cur.rowcount == 1

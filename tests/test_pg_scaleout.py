@@ -4,7 +4,6 @@ others, changes wake daemons at once (LISTEN/NOTIFY), and maintenance runs on on
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import threading
@@ -23,6 +22,7 @@ from night_pilot.config import DbLocation
 from night_pilot.daemon import Daemon, DaemonConfig
 from night_pilot.execution import RunSettings
 from night_pilot.models import ExecutorKind, RunStatus, Trigger
+from night_pilot.procs import start_time
 from night_pilot.scheduler import claim_runs, trigger_job
 from night_pilot.store import open_store
 from night_pilot.store.timefmt import from_db
@@ -130,7 +130,7 @@ def test_four_skewed_daemons_run_every_fire_time_once_and_survive_a_kill(
     assert all(r[3] != "interrupted" or r[4] == victim_id for r in runs), \
         "a live daemon's run was reaped"
     orphan_groups = {int(str(r[9])) for r in runs if r[4] == victim_id and r[9] is not None}
-    assert orphan_groups and not any(_alive(p) for p in orphan_groups)
+    assert orphan_groups and not any(start_time(p) is not None for p in orphan_groups)
 
     # Shared work: every daemon ran a fair part while it lived.
     owners = Counter(r[4] for r in runs if r[3] == "completed")
@@ -148,14 +148,6 @@ def test_four_skewed_daemons_run_every_fire_time_once_and_survive_a_kill(
     # own clock would be 10-30 s early or late.
     p50, p99 = statistics.median(lags), statistics.quantiles(lags, n=100)[98]
     assert p50 < 2.0 and p99 < 5.0, f"lag p50 {p50:.2f}s, p99 {p99:.2f}s"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _daemon(url: str, **config: object) -> Daemon:

@@ -17,10 +17,12 @@ scenario inherits another's threads, heap or imports:
 
 Measured per scenario:
 
-    lag      ours: the moment the claim transaction committed (observed by wrapping
-             `claim_runs` where the daemon calls it; nothing else is changed) - scheduled_for.
-             The queued_at column is shown beside it: the daemon stamps it with the `now` read
-             at the start of its pass, before materializing, so it reads earlier than the claim.
+    lag      ours: the moment the claimed run was handed to the daemon's workers, after the
+             claim transaction committed (observed by wrapping `Daemon._hand_over`; nothing
+             else is changed) - scheduled_for. The daemon materializes fire times a few
+             seconds ahead (DaemonConfig.lookahead_s), so at the due time only the claim is
+             left. The queued_at column is shown beside it: the daemon stamps it with the
+             `now` read at the start of its pass, so it reads earlier than the claim.
              Ours also reports call lag (no-op invoked - scheduled_for).
              APScheduler: the time the function was called - the scheduled time (it has no
              claim step; the call is the earliest point we can observe).
@@ -33,16 +35,18 @@ Measured per scenario:
              whose no-op ran more than once (every invocation is recorded); APScheduler: jobs
              whose function ran more than once.
 
-Our daemon runs with each concurrency:prefetch pair of --configs (default "2:32,2:N"): the
-`cnp daemon` defaults (--concurrency 2; prefetch 32 is DaemonConfig's default and has no CLI
-option), then a prefetch of N, so that the whole burst can be claimed in one pass.
+Our daemon runs with each concurrency:prefetch pair of --configs (default "2:default,2:32"):
+the `cnp daemon` defaults (--concurrency 2, and the prefetch the daemon picks for SQLite:
+`daemon.default_prefetch`, 10,000, one daemon taking a whole burst into its queue), then a
+prefetch of 32 (the PostgreSQL default, where daemons share a burst; `--prefetch 32`), whose
+lag is the time a concurrency of 2 takes to work through the burst, not the scheduler's.
 
 Targets (ours): p99 claim lag <= 100 ms at 1,000 and <= 500 ms at 5,000; zero missed, zero
 duplicates. The ratio column is APScheduler's p99 over ours (claim / call).
 
 Usage:
 
-    .venv/bin/python bench/scheduler_burst.py [--sizes 1000,5000] [--configs 2:32,2:N]
+    .venv/bin/python bench/scheduler_burst.py [--sizes 1000,5000] [--configs 2:default,2:32]
         [--no-apscheduler] [--json OUT]
 
 Needs the `bench` extra for the APScheduler side: pip install '.[bench]'.
@@ -87,10 +91,9 @@ def due_second(lead: float) -> datetime:
 # -- ours -------------------------------------------------------------------------------------
 
 
-def child_ours(n: int, concurrency: int, prefetch: int, timeout: float, tmp: Path,
+def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, tmp: Path,
                log_info: bool) -> dict[str, Any]:
     from night_pilot import catalog
-    from night_pilot import daemon as daemon_module
     from night_pilot.config import resolve_db
     from night_pilot.daemon import Daemon, DaemonConfig
     from night_pilot.execution import RunResult
@@ -144,20 +147,18 @@ def child_ours(n: int, concurrency: int, prefetch: int, timeout: float, tmp: Pat
             self.store.finish_run(run.id, self.instance, token, result, self.clock())
             return result
 
-    # Observe (not change) the claim: the moment claim_runs returns, its transaction has
-    # committed. The daemon stamps queued_at with the `now` read at the top of its pass, before
-    # materializing, so queued_at is earlier than the real claim by that pass's work.
+    # Observe (not change) the claim: `claim_runs` hands each run to the daemon's workers
+    # (`Daemon._hand_over`) once its transaction has committed; the moment each run is handed
+    # over is recorded. The daemon stamps queued_at with the `now` read at the top of its
+    # pass, so queued_at is earlier than the real claim by the claim's own work.
     claimed_at: dict[int, float] = {}
-    real_claim_runs = daemon_module.claim_runs
+    real_hand_over = Daemon._hand_over
 
-    def observed_claim_runs(*args: Any, **kwargs: Any) -> Any:
-        runs = real_claim_runs(*args, **kwargs)
-        committed = time.time()
-        for run in runs:
-            claimed_at.setdefault(run.id, committed)
-        return runs
+    def observed_hand_over(self: Daemon, run: Any) -> None:
+        claimed_at.setdefault(run.id, time.time())
+        real_hand_over(self, run)
 
-    daemon_module.claim_runs = observed_claim_runs  # type: ignore[assignment]
+    Daemon._hand_over = observed_hand_over  # type: ignore[method-assign]
     config = DaemonConfig(concurrency=concurrency, prefetch=prefetch)
     daemon = Daemon(location, config, runner_factory=NoopRunner)
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
@@ -198,9 +199,10 @@ def child_ours(n: int, concurrency: int, prefetch: int, timeout: float, tmp: Pat
     span = max(last_finish - due_ts, 1e-6)
     call_lags = [(c[4] - ts(c[2])) * 1000 for c in calls]  # type: ignore[operator]
     return {
-        "scheduler": "ours", "n": n, "concurrency": concurrency, "prefetch": prefetch,
+        "scheduler": "ours", "n": n, "concurrency": concurrency,
+        "prefetch": f"{daemon.prefetch:,}" + (" (default)" if prefetch is None else ""),
         "fill_s": round(fill_s, 2),
-        "lag_kind": "claim committed - scheduled_for",
+        "lag_kind": "run handed over after the claim committed - scheduled_for",
         "p50_ms": pct_all(claim_lags, n, 50), "p99_ms": pct_all(claim_lags, n, 99),
         "max_ms": pct_all(claim_lags, n, 100),
         "queued_at_p50_ms": pct_all(queued_lags, n, 50),
@@ -335,12 +337,15 @@ def run_child(args: list[str]) -> dict[str, Any]:
         return result
 
 
-def parse_configs(text: str, n: int) -> list[tuple[int, int]]:
-    """"2:32,2:N" -> [(2, 32), (2, n)]: concurrency:prefetch pairs, N = the burst size."""
+def parse_configs(text: str, n: int) -> list[tuple[int, str]]:
+    """"2:default,2:32,2:N" -> [(2, "default"), (2, "32"), (2, str(n))]: concurrency:prefetch
+    pairs, N = the burst size, default = the daemon's own (`default_prefetch`)."""
     configs = []
     for item in text.split(","):
         conc, _, pre = item.strip().partition(":")
-        configs.append((int(conc), n if pre.strip().upper() == "N" else int(pre)))
+        pre = pre.strip().lower()
+        configs.append((int(conc), str(n) if pre == "n" else
+                        "default" if pre == "default" else str(int(pre))))
     return configs
 
 
@@ -413,10 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         "APScheduler 3.11 (SQLAlchemy SQLite job store).")
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help="comma-separated job counts (default %(default)s)")
-    parser.add_argument("--configs", default="2:32,2:N",
+    parser.add_argument("--configs", default="2:default,2:32",
                         help="our daemon's concurrency:prefetch pairs, N meaning the burst size "
-                        "(default %(default)s: the `cnp daemon` defaults, then a prefetch "
-                        "that takes the whole burst in one claim)")
+                        "and default the daemon's own choice (default %(default)s: the `cnp "
+                        "daemon` defaults, then the prefetch daemons use on PostgreSQL)")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds after the due time to wait for every run (default "
                         "%(default)s); runs not done by then count as missed")
@@ -435,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         kind, n = args.child[0], int(args.child[1])
         tmp = Path(args.tmp)
         if kind == "ours":
-            result = child_ours(n, int(args.child[2]), int(args.child[3]), args.timeout, tmp,
+            prefetch = None if args.child[3] == "default" else int(args.child[3])
+            result = child_ours(n, int(args.child[2]), prefetch, args.timeout, tmp,
                                 not args.quiet_log)
         else:
             grace = None if args.child[2] == "default" else int(args.child[2])

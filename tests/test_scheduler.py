@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from night_pilot.catalog import JobSpec, build_job, make_prompt, schedule_of
+from night_pilot.catalog import JobSpec, build_job, make_prompt, pause_job, schedule_of
 from night_pilot.config import resolve_db
 from night_pilot.execution import RunResult
 from night_pilot.models import Job, RunStatus
@@ -279,3 +279,98 @@ def test_a_broken_job_is_paused_and_the_others_still_fire(store: Store) -> None:
     assert [store.get_run(i).job_id for i in created] == [healthy.id]
     assert store.get_job(broken.id or 0).enabled is False
     assert store.list_runs(job_id=broken.id) == []
+
+
+# -- fire times materialized ahead (the daemon's lookahead) ----------------------------------
+
+AHEAD = timedelta(seconds=5)
+MINUTE = T0 + timedelta(minutes=1)
+
+
+def test_fire_times_ahead_are_written_early_and_claimable_only_when_due(store: Store) -> None:
+    job = add_job(store, "* * * * *")
+    [run_id] = materialize_some(store, MINUTE - timedelta(seconds=3), batches=None,
+                                lookahead=AHEAD)[0]
+    run = store.get_run(run_id)
+    assert (run.status, run.scheduled_for) == (RunStatus.PENDING, MINUTE)
+    assert store.get_job(job.id or 0).next_run_at == MINUTE  # what the job shows: its next run
+    assert store.get_job(job.id or 0).last_status is None  # a run to come is not its last
+    assert store.next_wakeup(MINUTE - timedelta(seconds=3), lookahead=AHEAD) == MINUTE
+    assert claim_runs(store, MINUTE - timedelta(milliseconds=1), instance="a", host="h",
+                      slots=4, lease=LEASE) == []
+    [claimed] = claim_runs(store, MINUTE, instance="a", host="h", slots=4, lease=LEASE)
+    assert claimed.id == run_id
+    # Written once: the next pass, on time or late, adds nothing for that minute.
+    assert materialize_some(store, MINUTE + timedelta(seconds=1), batches=None,
+                            lookahead=AHEAD)[0] == []
+    assert [r.scheduled_for for r in store.list_runs(job_id=job.id)] == [MINUTE]
+
+
+def test_editing_pausing_or_deleting_a_job_takes_its_runs_ahead_back(store: Store) -> None:
+    early = MINUTE - timedelta(seconds=3)
+    edited, paused, deleted = (add_job(store, "* * * * *") for _ in range(3))
+    materialize_some(store, early, batches=None, lookahead=AHEAD)
+    assert all(len(store.list_runs(job_id=j.id)) == 1 for j in (edited, paused, deleted))
+
+    # An edit that keeps the schedule keeps the fire time; the run comes back written anew.
+    spec = JobSpec(prompt_id=1, cron="* * * * *", timezone="UTC", timeout="7m")
+    changed = build_job(spec, store.get_prompt(1), early, Path.cwd())
+    store.update_job(edited.id or 0, changed, early, reschedule=False)
+    assert store.list_runs(job_id=edited.id) == []
+    assert store.get_job(edited.id or 0).next_run_at == MINUTE
+    pause_job(store, paused.id or 0, early)
+    store.delete_job(deleted.id or 0, early)
+    assert store.list_runs(job_id=paused.id) == store.list_runs(job_id=deleted.id) == []
+
+    [again] = materialize_some(store, early, batches=None, lookahead=AHEAD)[0]
+    assert store.get_run(again).settings.timeout_s == 7 * 60
+    assert [c.id for c in claim_runs(store, MINUTE, instance="a", host="h", slots=9,
+                                     lease=LEASE)] == [again]
+
+
+def test_runs_ahead_that_came_due_unseen_are_judged_by_the_misfire_policy(store: Store) -> None:
+    """The machine sleeps just after the daemon wrote the 01:00 run ahead; on waking the
+    daemon takes it back, and the eight-hour gap is judged as if it had not been written."""
+    job = add_job(store, "0 * * * *", misfire="latest", misfire_grace="12h")
+    materialize_some(store, T0 + timedelta(minutes=59, seconds=58), batches=None,
+                     lookahead=AHEAD)
+    assert statuses(store, job.id or 0) == ["pending"]
+    wake = T0 + timedelta(hours=8, minutes=30)
+    assert store.take_back_ahead(wake, due=True) == {job.id: T0 + timedelta(hours=1)}
+    materialize_some(store, wake, batches=None, lookahead=AHEAD)
+    assert statuses(store, job.id or 0) == ["missed"] * 7 + ["pending"]
+    runs = list(reversed(store.list_runs(job_id=job.id)))
+    assert [r.scheduled_for.hour for r in runs] == list(range(1, 9))
+
+
+def test_a_run_ahead_is_judged_by_the_overlap_policy_when_it_comes_due(store: Store) -> None:
+    skip = add_job(store, "* * * * *")  # overlap skip is the default
+    queue = add_job(store, "* * * * *", overlap="queue")
+    materialize_due(store, MINUTE)
+    assert len(claim_runs(store, MINUTE, instance="a", host="h", slots=9, lease=LEASE)) == 2
+    two = MINUTE + timedelta(minutes=1)
+    materialize_some(store, two - timedelta(seconds=2), batches=None, lookahead=AHEAD)
+    # Written while the first runs were going, as pending: the decision waits for 00:02.
+    assert statuses(store, skip.id or 0) == statuses(store, queue.id or 0) == [
+        "queued", "pending"]
+    assert claim_runs(store, two, instance="a", host="h", slots=9, lease=LEASE) == []
+    assert statuses(store, skip.id or 0) == ["queued", "skipped"]
+    assert statuses(store, queue.id or 0) == ["queued", "pending"]
+
+
+def test_the_daemon_takes_back_overdue_runs_only_when_no_other_daemon_was_looking(
+    store: Store,
+) -> None:
+    from night_pilot.daemon import Daemon
+
+    add_job(store, "* * * * *")
+    materialize_some(store, MINUTE - timedelta(seconds=2), batches=None, lookahead=AHEAD)
+    later = MINUTE + timedelta(minutes=5)
+    daemon = Daemon(resolve_db())
+    store.register_daemon("other:1:x", "other", 1, "0", "active", later)
+    daemon._take_back_ahead(store, later, due=True)
+    assert [str(r.status) for r in store.list_runs()] == ["pending"]  # the other one has it
+    store.daemon_stopped("other:1:x", later)
+    daemon._take_back_ahead(store, later, due=True)
+    assert store.list_runs() == []
+    assert store.list_jobs()[0].next_run_at == MINUTE  # for the misfire policy to judge

@@ -418,11 +418,13 @@ def test_the_run_protocol_with_fencing_heartbeats_reaping_and_cancel(store: Stor
                                 status=RunStatus.PENDING, settings=SHELL, now=NOW)
 
     a, b = pending(NOW), pending(NOW + timedelta(minutes=1))
-    assert [r.id for r in store.claimable_runs(NOW, 10)] == [a, b]
+    # A scheduled run written ahead of its fire time waits for it.
+    assert [r.id for r in store.claimable_runs(NOW, 10)] == [a]
+    assert [r.id for r in store.claimable_runs(NOW + timedelta(minutes=1), 10)] == [a, b]
     t1 = store.next_fencing_token()
     assert store.claim_run(a, "d1", "host-a", t1, NOW, lease)
     assert not store.claim_run(a, "d2", "host-b", t1 + 1, NOW, lease)  # taken already
-    assert [r.id for r in store.claimable_runs(NOW, 10)] == [b]
+    assert [r.id for r in store.claimable_runs(NOW + timedelta(minutes=1), 10)] == [b]
     assert not store.mark_running(a, "d1", t1 + 7, NOW, pid=1, process_start=None, argv=[],
                                   prompt_text=None, prompt_sha256=None)
     assert store.mark_running(a, "d1", t1, NOW, pid=99, process_start="77", argv=["sh"],

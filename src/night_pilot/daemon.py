@@ -2,8 +2,9 @@
 runner. An edge: it owns threads, signals and the single-daemon lock; decisions live in
 `scheduler`, execution in `runner`.
 
-Loop: reap → materialize → claim into free worker slots → sleep until the next due time
-(at most one second, so jobs created from the CLI are seen within a second).
+Loop: claim due runs into free worker slots → reap → materialize fire times up to a few
+seconds ahead → sleep until the next due time (at most one second, so jobs created from the
+CLI are seen within a second).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import IO, Protocol
 from . import __version__, notify
 from .config import DbLocation
 from .errors import CnpError
-from .execution import Execution
+from .execution import Claim, Execution
 from .faults import crash_point
 from .models import RunStatus
 from .runner import Runner, RunnerConfig, StopSignal
@@ -48,15 +49,27 @@ DAEMON_HEARTBEAT_EVERY = 5.0
 MATERIALIZE_PER_PASS = 1000
 
 
+def default_prefetch(location: DbLocation) -> int:
+    """How many claimed runs a daemon holds waiting for a slot, by default. On SQLite it is
+    the only daemon: it takes a whole burst of due runs at once (each queued behind the
+    running ones, its lease kept alive). On PostgreSQL a few dozen, so that other daemons
+    share a large backlog."""
+    return 32 if location.is_postgres else 10_000
+
+
 @dataclass
 class DaemonConfig:
     concurrency: int = 2
-    # Claimed runs waiting for a slot, beyond the running ones: a burst of due runs is taken
-    # (and its lag measured) at once, while other daemons can still share a large backlog.
-    prefetch: int = 32
+    # Claimed runs waiting for a slot (status queued), beyond the running ones; None: the
+    # backend's default (`default_prefetch`).
+    prefetch: int | None = None
     lease_s: float = 30.0
     shutdown_grace_s: float = 30.0
     max_sleep_s: float = 1.0
+    # Fire times this close ahead are materialized into pending runs before they are due, so
+    # that at the due time only the claim is left to do (a burst of thousands of jobs due in
+    # the same second is written in the seconds before it).
+    lookahead_s: float = 5.0
     standby: bool = True
     clock_offset_s: float = 0.0  # for tests of skewed hosts; never set in normal use
     # Finished runs (and their events) older than this many days are deleted by the hourly
@@ -137,7 +150,7 @@ class Daemon:
         self.instance = instance_id(self.host)
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.work: queue.Queue[Execution | None] = queue.Queue()
+        self.work: queue.Queue[Claim | None] = queue.Queue()
         self.busy = 0
         self.busy_lock = threading.Lock()
         self.stops: dict[int, StopSignal] = {}
@@ -147,6 +160,8 @@ class Daemon:
         # Database clock minus ours (PostgreSQL): re-measured every pass, so that runners'
         # timestamps read like the scheduler's.
         self.db_offset = timedelta(0)
+        self.prefetch = (self.config.prefetch if self.config.prefetch is not None
+                         else default_prefetch(location))
 
     def local_now(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.config.clock_offset_s)
@@ -181,6 +196,7 @@ class Daemon:
         trace("daemon_start", instance=self.instance, db=self.location.display(),
               concurrency=self.config.concurrency)
         self._reap_orphans()
+        self._take_back_ahead(store, self.now(), due=True)
         for n in range(self.config.concurrency):
             t = threading.Thread(target=self._worker, name=f"runner-{n}", daemon=True)
             t.start()
@@ -239,41 +255,57 @@ class Daemon:
         if orphans:
             reap(self.store, self.now(), host=self.host, orphans=orphans)
 
+    def _take_back_ahead(self, store: Store, now: datetime, *, due: bool) -> None:
+        """Runs materialized ahead go back to their jobs: with `due`, those that came due while
+        no daemon was looking (for the misfire policy to judge), else those still to come (we
+        are stopping: the jobs show their true next run, and the next daemon writes them
+        anew). While another daemon is alive (PostgreSQL) they are its business."""
+        others = [d for d in store.live_daemons() if d["instance_id"] != self.instance
+                  and d["role"] == "active"
+                  and now - datetime.fromisoformat(str(d["heartbeat_at"])) < DAEMON_STALE_AFTER]
+        if others:
+            return
+        taken = store.take_back_ahead(now, due=due)
+        if taken:
+            trace("taken_back", jobs=len(taken), due=due,
+                  earliest=min(taken.values()).isoformat())
+
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self, store: Store) -> None:
         lease = timedelta(seconds=self.config.lease_s)
         margin = timedelta(seconds=self.config.cooldown_margin_s)
+        lookahead = timedelta(seconds=self.config.lookahead_s)
         in_cooldown: datetime | None = None
         last_wall, last_mono = self.sync_clock(store), time.monotonic()
-        next_heartbeat = 0.0
+        next_heartbeat = next_renewal = 0.0
         next_maintenance = time.monotonic() + 60.0  # not in the rush of a start
         while not self.stopping.is_set():
             now, mono = self.sync_clock(store), time.monotonic()
-            self._notice_jumps(now - last_wall, mono - last_mono)
+            if self._notice_jumps(now - last_wall, mono - last_mono):
+                self._take_back_ahead(store, now, due=True)
             last_wall, last_mono = now, mono
+            # Claim first: runs materialized ahead are waiting for exactly this moment.
+            self._claim(store, now, lease, margin)
             reap(store, now, host=self.host)
             # At most about a thousand due jobs per pass: a larger burst is worked off over
             # several passes, each of which also claims and renews the leases it holds.
-            _, behind = materialize_some(store, now, batches=max(
-                1, MATERIALIZE_PER_PASS // store.materialize_batch))
+            created, behind = materialize_some(
+                store, now, batches=max(1, MATERIALIZE_PER_PASS // store.materialize_batch),
+                lookahead=lookahead)
+            if created:
+                self._claim(store, now, lease, margin)  # any that were due already
             until = cooldown_until(store, now, margin)
             if in_cooldown is not None and until is None:
                 trace("cooldown_end", ended=in_cooldown.isoformat())
             in_cooldown = until
             with self.busy_lock:
-                free = self.config.concurrency + self.config.prefetch - self.busy
                 holding = self.busy
-            if holding:
-                # Runs waiting in our queue hold leases too; keep them alive.
+            if holding and mono >= next_renewal:
+                # Runs waiting in our queue hold leases too; keep them alive (a third of the
+                # lease ahead of its end: a thousand queued runs are not rewritten each pass).
                 store.heartbeat_runs(self.instance, now, now + lease)
-            if free > 0:
-                for run in claim_runs(store, now, instance=self.instance, host=self.host,
-                                      slots=free, lease=lease, cooldown_margin=margin):
-                    crash_point("after_claim")
-                    with self.busy_lock:
-                        self.busy += 1
-                    self.work.put(run)
+                next_renewal = mono + self.config.lease_s / 3
             if mono >= next_heartbeat:
                 store.daemon_heartbeat(self.instance, now)
                 next_heartbeat = mono + DAEMON_HEARTBEAT_EVERY
@@ -282,6 +314,22 @@ class Daemon:
                 next_maintenance = mono + self.config.maintenance_every_s
             if not behind:
                 self._sleep(store, now)
+
+    def _claim(self, store: Store, now: datetime, lease: timedelta, margin: timedelta) -> None:
+        """Claim due runs into the free worker slots and hand them to the workers."""
+        with self.busy_lock:
+            free = self.config.concurrency + self.prefetch - self.busy
+        if free <= 0:
+            return
+        claim_runs(store, now, instance=self.instance, host=self.host, slots=free,
+                   lease=lease, cooldown_margin=margin, hand_over=self._hand_over)
+
+    def _hand_over(self, run: Claim) -> None:
+        """Give a claimed run to the workers."""
+        crash_point("after_claim")
+        with self.busy_lock:
+            self.busy += 1
+        self.work.put(run)
 
     def maintain(self, store: Store, now: datetime) -> dict[str, int] | None:
         """Delete finished runs past the retention period. On PostgreSQL an advisory lock
@@ -304,22 +352,28 @@ class Daemon:
         or a signal arrives. Re-reading the wall clock every second is what makes a suspend or
         a clock step show up promptly."""
         wait = self.config.max_sleep_s
-        due = store.next_wakeup()
+        due = store.next_wakeup(now, lookahead=timedelta(seconds=self.config.lookahead_s))
         if due is not None:
-            wait = max(0.0, min(wait, (due - now).total_seconds()))
+            # Measured from the clock as it is now, not as it was when the pass began.
+            wait = max(0.0, min(wait, (due - self.now()).total_seconds()))
         self.wake.wait(wait)
         self.wake.clear()
 
-    def _notice_jumps(self, wall: timedelta, mono: float) -> None:
-        # CLOCK_MONOTONIC stops while the machine sleeps; the wall clock does not. A wall delta
-        # far beyond the monotonic one is a suspend or a forward step; less is a backward step.
-        # Scheduling itself needs nothing special: due fire times go through the misfire
-        # policy, and next_run_at only ever moves forward.
+    def _notice_jumps(self, wall: timedelta, mono: float) -> bool:
+        """True after a suspend or a forward step of the clock.
+
+        CLOCK_MONOTONIC stops while the machine sleeps; the wall clock does not. A wall delta
+        far beyond the monotonic one is a suspend or a forward step; less is a backward step.
+        Scheduling needs little special: due fire times go through the misfire policy, and
+        next_run_at only ever moves forward; runs materialized ahead that came due while we
+        slept are taken back for the misfire policy to judge."""
         drift = wall.total_seconds() - mono
         if drift > 5:
             trace("clock_jump", direction="forward_or_suspend", seconds=round(drift, 1))
-        elif drift < -5:
+            return True
+        if drift < -5:
             trace("clock_jump", direction="backward", seconds=round(-drift, 1))
+        return False
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -329,18 +383,18 @@ class Daemon:
         store = open_store(self.location)
         runner = self.runner_factory(store, self.instance, self.now, self.config.runner)
         while True:
-            run = self.work.get()
-            if run is None:
+            claim = self.work.get()
+            if claim is None:
                 break
             stop = StopSignal()
-            self.stops[run.id] = stop
+            self.stops[claim.id] = stop
             try:
-                runner.run(run, stop)
+                runner.run(store.get_run(claim.id), stop)  # the run as claimed
             except Exception as exc:  # a bug must not take the daemon down or lose the run
-                log.exception("runner failed on execution %s", run.id)
-                self._record_internal_error(store, run, exc)
+                log.exception("runner failed on execution %s", claim.id)
+                self._record_internal_error(store, claim, exc)
             finally:
-                self.stops.pop(run.id, None)
+                self.stops.pop(claim.id, None)
                 with self.busy_lock:
                     self.busy -= 1
                 self.wake.set()
@@ -381,7 +435,7 @@ class Daemon:
         finally:
             store.close()
 
-    def _record_internal_error(self, store: Store, run: Execution, exc: Exception) -> None:
+    def _record_internal_error(self, store: Store, run: Claim, exc: Exception) -> None:
         from .execution import RunResult
 
         assert run.fencing_token is not None
@@ -408,6 +462,7 @@ class Daemon:
                 with self.busy_lock:
                     self.busy -= 1
         released = store.release_claims(self.instance, self.now())
+        self._take_back_ahead(store, self.now(), due=False)
         deadline = time.monotonic() + self.config.shutdown_grace_s
         while time.monotonic() < deadline:
             with self.busy_lock:

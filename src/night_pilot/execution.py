@@ -53,6 +53,29 @@ class RunSettings:
         )
 
 
+@dataclass(slots=True)
+class Claim:
+    """What claiming a run needs to know of it, and the fencing token it was claimed with: a
+    burst's candidates are read as these, and each worker reads its whole run once it has it
+    (`Store.get_run`)."""
+
+    id: int
+    job_id: int | None
+    scheduled_for: datetime
+    attempt: int
+    trigger: Trigger
+    created_at: datetime
+    executor: ExecutorKind
+    never_queued: bool = True
+    fencing_token: int | None = None
+
+    @property
+    def fired_ahead(self) -> bool:
+        """Materialized before its fire time (`scheduler.materialize_some`), never claimed."""
+        return (self.trigger == Trigger.SCHEDULE and self.attempt == 1 and self.never_queued
+                and self.created_at < self.scheduled_for)
+
+
 @dataclass
 class Execution:
     """One run attempt: a row of `job_executions`."""

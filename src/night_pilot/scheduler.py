@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from . import notify
 from .catalog import schedule_of
 from .cron import Schedule
 from .errors import CnpError, NotFound
-from .execution import Execution, RunSettings
+from .execution import Claim, Execution, RunSettings
 from .models import (
     ExecutorKind,
     InterruptPolicy,
@@ -37,6 +38,12 @@ ON_TIME_SLACK = timedelta(seconds=60)
 MAX_FIRES_PER_PASS = 1000
 # Under misfire `all`, at most this many late runs are started for one gap.
 MAX_CATCHUP_RUNS = 100
+# At most this many fire times of one job are materialized ahead per pass (the rest wait for
+# the next pass).
+MAX_AHEAD_PER_PASS = 100
+
+
+OVERLAP_SKIPPED = "skipped: the previous run was still active (overlap skip)"
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def plan_fires(job: Job, schedule: Schedule, now: datetime, *, busy: bool) -> Pl
         if f in to_run:
             if busy and job.overlap == OverlapPolicy.SKIP:
                 runs.append(PlannedRun(f, RunStatus.SKIPPED,
-                                       "skipped: the previous run was still active (overlap skip)"))
+                                       OVERLAP_SKIPPED))
             else:
                 # Catch-up runs of one gap queue behind each other rather than skip.
                 runs.append(PlannedRun(f, RunStatus.PENDING))
@@ -134,24 +141,34 @@ def materialize_due(store: Store, now: datetime) -> list[int]:
 
 
 def materialize_some(store: Store, now: datetime, *, batches: int | None,
-                     ) -> tuple[list[int], bool]:
+                     lookahead: timedelta = timedelta(0)) -> tuple[list[int], bool]:
     """`materialize_due`, at most `batches` transactions of it (None: all). Returns the new
     pending ids and whether due jobs are left. The daemon bounds a pass with it, so that a
-    burst of thousands of due jobs never keeps it from claiming and heartbeating for long."""
+    burst of thousands of due jobs never keeps it from claiming and heartbeating for long.
+
+    With a `lookahead`, fire times up to `now + lookahead` are materialized too, as pending
+    runs that become claimable when their time comes: the work of writing a burst's runs is
+    done before it is due, and claiming is all that is left at the due time. Such a run is
+    taken back if its job is edited, paused or deleted before it is due
+    (`store.core.withdraw_ahead`), and if no daemon was looking when it came due
+    (`Store.take_back_ahead`); its overlap policy is applied when it is claimed.
+    """
     created: list[int] = []
     done = 0
+    until = now + lookahead
     while True:
         made: list[tuple[int, int, PlannedRun]] = []
         with store.write():
             # Listed inside the transaction: on PostgreSQL the listed jobs stay locked until
             # it commits, and another daemon's pass skips them.
-            due = store.due_job_ids(now, limit=store.materialize_batch)
+            due = store.due_job_ids(until, limit=store.materialize_batch)
             jobs = store.jobs_by_id(due)
-            busy = store.active_runs(due)
+            busy = store.active_runs(due, now)
             try:
                 with store.savepoint():  # the whole batch at once: the common case
                     for job in jobs:
-                        made += _materialize_job(store, job, now, bool(busy[job.id or 0]))
+                        made += _materialize_job(store, job, now, until,
+                                                 bool(busy[job.id or 0]))
             except CnpError:
                 # Some job is broken (say, a cron expression edited by hand into nonsense).
                 # Redo the batch job by job: the broken ones are paused with the reason, the
@@ -160,7 +177,8 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
                 for job in jobs:
                     try:
                         with store.savepoint():
-                            made += _materialize_job(store, job, now, bool(busy[job.id or 0]))
+                            made += _materialize_job(store, job, now, until,
+                                                     bool(busy[job.id or 0]))
                     except CnpError as exc:
                         assert job.id is not None
                         store.set_job_enabled(job.id, False, None, now)
@@ -181,13 +199,23 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
             return created, True
 
 
-def _materialize_job(store: Store, job: Job, now: datetime, busy: bool,
+def _materialize_job(store: Store, job: Job, now: datetime, until: datetime, busy: bool,
                      ) -> list[tuple[int, int, PlannedRun]]:
-    if not job.enabled or job.next_run_at is None or job.next_run_at > now:
+    if not job.enabled or job.next_run_at is None or job.next_run_at > until:
         return []  # changed since it was listed
     assert job.id is not None
     job_id = job.id
-    plan = plan_fires(job, schedule_of(job), now, busy=busy)
+    schedule = schedule_of(job)
+    if job.next_run_at <= now:
+        plan = plan_fires(job, schedule, now, busy=busy)
+    else:
+        plan = Plan([], job.next_run_at)
+    ahead = 0
+    while plan.next_run_at is not None and plan.next_run_at <= until \
+            and ahead < MAX_AHEAD_PER_PASS:
+        plan.runs.append(PlannedRun(plan.next_run_at, RunStatus.PENDING))
+        plan = Plan(plan.runs, schedule.next_after(plan.next_run_at))
+        ahead += 1
     settings = RunSettings.of_job(job)
     missed = [p for p in plan.runs if p.status == RunStatus.MISSED]
     if missed:
@@ -218,7 +246,7 @@ def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
         status, reason = RunStatus.PENDING, None
         if busy and job.overlap == OverlapPolicy.SKIP:
             status = RunStatus.SKIPPED
-            reason = "skipped: the previous run was still active (overlap skip)"
+            reason = OVERLAP_SKIPPED
         run_id = store.insert_run(
             job_id=job_id, scheduled_for=now, trigger=Trigger.MANUAL, status=status,
             reason=reason, settings=RunSettings.of_job(job), now=now, prompt_id=job.prompt_id,
@@ -238,52 +266,74 @@ def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime |
 
 def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
                lease: timedelta, cooldown_margin: timedelta = timedelta(seconds=60),
-               ) -> list[Execution]:
+               hand_over: Callable[[Claim], None] | None = None) -> list[Claim]:
     """Claim up to `slots` runs that may start now, oldest first, in one transaction.
 
     A run waits (stays pending) while another run of its job is queued or running, unless the
     job allows overlap. During a usage-limit cooldown, Claude runs are deferred until it ends
     (shell runs go on): nothing spends quota to find out whether the limit is still there.
+
+    Once the claim has committed, each run is given to `hand_over` (the daemon's workers)
+    before the claims are traced: a burst's runs are not kept waiting for a thousand lines of
+    log.
     """
     if slots <= 0:
         return []
-    claimed: list[Execution] = []
+    claimed: list[Claim] = []
+    skipped: list[Claim] = []
     with store.write():
         until = cooldown_until(store, now, cooldown_margin)
         candidates = store.claimable_runs(now, limit=slots * 4 + 16)
         if until is not None:
-            for run in [c for c in candidates if c.settings.executor == ExecutorKind.CLAUDE]:
+            for run in [c for c in candidates if c.executor == ExecutorKind.CLAUDE]:
                 store.defer_run(run.id, until, "deferred: a usage limit is in force until "
                                 f"{until:%Y-%m-%d %H:%M:%S} UTC")
                 trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
                       start=until.isoformat())
-            candidates = [c for c in candidates if c.settings.executor != ExecutorKind.CLAUDE]
+            candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
         overlap = store.job_overlaps({c.job_id for c in candidates if c.job_id is not None})
         exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
         # Whether such a job already has a run going is decided by one daemon at a time; a
         # job another daemon is deciding about right now is left for the next pass.
         held = store.lock_jobs(exclusive)
-        running = {
-            job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
-            for job_id, runs in store.active_runs(held).items()
-        }
+        active = store.active_runs(held, now)
+        running = {job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
+                   for job_id, runs in active.items()}
         for run in candidates:
             if len(claimed) >= slots:
                 break
             if run.job_id is not None and overlap.get(run.job_id) != OverlapPolicy.ALLOW:
-                if run.job_id not in held or running.get(run.job_id):
+                if run.job_id not in held:
+                    continue
+                if overlap[run.job_id] == OverlapPolicy.SKIP and run.fired_ahead and (
+                        running[run.job_id] or any(s != RunStatus.PENDING
+                                                   for _, s in active[run.job_id])):
+                    # Materialized ahead, so not judged when it was written: it is now.
+                    skipped.append(run)
+                    continue
+                if running[run.job_id]:
                     continue
                 running[run.job_id] = True
             claimed.append(run)
+        for run in skipped:
+            store.set_run_status(run.id, RunStatus.SKIPPED, OVERLAP_SKIPPED, now)
         tokens = store.next_fencing_tokens(len(claimed))
         store.claim_many([(run.id, token) for run, token in zip(claimed, tokens, strict=True)],
                          instance, host, now, now + lease)
         for run, token in zip(claimed, tokens, strict=True):
-            run.status, run.claimed_by, run.fencing_token = RunStatus.QUEUED, instance, token
+            run.fencing_token = token
+    if hand_over is not None:
+        for run in claimed:
+            hand_over(run)
+    for run in skipped:
+        trace("skipped", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+              reason=OVERLAP_SKIPPED)
     for run in claimed:
         trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
               token=run.fencing_token, instance=instance)
     return claimed
+
+
 
 
 def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | None = None,

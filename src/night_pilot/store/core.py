@@ -27,6 +27,14 @@ from ..models import (
 from .dbapi import Connection
 from .timefmt import from_db, to_db
 
+# Runs the daemon materialized ahead of their fire time (see `scheduler.materialize_some`)
+# that were never claimed: scheduled runs, first attempts, still pending, never queued (a
+# claim handed back keeps its queued_at), created before their time came.
+AHEAD = ("status = 'pending' AND trigger = 'schedule' AND attempt = 1 AND queued_at IS NULL"
+         " AND created_at < scheduled_for")
+_AHEAD_E = ("e.status = 'pending' AND e.trigger = 'schedule' AND e.attempt = 1"
+            " AND e.queued_at IS NULL AND e.created_at < e.scheduled_for")
+
 
 class CoreQueries:
     # Provided by the concrete store (SqliteStore, PostgresStore).
@@ -195,13 +203,20 @@ class CoreQueries:
             self.wake_daemons()
         return job_id
 
-    _JOB_SELECT = """
+    # Runs materialized ahead (AHEAD) are the job's next fire times, not its last status: the
+    # earliest of them is its next run (the trailing `next_run_at` replaces the stored one:
+    # of two columns of one name, readers by name take the last).
+    _JOB_SELECT = f"""
         SELECT j.*,
                (SELECT e.status FROM job_executions e
-                 WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS last_status,
+                 WHERE e.job_id = j.id AND NOT ({_AHEAD_E}) ORDER BY e.id DESC LIMIT 1)
+                 AS last_status,
                (SELECT max(e.started_at) FROM job_executions e
-                 WHERE e.job_id = j.id) AS last_run_at
+                 WHERE e.job_id = j.id) AS last_run_at,
+               coalesce(a.next_at, j.next_run_at) AS next_run_at
           FROM jobs j
+          LEFT JOIN (SELECT job_id, min(scheduled_for) AS next_at FROM job_executions
+                      WHERE {AHEAD} GROUP BY job_id) a ON a.job_id = j.id
     """
 
     def get_job(self, job_id: int, *, include_deleted: bool = False) -> Job:
@@ -255,6 +270,7 @@ class CoreQueries:
         self, job_id: int, enabled: bool, next_run_at: datetime | None, now: datetime
     ) -> None:
         with self.write() as db:
+            withdraw_ahead(db, now, job_id=job_id)
             cur = db.execute(
                 "UPDATE jobs SET enabled = ?, next_run_at = ?, updated_at = ?"
                 " WHERE id = ? AND deleted_at IS NULL",
@@ -268,6 +284,7 @@ class CoreQueries:
     def delete_job(self, job_id: int, now: datetime) -> None:
         """Retire a job: it never fires again, its runs stay readable."""
         with self.write() as db:
+            withdraw_ahead(db, now, job_id=job_id)
             cur = db.execute(
                 "UPDATE jobs SET deleted_at = ?, enabled = 0, next_run_at = NULL, updated_at = ?"
                 " WHERE id = ? AND deleted_at IS NULL",
@@ -277,6 +294,32 @@ class CoreQueries:
                 raise NotFound(f"job {job_id} does not exist")
             self._audit(db, now, "delete", "job", job_id)
             self.wake_daemons()
+
+
+
+
+def withdraw_ahead(db: Connection, now: datetime, *, job_id: int | None = None,
+                   due: bool = False) -> dict[int, datetime]:
+    """Delete runs materialized ahead and not claimed, inside the caller's write transaction:
+    of one job (`job_id`) or of every job; those still to come (`scheduled_for > now`), or
+    with `due` those whose time has come. Returns each job's earliest withdrawn fire time, for
+    the caller to put back into the job's `next_run_at`.
+
+    A job that is edited, paused or deleted takes its runs to come back with it (they were
+    written with the old definition); a daemon that was not looking when such runs came due
+    (it was suspended, or down) takes them back to apply the misfire policy to them."""
+    sql = f"DELETE FROM job_executions WHERE {AHEAD} AND scheduled_for {'<=' if due else '>'} ?"
+    args: list[Any] = [to_db(now)]
+    if job_id is not None:
+        sql += " AND job_id = ?"
+        args.append(job_id)
+    earliest: dict[int, datetime] = {}
+    for withdrawn_job, scheduled in db.execute(sql + " RETURNING job_id, scheduled_for", args):
+        at = from_db(scheduled)
+        assert at is not None
+        if withdrawn_job not in earliest or at < earliest[withdrawn_job]:
+            earliest[withdrawn_job] = at
+    return earliest
 
 
 def _prompt(row: Any) -> Prompt:

@@ -11,16 +11,17 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound, StorageError
 from ..models import ClaudeOptions, ExecutorKind, OnLimit, RunStatus, Trigger
+from .core import AHEAD, withdraw_ahead
 from .dbapi import Connection
 from .timefmt import from_db, to_db
 
 if TYPE_CHECKING:
-    from ..execution import Execution, RunResult, RunSettings
+    from ..execution import Claim, Execution, RunResult, RunSettings
 
 _TIME_COLUMNS = (
     "scheduled_for", "created_at", "lease_expires_at", "heartbeat_at", "queued_at", "started_at",
@@ -110,6 +111,20 @@ class RunQueries:
             )
             return cur.rowcount == 1
 
+    def take_back_ahead(self, now: datetime, *, due: bool) -> dict[int, datetime]:
+        """Withdraw the runs materialized ahead of every job and put each live job's
+        `next_run_at` back to the earliest: with `due`, those whose time came while no daemon
+        was looking (it was down, or the machine slept), for the misfire policy to judge like
+        any other late fire time; else those still to come (the last daemon is stopping)."""
+        with self.write() as db:
+            earliest = withdraw_ahead(db, now, due=due)
+            for job_id, at in earliest.items():
+                db.execute(
+                    "UPDATE jobs SET next_run_at = ? WHERE id = ? AND enabled = 1"
+                    " AND deleted_at IS NULL AND (next_run_at IS NULL OR next_run_at > ?)",
+                    (to_db(at), job_id, to_db(at)))
+            return earliest
+
     # -- what is due ------------------------------------------------------------------------
 
     def due_job_ids(self, now: datetime, limit: int = 500) -> list[int]:
@@ -122,50 +137,76 @@ class RunQueries:
         )
         return [r[0] for r in rows]
 
-    def next_wakeup(self) -> datetime | None:
-        """The earliest time something becomes due: a job's next run or a retry.
-
-        Pending runs are not counted: they wait for a free slot, not for a time.
+    def next_wakeup(self, now: datetime | None = None, *,
+                    lookahead: timedelta = timedelta(0)) -> datetime | None:
+        """The earliest time something becomes due: a job's next fire time (less `lookahead`:
+        the daemon materializes runs that far ahead), a run materialized ahead of its time, a
+        retry. With `now`, runs that are already due are not counted: they wait for a free
+        slot, not for a time.
         """
+        ahead = (AHEAD if now is None
+                 else "status = 'pending' AND trigger = 'schedule' AND scheduled_for > ?")
         row = self.db.execute(
-            """
-            SELECT min(t) FROM (
-                SELECT min(next_run_at) AS t FROM jobs
-                 WHERE enabled = 1 AND deleted_at IS NULL AND next_run_at IS NOT NULL
-                UNION ALL
-                SELECT min(retry_at) FROM job_executions
-                 WHERE status IN ('retry_wait', 'deferred')
-            ) AS due
-            """
+            f"""
+            SELECT (SELECT min(next_run_at) FROM jobs
+                     WHERE enabled = 1 AND deleted_at IS NULL AND next_run_at IS NOT NULL),
+                   (SELECT min(t) FROM (
+                       SELECT min(scheduled_for) AS t FROM job_executions WHERE {ahead}
+                       UNION ALL
+                       SELECT min(retry_at) FROM job_executions
+                        WHERE status IN ('retry_wait', 'deferred')) AS runs)
+            """,
+            (to_db(now),) if now is not None else (),
         ).fetchone()
-        return from_db(row[0])
+        times = [t for t in (from_db(row[0]), from_db(row[1])) if t is not None]
+        if row[0] is not None:
+            times[0] -= lookahead
+        return min(times, default=None)
 
-    def active_runs(self, job_ids: Iterable[int]) -> dict[int, list[tuple[int, RunStatus]]]:
+    def active_runs(self, job_ids: Iterable[int], now: datetime | None = None,
+                    ) -> dict[int, list[tuple[int, RunStatus]]]:
+        """Each job's runs not finished yet; with `now`, not counting runs materialized for a
+        fire time still to come."""
         ids = sorted(set(job_ids))
         result: dict[int, list[tuple[int, RunStatus]]] = {i: [] for i in ids}
         if not ids:
             return result
         marks = ",".join("?" * len(ids))
+        later = ("" if now is None else
+                 " AND NOT (status = 'pending' AND trigger = 'schedule' AND scheduled_for > ?)")
         rows = self.db.execute(
             f"SELECT job_id, id, status FROM job_executions WHERE job_id IN ({marks})"
-            " AND status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred')",
-            ids,
+            " AND status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred')" + later,
+            ids if now is None else [*ids, to_db(now)],
         )
         for job_id, run_id, status in rows:
             result[job_id].append((run_id, RunStatus(status)))
         return result
 
-    def claimable_runs(self, now: datetime, limit: int) -> list[Execution]:
-        """Runs that may start now, oldest first; on PostgreSQL locked for the caller's
-        transaction, skipping those another daemon is claiming."""
-        rows = self.db.execute(
-            _RUN_SELECT
-            + " WHERE (e.status = 'pending'"
+    def claimable_runs(self, now: datetime, limit: int) -> list[Claim]:
+        """Runs that may start now, oldest first, as much of each as claiming needs; on
+        PostgreSQL locked for the caller's transaction, skipping those another daemon is
+        claiming."""
+        from ..execution import Claim
+
+        cur = self.db.cursor()
+        cur.row_factory = None  # plain tuples: a burst lists thousands
+        cur.execute(
+            "SELECT e.id, e.job_id, e.scheduled_for, e.attempt, e.trigger, e.created_at,"
+            " e.executor, e.queued_at IS NULL FROM job_executions e"
+            " WHERE ((e.status = 'pending'"
+            " AND (e.scheduled_for <= ? OR e.trigger <> 'schedule'))"
             " OR (e.status IN ('retry_wait', 'deferred') AND e.retry_at <= ?))"
             " ORDER BY e.scheduled_for, e.id LIMIT ?" + self._sql_skip_locked("e"),
-            (to_db(now), limit),
+            (to_db(now), to_db(now), limit),
         )
-        return [_execution(r) for r in rows]
+        triggers = {str(t): t for t in Trigger}
+        executors = {str(x): x for x in ExecutorKind}
+        parse = datetime.fromisoformat
+        return [Claim(run_id, job_id, parse(scheduled), attempt, triggers[trigger],
+                      parse(created), executors[executor], bool(never_queued))
+                for run_id, job_id, scheduled, attempt, trigger, created, executor, never_queued
+                in cur]
 
     def job_overlaps(self, job_ids: Iterable[int]) -> dict[int, str]:
         """Each existing job's overlap policy, by id."""
@@ -201,12 +242,11 @@ class RunQueries:
         meanwhile, none."""
         if not claims:
             return
+        at, until = to_db(now), to_db(lease_until)
         with self.write() as db:
             cur = db.executemany(
                 _CLAIM,
-                [(instance, host, token, to_db(now), to_db(lease_until), to_db(now), run_id)
-                 for run_id, token in claims],
-            )
+                [(instance, host, token, at, until, at, run_id) for run_id, token in claims])
             if cur.rowcount != len(claims):
                 raise StorageError(f"claimed {cur.rowcount} of {len(claims)} runs: the runs "
                                    "changed under the claim; nothing was claimed")
@@ -360,18 +400,20 @@ class RunQueries:
             return db.execute(sql, args).rowcount == 1
 
     def release_claims(self, instance: str, now: datetime) -> int:
-        """Hand back runs we claimed but never started, for another daemon to take."""
+        """Hand back runs we claimed but never started, for another daemon to take. Their
+        `queued_at` stays: they were claimed once, so their fire time was seen (they are not
+        runs materialized ahead any more, whatever the next daemon finds)."""
         with self.write() as db:
             cur = db.execute(
                 "UPDATE job_executions SET status = 'pending', claimed_by = NULL, host = NULL,"
-                " lease_expires_at = NULL, queued_at = NULL"
+                " lease_expires_at = NULL"
                 " WHERE claimed_by = ? AND status = 'queued' AND retry_at IS NULL",
                 (instance,),
             )
             n = cur.rowcount
             cur = db.execute(
                 "UPDATE job_executions SET status = 'retry_wait', claimed_by = NULL, host = NULL,"
-                " lease_expires_at = NULL, queued_at = NULL"
+                " lease_expires_at = NULL"
                 " WHERE claimed_by = ? AND status = 'queued' AND retry_at IS NOT NULL",
                 (instance,),
             )

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..models import Job
+from .core import withdraw_ahead
 from .dbapi import Connection
 from .runs import run_filter
 from .timefmt import from_db, to_db
@@ -142,10 +143,17 @@ class WebQueries:
         """Replace a live job's definition with `job` (built and validated by the caller).
 
         With `reschedule` its `next_run_at` becomes `job.next_run_at` (the schedule or zone
-        changed); otherwise the column is left alone, so an edit never moves, drops or
-        repeats a fire time the daemon is about to materialize.
+        changed); otherwise the fire times to come stay as they were, so an edit never moves,
+        drops or repeats one. Runs already materialized for them are taken back either way:
+        they were written with the old definition.
         """
         with self.write() as db:
+            withdrawn = withdraw_ahead(db, now, job_id=job_id).get(job_id)
+            next_run_at = job.next_run_at
+            if not reschedule and withdrawn is not None:
+                row = db.execute("SELECT next_run_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                current = from_db(row[0]) if row else None
+                next_run_at = withdrawn if current is None else min(current, withdrawn)
             if db.execute("SELECT 1 FROM prompts WHERE id = ?", (job.prompt_id,)).fetchone() \
                     is None:
                 raise NotFound(f"prompt {job.prompt_id} does not exist")
@@ -164,7 +172,8 @@ class WebQueries:
                     job.timezone, job.work_dir, str(job.executor), job.options.to_json(),
                     job.timeout_s, job.idle_timeout_s, job.retries, str(job.misfire),
                     job.misfire_grace_s, str(job.overlap), str(job.on_interrupt),
-                    str(job.on_limit), int(reschedule), to_db(job.next_run_at), to_db(now),
+                    str(job.on_limit), int(reschedule or withdrawn is not None), to_db(next_run_at),
+                    to_db(now),
                     job_id,
                 ),
             )

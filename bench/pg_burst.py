@@ -19,8 +19,8 @@ loop in its main thread (signals, workers, LISTEN/NOTIFY on PostgreSQL) with an 
 that executes nothing but follows the run protocol: `mark_running`, then `finish_run` as
 completed, both fenced by the run's token, with the daemon's clock. Logging is configured as
 `cnp daemon` does (info, text to a stream and JSON to a rotating file), so the trace events are
-paid for. Settings: DaemonConfig's defaults (lease 30 s, prefetch 32, ...) except
-`--concurrency` (default 2, the `cnp daemon` default and the issue-3 figure's configuration: a
+paid for. Settings: DaemonConfig's defaults (lease 30 s, ...), prefetch 32 (the PostgreSQL
+default, set for SQLite too) and `--concurrency` (default 2, the `cnp daemon` default: a
 no-op run holds a worker for two short transactions, so how many runs one pass claims,
 concurrency + prefetch = 34, matters more than the number of workers).
 
@@ -158,7 +158,9 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
     daemon_module.materialize_some = observed_materialize  # type: ignore[assignment]
     daemon_module.claim_runs = observed_claim  # type: ignore[assignment]
 
-    daemon = Daemon(resolve_db(db), DaemonConfig(concurrency=concurrency),
+    # Prefetch 32 on both backends, so that they are compared alike (the SQLite daemon's own
+    # default takes a whole burst at once: bench/scheduler_burst.py measures that).
+    daemon = Daemon(resolve_db(db), DaemonConfig(concurrency=concurrency, prefetch=32),
                     runner_factory=NoopRunner)
     code = daemon.run()
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -289,12 +289,15 @@ class Daemon:
             self._claim(store, now, lease, margin)
             reap(store, now, host=self.host)
             # At most about a thousand due jobs per pass: a larger burst is worked off over
-            # several passes, each of which also claims and renews the leases it holds.
-            created, behind = materialize_some(
-                store, now, batches=max(1, MATERIALIZE_PER_PASS // store.materialize_batch),
-                lookahead=lookahead)
-            if created:
-                self._claim(store, now, lease, margin)  # any that were due already
+            # several passes, each of which also claims and renews the leases it holds. After
+            # each batch, what has come due meanwhile is claimed: materializing the next
+            # burst never holds up the one that is due.
+            for _ in range(max(1, MATERIALIZE_PER_PASS // store.materialize_batch)):
+                created, behind = materialize_some(store, now, batches=1, lookahead=lookahead)
+                if created:
+                    self._claim(store, self.now(), lease, margin)
+                if not behind:
+                    break
             until = cooldown_until(store, now, margin)
             if in_cooldown is not None and until is None:
                 trace("cooldown_end", ended=in_cooldown.isoformat())

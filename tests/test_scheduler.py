@@ -374,3 +374,11 @@ def test_the_daemon_takes_back_overdue_runs_only_when_no_other_daemon_was_lookin
     daemon._take_back_ahead(store, later, due=True)
     assert store.list_runs() == []
     assert store.list_jobs()[0].next_run_at == MINUTE  # for the misfire policy to judge
+
+
+def test_a_run_written_ahead_does_not_make_a_manual_trigger_skip(store: Store) -> None:
+    job = add_job(store, "* * * * *")  # overlap skip
+    early = MINUTE - timedelta(seconds=3)
+    materialize_some(store, early, batches=None, lookahead=AHEAD)
+    manual = trigger_job(store, job.id or 0, early)
+    assert manual.status == RunStatus.PENDING  # nothing of the job is going yet

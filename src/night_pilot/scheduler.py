@@ -242,7 +242,7 @@ def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
     """A manual run of a job, now: recorded like a scheduled one (overlap policy included)."""
     with store.write():
         job = store.get_job(job_id)
-        busy = bool(store.active_runs([job_id])[job_id])
+        busy = bool(store.active_runs([job_id], now)[job_id])
         status, reason = RunStatus.PENDING, None
         if busy and job.overlap == OverlapPolicy.SKIP:
             status = RunStatus.SKIPPED

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from cli_runner import cnp
-from night_pilot.config import DB_FILENAME, LEGACY_DB_FILENAME, resolve_db
+from night_pilot.config import (
+    DB_FILENAME,
+    LEGACY_DB_FILENAME,
+    DbLocation,
+    absolute_text,
+    data_dir,
+    path_text,
+    resolve_db,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "night_pilot"
 
@@ -105,6 +114,83 @@ def test_db_path_consistency(cnp_home: Path, tmp_path: Path, monkeypatch: pytest
     users = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")
              if "claude-pilot.db" in p.read_text()]
     assert users == ["config.py"]
+
+
+# Paths are resolved as text, without pathlib (config.py): the text must be what pathlib makes.
+PATHS = ["", ".", "/", "//", "///", "//srv/x", "///srv//x/", "a", "a/", "./a/./b//c.db",
+         "../x.db", "a/../b", "~", "~/x.db", "./~/x.db", "a/~/x", "~root/x", "/tmp/./x/", "x.db/.",
+         "é/ü.db", " spaced /x "]
+
+
+@pytest.mark.parametrize("raw", PATHS)
+def test_paths_as_text_are_what_pathlib_makes(raw: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert path_text(raw) == str(Path(raw))
+    assert absolute_text(raw) == str(Path(raw).expanduser().absolute())
+    if raw:
+        assert resolve_db(raw, env={}).path == Path(raw).expanduser().absolute()
+        assert resolve_db(env={"CNP_HOME": raw}).path == (
+            Path(raw).expanduser().absolute() / DB_FILENAME)
+        assert data_dir({"CNP_HOME": raw}) == Path(raw).expanduser().absolute()
+
+
+def test_an_unknown_users_home_is_refused_as_pathlib_refuses_it() -> None:
+    with pytest.raises(RuntimeError) as ours:
+        absolute_text("~no-such-user-here/x.db")
+    with pytest.raises(RuntimeError) as theirs:
+        Path("~no-such-user-here/x.db").expanduser()
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_a_db_location_is_a_value(tmp_path: Path) -> None:
+    as_path = DbLocation(path=tmp_path / "x.db")
+    as_text = DbLocation(path=f"{tmp_path}//./x.db")
+    assert as_path == as_text and hash(as_path) == hash(as_text)
+    assert as_text.path == tmp_path / "x.db" and isinstance(as_text.path, Path)
+    assert as_text.file == as_path.file == str(tmp_path / "x.db") == as_text.display()
+    assert not as_text.is_postgres and as_text.url is None
+    assert repr(as_text) == f"DbLocation(path={tmp_path / 'x.db'!r}, url=None)"
+    assert as_path != DbLocation(path=tmp_path / "y.db")
+    url = DbLocation(url="postgresql://u:secret@h/db")
+    assert url.is_postgres and url.path is None and url.file is None
+    assert url.display() == "postgresql://u:***@h/db"
+    assert url == DbLocation(url="postgresql://u:secret@h/db") != as_path
+    with pytest.raises(AttributeError):
+        url.url = "postgresql://other"  # type: ignore[misc]
+
+
+def test_the_sqlite_store_is_composed_of_every_query_mixin(cnp_home: Path) -> None:
+    """SqliteStore imports its less used query mixins on first use (store/sqlite.py); before
+    that they are not loaded, after it the class is what listing them all would make, and a
+    method is found on the class as well as on a store."""
+    code = """if True:
+        import sys
+        from night_pilot.config import resolve_db
+        from night_pilot.store import SqliteStore, open_store
+        later = ["runs", "notify", "usage", "web", "integration", "legacy"]
+        def loaded():
+            return [m for m in later if f"night_pilot.store.{m}" in sys.modules]
+        store = open_store(resolve_db())
+        print(loaded(), store.job_rows()[1], "pathlib" in sys.modules)
+        print(store.list_runs(), loaded())
+        print([c.__name__ for c in SqliteStore.__mro__])
+        print(hasattr(store, "no_such_method"), hasattr(SqliteStore, "no_such_method"))
+    """
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines[0] == "[] [] False"
+    assert lines[1] == "[] ['runs', 'notify', 'usage', 'web', 'integration', 'legacy']"
+    assert lines[2] == str(["SqliteStore", "Transactions", "ABC", "CoreQueries", "RunQueries",
+                            "NotifyQueries", "UsageQueries", "WebQueries",
+                            "IntegrationQueries", "LegacyQueries", "object"])
+    assert lines[3] == "False False"
+    # A method looked up on the class first composes it too (tests patch methods there).
+    code = ("from night_pilot.store import SqliteStore\n"
+            "print(SqliteStore.insert_legacy_runs.__qualname__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "LegacyQueries.insert_legacy_runs\n"
 
 
 # -- prompts -----------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 APP_NAME = "claude-night-pilot"
 DB_FILENAME = "claude-night-pilot.db"
@@ -17,13 +19,74 @@ DB_FILENAME = "claude-night-pilot.db"
 # `cnp migrate legacy` imports it.
 LEGACY_DB_FILENAME = "claude-pilot.db"
 
+# Every command resolves the database, and most need nothing else from the file system:
+# paths are handled here as text (`path_text`), and `pathlib` (~8 ms to import, with the
+# `urllib.parse` and `ipaddress` it pulls in) is imported only when a `Path` is asked for.
 
-@dataclass(frozen=True)
+
+def path_text(value: str | os.PathLike[str]) -> str:
+    """`str(Path(value))`, without importing pathlib: empty and `.` parts and trailing slashes
+    dropped, `..` kept (POSIX spelling)."""
+    text = os.fspath(value)
+    if os.sep != "/":  # not POSIX: let pathlib decide
+        from pathlib import Path
+
+        return str(Path(text))
+    parts = [p for p in text.split("/") if p and p != "."]
+    if not text.startswith("/"):
+        root = ""
+    elif text.startswith("//") and not text.startswith("///"):
+        root = "//"  # POSIX leaves the meaning of exactly two leading slashes open; so does Path
+    else:
+        root = "/"
+    return root + "/".join(parts) or "."
+
+
+def absolute_text(value: str) -> str:
+    """`str(Path(value).expanduser().absolute())`, without importing pathlib."""
+    text = path_text(value)
+    if text.startswith("~"):  # Path expands only a leading `~` or `~user` part
+        first, sep, rest = text.partition("/")
+        home = os.path.expanduser(first)
+        if home.startswith("~"):
+            raise RuntimeError("Could not determine home directory.")
+        text = path_text(home + sep + rest)
+    if not text.startswith("/"):
+        text = path_text(os.path.join(os.getcwd(), text))
+    return text
+
+
 class DbLocation:
-    """Either an SQLite file (`path`) or a PostgreSQL URL (`url`)."""
+    """Either an SQLite file (`path`) or a PostgreSQL URL (`url`). Immutable.
 
-    path: Path | None = None
-    url: str | None = None
+    The file is kept as text (`file`, what SQLite opens); `path` is the same file as a `Path`,
+    made on first use.
+    """
+
+    __slots__ = ("_file", "_path", "_url")
+
+    def __init__(self, path: str | Path | None = None, url: str | None = None) -> None:
+        self._file = None if path is None else path_text(path)
+        # A Path given is kept; one for text is made when asked for.
+        self._path = None if isinstance(path, str) else path
+        self._url = url
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    @property
+    def file(self) -> str | None:
+        """The file as text: `str(path)`."""
+        return self._file
+
+    @property
+    def path(self) -> Path | None:
+        if self._path is None and self._file is not None:
+            from pathlib import Path
+
+            self._path = Path(self._file)
+        return self._path
 
     @property
     def is_postgres(self) -> bool:
@@ -32,19 +95,37 @@ class DbLocation:
     def display(self) -> str:
         if self.url is not None:
             return redact_url(self.url)
-        return str(self.path)
+        return str(self._file)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DbLocation) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.path, self.url) == (other.path, other.url)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.url))
+
+    def __repr__(self) -> str:
+        return f"DbLocation(path={self.path!r}, url={self.url!r})"
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """`$CNP_HOME` if set, else the platform's per-user data directory."""
+    from pathlib import Path
+
+    return Path(data_dir_text(env))
+
+
+def data_dir_text(env: Mapping[str, str] | None = None) -> str:
+    """`data_dir` as text (`str(data_dir(env))`)."""
     env = os.environ if env is None else env
     home = env.get("CNP_HOME")
     if home:
-        return Path(home).expanduser().absolute()
+        return absolute_text(home)
     # platformdirs costs tens of milliseconds to import; only the default path needs it.
     import platformdirs
 
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return path_text(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def resolve_db(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> DbLocation:
@@ -52,10 +133,10 @@ def resolve_db(cli_value: str | None = None, env: Mapping[str, str] | None = Non
     env = os.environ if env is None else env
     raw = cli_value or env.get("CNP_DB") or None
     if raw is None:
-        return DbLocation(path=data_dir(env) / DB_FILENAME)
+        return DbLocation(path=os.path.join(data_dir_text(env), DB_FILENAME))
     if raw.startswith(("postgresql://", "postgres://")):
         return DbLocation(url=raw)
-    return DbLocation(path=Path(raw).expanduser().absolute())
+    return DbLocation(path=absolute_text(raw))
 
 
 def redact_url(url: str) -> str:
@@ -74,6 +155,7 @@ def find_claude(setting: str | None = None, env: Mapping[str, str] | None = None
     Under a service manager PATH is often short; the error says exactly what was searched.
     """
     import shutil
+    from pathlib import Path
 
     from .errors import CnpError
 

@@ -32,8 +32,8 @@ def open_store(location: DbLocation, *, create: bool = True) -> Store:
                 hint="pip install 'claude-night-pilot[postgres]'",
             ) from exc
         return PostgresStore(location.url, create=create)
-    assert location.path is not None
-    return SqliteStore(location.path, create=create)
+    assert location.file is not None
+    return SqliteStore(location.file, create=create)
 
 
 __all__ = ["SqliteStore", "Store", "open_store"]

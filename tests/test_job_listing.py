@@ -8,6 +8,9 @@ The listing is read by scripts; a faster way of producing it must not change a b
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -200,6 +203,46 @@ def test_table_listing_with_deleted_jobs_shows_them(listed: None) -> None:
 def test_empty_listing(backend: str) -> None:
     assert cnp("job", "list", "--format", "json").stdout == '{"jobs": []}\n'
     assert cnp("job", "list").stdout == "ID  NAME  SCHEDULE  TZ  ENABLED  NEXT RUN  LAST\n(none)\n"
+
+
+# The console script's own process, as `cnp` runs: main() without argv (which also freezes
+# what start-up loads, cli/__init__.py and cli/app.py `load`), printing to a pipe. It reports
+# which of the modules a listing does not need were loaded.
+CONSOLE = """if True:
+    import sys
+    from night_pilot.cli import main
+    sys.argv = ["cnp", *sys.argv[1:]]
+    rc = main()
+    sys.stdout.flush()
+    unneeded = ["pathlib", "platformdirs", "night_pilot.store.runs", "night_pilot.store.legacy",
+                "night_pilot.store.web", "night_pilot.store.usage", "night_pilot.store.notify",
+                "night_pilot.store.integration", "night_pilot.execution", "night_pilot.catalog",
+                "night_pilot.cron", "zoneinfo"]
+    print(",".join(m for m in unneeded if m in sys.modules), file=sys.stderr)
+    sys.exit(rc)
+"""
+
+
+def console(*args: str) -> tuple[str, list[str]]:
+    """What `cnp ARGS` prints when run as a program, and the unneeded modules it loaded."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    out = subprocess.run([sys.executable, "-c", CONSOLE, *args], capture_output=True, env=env,
+                         check=True)
+    loaded = out.stderr.decode().splitlines()[-1]
+    return out.stdout.decode("utf-8"), loaded.split(",") if loaded else []
+
+
+def test_the_console_process_prints_the_pinned_listing(listed: None, backend: str) -> None:
+    """The same bytes from the program as from the in-process runner the pins use; a JSON
+    listing from SQLite loads neither pathlib nor the store's run, web or legacy queries."""
+    out, loaded = console("job", "list", "--format", "json")
+    assert out == JSON_LIVE + "]}\n"
+    if backend == "sqlite":
+        assert loaded == []
+    assert console("job", "list", "--all", "--format", "json")[0] == (
+        JSON_LIVE + ", " + JSON_DELETED + "]}\n")
+    assert console("--format", "json", "job", "list")[0] == JSON_LIVE + "]}\n"
+    assert console("job", "list")[0] == TABLE_LIVE
 
 
 def test_rows_and_jobs_give_the_same_documents(listed: None) -> None:

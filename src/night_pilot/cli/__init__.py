@@ -21,19 +21,22 @@ def main(argv: list[str] | None = None) -> int:
     # the process, and no garbage; the cyclic collector would walk them over and over, and once
     # more at exit. It is paused while they are built, and for the process itself (not a caller
     # that passes argv, such as the tests) they are then frozen out of its sight. Measured:
-    # ~20 ms of `cnp job list`'s ~200 (bench/cli_startup.py).
+    # ~20 ms of `cnp job list`'s ~200 (bench/cli_startup.py). The command's module and the
+    # store are loaded the same way when the command is resolved (`app.load`).
     collecting = gc.isenabled()
     gc.disable()
     try:
         import click
 
         from ..errors import CnpError
+        from . import app
         from .app import cli
     finally:
         if argv is None:
             gc.freeze()
         if collecting:
             gc.enable()
+    app.FREEZE_LOADED = argv is None
 
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.

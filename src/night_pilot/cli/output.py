@@ -48,7 +48,10 @@ def emit(fmt: str, data: Any, pretty: Callable[[], None] | None = None) -> None:
         # Indented for a person at a terminal; compact (and several times faster to encode)
         # when another program reads it.
         indent = 2 if sys.stdout.isatty() else None
-        click.echo(json.dumps(data, indent=indent, ensure_ascii=False, default=str))
+        # color=True: nothing to strip. JSON text holds no raw escape character (json.dumps
+        # escapes every control character), and click.echo would otherwise search the whole
+        # document for colour codes when stdout is not a terminal (~0.6 ms for 1,000 jobs).
+        click.echo(json.dumps(data, indent=indent, ensure_ascii=False, default=str), color=True)
     else:
         pretty()
 

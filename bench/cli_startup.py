@@ -7,9 +7,14 @@ hits all of them alike:
     B  cnp --version
     C  cnp job list --format json          (against a fresh CNP_HOME holding 1,000 jobs)
 
-and reports median, p90 and min wall time, the ratio of each median to the baseline's, and
-PASS/FAIL against the issue's targets. `--importtime` adds a `python -X importtime` profile of
-the two cnp commands (modules that `python -c pass` already loads are left out).
+and reports median, p90 (nearest rank) and min wall time, the ratio of each median to the
+baseline's, and PASS/FAIL against the issue's targets, with the commit measured and the load
+average before and after. `--importtime` adds a `python -X importtime` profile of the two cnp
+commands (modules that `python -c pass` already loads are left out).
+
+The database is in a temporary CNP_HOME; with `--platform-data-dir` it is where a user who sets
+no CNP_HOME has it, the platform's data directory (found by platformdirs; XDG_DATA_HOME is
+pointed into the temporary directory, so this option is for Linux and the BSDs).
 
 Usage (run it with the project's venv interpreter, so that `cnp` is found next to it):
 
@@ -28,10 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from benchlib import git_state, load_average, pct
 
 JOB_COUNT = 1000
 TARGETS_MS = {"cnp --version": 100.0, "cnp job list --format json": 150.0}
@@ -58,8 +65,11 @@ TOOLS = [None, "Read,Grep,Glob", "Read Edit Bash(git diff:*)", "Bash(npm test:*)
 # -- the data set ------------------------------------------------------------------------------
 
 
-def populate(home: Path, jobs: int, seed: int = 2, runs_per_job: int = 0) -> dict[str, int]:
+def populate(home: Path, jobs: int, seed: int = 2, runs_per_job: int = 0,
+             where: dict[str, str] | None = None) -> dict[str, int]:
     """Fill a fresh CNP_HOME through the public store/service API; return a few counts.
+
+    `where`: the environment that locates the database (default: CNP_HOME=home).
 
     With `runs_per_job`, every job also gets that many finished runs (a history, as a
     database has after weeks of nightly runs), through the same protocol the daemon follows.
@@ -78,7 +88,7 @@ def populate(home: Path, jobs: int, seed: int = 2, runs_per_job: int = 0) -> dic
     work_dirs = sorted(p for p in work.iterdir())
 
     counts = {"prompts": 0, "jobs": 0, "paused": 0, "one_shot": 0, "runs": 0}
-    with open_store(resolve_db(env={"CNP_HOME": str(home)})) as store:
+    with open_store(resolve_db(env=where or {"CNP_HOME": str(home)})) as store:
         prompt_ids = []
         for i in range(40):
             body = (
@@ -181,10 +191,6 @@ def run_once(cmd: Command, env: dict[str, str]) -> float:
     return elapsed
 
 
-def p90(values: Sequence[float]) -> float:
-    return statistics.quantiles(values, n=10, method="inclusive")[8]
-
-
 def summarize(samples: dict[str, list[float]], baseline: str) -> list[dict[str, object]]:
     base = statistics.median(samples[baseline])
     rows = []
@@ -195,7 +201,7 @@ def summarize(samples: dict[str, list[float]], baseline: str) -> list[dict[str, 
             "command": label,
             "runs": len(values),
             "median_ms": round(median, 1),
-            "p90_ms": round(p90(values), 1),
+            "p90_ms": round(pct(list(values), 90) or 0.0, 1),
             "min_ms": round(min(values), 1),
             "ratio_to_baseline": round(median / base, 2),
             "target_ms": target,
@@ -253,19 +259,6 @@ def print_import_profile(label: str, profile: dict[str, tuple[int, int]],
         print(f"    {s / 1000:7.1f} ms self {c / 1000:6.1f} ms cum   {name}")
 
 
-def git_commit() -> str | None:
-    """HEAD of the checkout this file is in, with "+dirty" for local changes; None if no git."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -281,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write-bytecode", action="store_true",
                         help="start without a byte-code cache for modules that have no .pyc "
                         "(PYTHONDONTWRITEBYTECODE=1), as in a fresh editable checkout")
+    parser.add_argument("--platform-data-dir", action="store_true",
+                        help="no CNP_HOME: the database in the platform's data directory, as "
+                        "for a user who sets none (XDG_DATA_HOME in the temporary directory)")
     parser.add_argument("--importtime", action="store_true",
                         help="also profile imports with -X importtime")
     parser.add_argument("--importtime-runs", type=int, default=5)
@@ -297,17 +293,31 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cnp-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
+        where = {"CNP_HOME": str(home)}
+        if args.platform_data_dir:
+            # platformdirs reads the environment itself: this process's, then the commands'.
+            where = {"XDG_DATA_HOME": str(Path(tmp) / "xdg-data")}
+            os.environ.pop("CNP_HOME", None)
+            os.environ.update(where)
         t0 = time.perf_counter()
-        counts = populate(home, args.jobs, runs_per_job=args.runs_per_job)
+        counts = populate(home, args.jobs, runs_per_job=args.runs_per_job, where=where)
+        if args.platform_data_dir:
+            from night_pilot.config import DB_FILENAME, data_dir
+
+            database = data_dir() / DB_FILENAME
+            if not database.is_relative_to(tmp) or not database.exists():
+                raise SystemExit(f"--platform-data-dir: the database is at {database}, not in "
+                                 f"{tmp}; XDG_DATA_HOME is not what this platform reads")
         print(f"data set: {counts['jobs']} jobs ({counts['paused']} paused, "
               f"{counts['one_shot']} one-shot) on {counts['prompts']} prompts, "
               f"{counts['runs']} runs, "
               f"built in {time.perf_counter() - t0:.1f} s")
 
         env = {k: v for k, v in os.environ.items()
-               if k not in ("CNP_DB", "PYTHONPROFILEIMPORTTIME", "PYTHONDONTWRITEBYTECODE",
-                            "PYTHONPYCACHEPREFIX") and not k.startswith("COV")}
-        env["CNP_HOME"] = str(home)
+               if k not in ("CNP_DB", "CNP_HOME", "PYTHONPROFILEIMPORTTIME",
+                            "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+               and not k.startswith("COV")}
+        env.update(where)
         if args.no_write_bytecode:
             # Modules without a .pyc beside them (an editable src/ checkout) compile every run.
             env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -322,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                     [str(cnp), "job", "list", "--format", "json"], check_job_list(args.jobs)),
         ]
 
-        load_before = os.getloadavg()
+        load_before = load_average()
         for _ in range(args.warmup):
             for cmd in commands:
                 run_once(cmd, env)
@@ -332,12 +342,15 @@ def main(argv: list[str] | None = None) -> int:
             for cmd in commands:  # A, B, C, A, B, C, ...
                 samples[cmd.label].append(run_once(cmd, env))
         elapsed = time.perf_counter() - t0
-        load_after = os.getloadavg()
+        load_after = load_average()
 
         rows = summarize(samples, commands[0].label)
+        commit = git_state()
         print(f"{args.rounds} interleaved rounds after {args.warmup} warm-up rounds "
-              f"in {elapsed:.1f} s; load average {load_before[0]:.2f} -> {load_after[0]:.2f}; "
-              f"byte-code {'not cached' if args.no_write_bytecode else 'cached'}\n")
+              f"in {elapsed:.1f} s; load average (1, 5, 15 min) {load_before} -> {load_after}; "
+              f"byte-code {'not cached' if args.no_write_bytecode else 'cached'}; database in "
+              f"{'the platform data directory' if args.platform_data_dir else 'CNP_HOME'}; "
+              f"checkout {commit}\n")
         print_table(rows)
 
         profiles: dict[str, dict[str, tuple[int, int]]] = {}
@@ -356,15 +369,17 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "implementation": platform.python_implementation(),
                 "platform": platform.platform(),
-                "load_average_before": [round(x, 2) for x in load_before],
-                "load_average_after": [round(x, 2) for x in load_after],
+                "load_average_before": load_before,
+                "load_average_after": load_after,
             },
-            "commit": git_commit(),
+            # Of this checkout: the commit measured only if `cnp` was installed from it.
+            "commit": commit,
             "interpreter": python,
             "cnp": str(cnp),
             "rounds": args.rounds,
             "warmup": args.warmup,
             "bytecode_cached": not args.no_write_bytecode,
+            "database_in": "platform data directory" if args.platform_data_dir else "CNP_HOME",
             "data_set": counts,
             "results": rows,
             "samples_ms": {k: [round(v, 3) for v in vals] for k, vals in samples.items()},

@@ -80,6 +80,22 @@ def test_registers_job_with_executor(db: Db, tmp_path: Path) -> None:
     assert run["result_text"] == "fired"
 
 
+@pytest.mark.parametrize(("prefetch", "queued"), [(["--prefetch", "1"], 1), ([], 4)])
+def test_a_burst_is_claimed_as_far_as_the_prefetch_goes(
+    db: Db, tmp_path: Path, prefetch: list[str], queued: int,
+) -> None:
+    """Five slow runs due at once and one slot: the daemon holds as many waiting (queued) as
+    its prefetch allows, the rest stay pending; by default it takes the whole burst."""
+    cnp("init", "--db", str(db))
+    cron, at = seconds_ahead(4)
+    jobs = [shell_job(db, "sleep 3", cron) for _ in range(5)]
+    with daemon(db, tmp_path, "--concurrency", "1", *prefetch):
+        time.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()) + 1.5)
+        counts = Counter(r["status"] for r in rows(
+            db, "SELECT status FROM job_executions WHERE job_id IN (?, ?, ?, ?, ?)", *jobs))
+    assert (counts["running"], counts["queued"], counts["pending"]) == (1, queued, 4 - queued)
+
+
 def test_sigterm_gives_running_runs_a_grace_period_then_records_it(db: Db, tmp_path: Path,
                                                                    ) -> None:
     cnp("init", "--db", str(db))

@@ -371,7 +371,8 @@ def verdict(r: dict[str, Any]) -> tuple[str, str]:
 
 
 def tables(results: list[dict[str, Any]]) -> str:
-    lines = ["Ours (lag = claim committed - scheduled_for; queued_at column shown for reference):",
+    lines = ["Ours (lag = run handed to the workers once its claim committed - scheduled_for;"
+             " queued_at column shown for reference):",
              "",
              "| N | concurrency:prefetch | p50 ms | p99 ms | max ms | queued_at p50/p99 ms |"
              " call p50/p99 ms | runs/s | missed | dups | target | verdict |",

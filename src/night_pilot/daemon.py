@@ -260,10 +260,7 @@ class Daemon:
         no daemon was looking (for the misfire policy to judge), else those still to come (we
         are stopping: the jobs show their true next run, and the next daemon writes them
         anew). While another daemon is alive (PostgreSQL) they are its business."""
-        others = [d for d in store.live_daemons() if d["instance_id"] != self.instance
-                  and d["role"] == "active"
-                  and now - datetime.fromisoformat(str(d["heartbeat_at"])) < DAEMON_STALE_AFTER]
-        if others:
+        if any(d["instance_id"] != self.instance for d in active_daemons(store, now)):
             return
         taken = store.take_back_ahead(now, due=due)
         if taken:
@@ -487,13 +484,15 @@ class Daemon:
         store.close()
 
 
+def active_daemons(store: Store, now: datetime) -> list[dict[str, object]]:
+    """The rows of active (not standby) daemons that heartbeated recently, freshest first."""
+    return [row for row in store.live_daemons() if row["role"] == "active"
+            and now - datetime.fromisoformat(str(row["heartbeat_at"])) < DAEMON_STALE_AFTER]
+
+
 def daemon_alive(store: Store, now: datetime) -> dict[str, object] | None:
     """The freshest live daemon row, or None if no daemon has heartbeated recently."""
-    for row in store.live_daemons():
-        beat = datetime.fromisoformat(str(row["heartbeat_at"]))
-        if row["role"] == "active" and now - beat < DAEMON_STALE_AFTER:
-            return row
-    return None
+    return next(iter(active_daemons(store, now)), None)
 
 
 __all__ = ["Daemon", "DaemonConfig", "daemon_alive", "instance_id", "owner_is_dead"]

@@ -61,19 +61,10 @@ class Claim:
 
     id: int
     job_id: int | None
-    scheduled_for: datetime
     attempt: int
-    trigger: Trigger
-    created_at: datetime
     executor: ExecutorKind
-    never_queued: bool = True
+    ahead: bool  # written ahead of its fire time, never claimed (`store.core.ahead_sql`)
     fencing_token: int | None = None
-
-    @property
-    def fired_ahead(self) -> bool:
-        """Materialized before its fire time (`scheduler.materialize_some`), never claimed."""
-        return (self.trigger == Trigger.SCHEDULE and self.attempt == 1 and self.never_queued
-                and self.created_at < self.scheduled_for)
 
 
 @dataclass

@@ -305,7 +305,7 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
             if run.job_id is not None and overlap.get(run.job_id) != OverlapPolicy.ALLOW:
                 if run.job_id not in held:
                     continue
-                if overlap[run.job_id] == OverlapPolicy.SKIP and run.fired_ahead and (
+                if overlap[run.job_id] == OverlapPolicy.SKIP and run.ahead and (
                         running[run.job_id] or any(s != RunStatus.PENDING
                                                    for _, s in active[run.job_id])):
                     # Materialized ahead, so not judged when it was written: it is now.

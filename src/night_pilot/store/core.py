@@ -27,13 +27,24 @@ from ..models import (
 from .dbapi import Connection
 from .timefmt import from_db, to_db
 
+
 # Runs the daemon materialized ahead of their fire time (see `scheduler.materialize_some`)
 # that were never claimed: scheduled runs, first attempts, still pending, never queued (a
 # claim handed back keeps its queued_at), created before their time came.
-AHEAD = ("status = 'pending' AND trigger = 'schedule' AND attempt = 1 AND queued_at IS NULL"
-         " AND created_at < scheduled_for")
-_AHEAD_E = ("e.status = 'pending' AND e.trigger = 'schedule' AND e.attempt = 1"
-            " AND e.queued_at IS NULL AND e.created_at < e.scheduled_for")
+def ahead_sql(alias: str = "") -> str:
+    """The condition a run written ahead meets (its columns qualified by `alias`, if any)."""
+    e = f"{alias}." if alias else ""
+    return (f"{e}status = 'pending' AND {e}trigger = 'schedule' AND {e}attempt = 1"
+            f" AND {e}queued_at IS NULL AND {e}created_at < {e}scheduled_for")
+
+
+def not_due_sql(alias: str = "") -> str:
+    """The condition a scheduled run whose fire time is after `?` meets."""
+    e = f"{alias}." if alias else ""
+    return f"{e}status = 'pending' AND {e}trigger = 'schedule' AND {e}scheduled_for > ?"
+
+
+AHEAD = ahead_sql()
 
 
 class CoreQueries:
@@ -209,7 +220,7 @@ class CoreQueries:
     _JOB_SELECT = f"""
         SELECT j.*,
                (SELECT e.status FROM job_executions e
-                 WHERE e.job_id = j.id AND NOT ({_AHEAD_E}) ORDER BY e.id DESC LIMIT 1)
+                 WHERE e.job_id = j.id AND NOT ({ahead_sql('e')}) ORDER BY e.id DESC LIMIT 1)
                  AS last_status,
                (SELECT max(e.started_at) FROM job_executions e
                  WHERE e.job_id = j.id) AS last_run_at,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound, StorageError
 from ..models import ClaudeOptions, ExecutorKind, OnLimit, RunStatus, Trigger
-from .core import AHEAD, withdraw_ahead
+from .core import AHEAD, ahead_sql, not_due_sql, withdraw_ahead
 from .dbapi import Connection
 from .timefmt import from_db, to_db
 
@@ -144,8 +144,7 @@ class RunQueries:
         retry. With `now`, runs that are already due are not counted: they wait for a free
         slot, not for a time.
         """
-        ahead = (AHEAD if now is None
-                 else "status = 'pending' AND trigger = 'schedule' AND scheduled_for > ?")
+        ahead = AHEAD if now is None else not_due_sql()
         row = self.db.execute(
             f"""
             SELECT (SELECT min(next_run_at) FROM jobs
@@ -172,8 +171,7 @@ class RunQueries:
         if not ids:
             return result
         marks = ",".join("?" * len(ids))
-        later = ("" if now is None else
-                 " AND NOT (status = 'pending' AND trigger = 'schedule' AND scheduled_for > ?)")
+        later = "" if now is None else f" AND NOT ({not_due_sql()})"
         rows = self.db.execute(
             f"SELECT job_id, id, status FROM job_executions WHERE job_id IN ({marks})"
             " AND status IN ('pending', 'queued', 'running', 'retry_wait', 'deferred')" + later,
@@ -192,21 +190,16 @@ class RunQueries:
         cur = self.db.cursor()
         cur.row_factory = None  # plain tuples: a burst lists thousands
         cur.execute(
-            "SELECT e.id, e.job_id, e.scheduled_for, e.attempt, e.trigger, e.created_at,"
-            " e.executor, e.queued_at IS NULL FROM job_executions e"
-            " WHERE ((e.status = 'pending'"
-            " AND (e.scheduled_for <= ? OR e.trigger <> 'schedule'))"
-            " OR (e.status IN ('retry_wait', 'deferred') AND e.retry_at <= ?))"
+            f"SELECT e.id, e.job_id, e.attempt, e.executor, {ahead_sql('e')}"
+            " FROM job_executions e"
+            f" WHERE (e.status = 'pending' AND NOT ({not_due_sql('e')}))"
+            " OR (e.status IN ('retry_wait', 'deferred') AND e.retry_at <= ?)"
             " ORDER BY e.scheduled_for, e.id LIMIT ?" + self._sql_skip_locked("e"),
             (to_db(now), to_db(now), limit),
         )
-        triggers = {str(t): t for t in Trigger}
         executors = {str(x): x for x in ExecutorKind}
-        parse = datetime.fromisoformat
-        return [Claim(run_id, job_id, parse(scheduled), attempt, triggers[trigger],
-                      parse(created), executors[executor], bool(never_queued))
-                for run_id, job_id, scheduled, attempt, trigger, created, executor, never_queued
-                in cur]
+        return [Claim(run_id, job_id, attempt, executors[executor], bool(ahead))
+                for run_id, job_id, attempt, executor, ahead in cur]
 
     def job_overlaps(self, job_ids: Iterable[int]) -> dict[int, str]:
         """Each existing job's overlap policy, by id."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from night_pilot.errors import SchemaTooNew, StorageError
-from night_pilot.models import Job, Prompt
+from night_pilot.models import Prompt
 from night_pilot.store import SqliteStore
 from night_pilot.store.migrations import MIGRATIONS, latest_version
 
@@ -112,24 +112,6 @@ def test_missing_database_without_create(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="does not exist"):
         SqliteStore(tmp_path / "missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()
-
-
-def test_legacy_schedules_view_is_readable_and_read_only(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "db.db") as store:
-        [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
-        job_id = store.insert_job(
-            Job(prompt_id=pid, name="j", timezone="UTC", cron_expr="0 3 * * *",
-                next_run_at=datetime(2026, 11, 29, 3, tzinfo=UTC)), NOW)
-        [row] = store.db.execute("SELECT * FROM schedules").fetchall()
-        assert dict(row) == {
-            "id": job_id, "prompt_id": pid, "schedule_time": "0 3 * * *", "status": "active",
-            "created_at": "2026-11-28T04:00:00.000000Z", "last_run_at": None,
-            "next_run_at": "2026-11-29T03:00:00.000000Z",
-            "updated_at": "2026-11-28T04:00:00.000000Z", "cron_expr": "0 3 * * *",
-            "execution_count": 0,
-        }
-        with pytest.raises(sqlite3.OperationalError, match="view"):
-            store.db.execute("INSERT INTO schedules (id) VALUES (5)")
 
 
 def test_writes_are_immediate_transactions(tmp_path: Path) -> None:

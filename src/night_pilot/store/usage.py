@@ -51,6 +51,11 @@ _SAVE_FILE = f"""
 # its cost), or the ledger holds a sidechain replay and this is the main conversation's row
 # (keep the conversation's time, session, request id and file). SET expressions read the old
 # row.
+# Columns the main conversation's row takes over from a sidechain replay of the same entry.
+_FROM_MAIN_ROW = ",\n        ".join(
+    f"{c} = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain"
+    f" THEN excluded.{c} ELSE usage_entries.{c} END"
+    for c in ("timestamp", "session_id", "project", "request_id", "file_id"))
 _UPSERT = f"""
     INSERT INTO usage_entries ({", ".join(ENTRY_COLUMNS)})
     VALUES ({", ".join("?" * (len(ENTRY_COLUMNS) - 1))},
@@ -61,16 +66,7 @@ _UPSERT = f"""
                         THEN excluded.cost_usd ELSE usage_entries.cost_usd END,
         cost_source = CASE WHEN excluded.output_tokens > usage_entries.output_tokens
                            THEN excluded.cost_source ELSE usage_entries.cost_source END,
-        timestamp = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
-                         THEN excluded.timestamp ELSE usage_entries.timestamp END,
-        session_id = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
-                          THEN excluded.session_id ELSE usage_entries.session_id END,
-        project = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
-                       THEN excluded.project ELSE usage_entries.project END,
-        request_id = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
-                          THEN excluded.request_id ELSE usage_entries.request_id END,
-        file_id = CASE WHEN usage_entries.is_sidechain > excluded.is_sidechain
-                       THEN excluded.file_id ELSE usage_entries.file_id END,
+        {_FROM_MAIN_ROW},
         is_sidechain = min(usage_entries.is_sidechain, excluded.is_sidechain)
     WHERE excluded.output_tokens > usage_entries.output_tokens
        OR usage_entries.is_sidechain > excluded.is_sidechain

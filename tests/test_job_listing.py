@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from cli_runner import cnp
 from night_pilot.config import resolve_db
@@ -118,13 +117,14 @@ JSON_LIVE = (
     '"prompt_id": 2, "cron_expr": "30 */10 * * * *", "run_at": null, '
     '"timezone": "Asia/Tokyo", "enabled": true, "next_run_at": "2026-11-28T05:30:15.250000+00:00", '
     '"last_status": "pending", "last_run_at": "2026-11-26T04:00:00+00:00", '
-    '"work_dir": "/srv/web", "executor": "claude", "options": {"model": "opus", '
-    '"allowed_tools": ["Read", "Bash(git diff:*)"], "disallowed_tools": ["WebFetch"], '
-    '"permission_mode": "plan", "max_turns": 30, "max_budget_usd": 2.5, '
-    '"append_system_prompt": "Be brief.", "mcp_config": "{\\"auth_token\\": \\"***\\", '
+    '"work_dir": "/srv/web", "executor": "claude", "options": {"add_dirs": ["/srv/shared"], '
+    '"allowed_tools": ["Read", "Bash(git diff:*)"], "append_system_prompt": "Be brief.", '
+    '"disallowed_tools": ["WebFetch"], "max_budget_usd": 2.5, "max_turns": 30, '
+    '"mcp_config": "{\\"auth_token\\": \\"***\\", '
     '\\"mcpServers\\": {\\"gh\\": {\\"args\\": [\\"--api-key\\", \\"k\\"], '
     '\\"command\\": \\"gh-mcp\\", \\"env\\": {\\"GH_TOKEN\\": \\"***\\"}}}}", '
-    '"add_dirs": ["/srv/shared"]}, "timeout_s": 7200, "idle_timeout_s": 300, "retries": 0, '
+    '"model": "opus", "permission_mode": "plan"}, "timeout_s": 7200, "idle_timeout_s": 300, '
+    '"retries": 0, '
     '"misfire": "all", "misfire_grace_s": 0, "overlap": "queue", "on_interrupt": "always", '
     '"on_limit": "resume", "created_at": "2026-11-28T05:30:15.250000+00:00", '
     '"updated_at": "2026-11-28T05:30:15.250000+00:00", "deleted_at": null, "worktree": true, '
@@ -217,7 +217,8 @@ CONSOLE = """if True:
     unneeded = ["pathlib", "platformdirs", "night_pilot.store.runs", "night_pilot.store.legacy",
                 "night_pilot.store.web", "night_pilot.store.usage", "night_pilot.store.notify",
                 "night_pilot.store.integration", "night_pilot.execution", "night_pilot.catalog",
-                "night_pilot.cron", "zoneinfo"]
+                "night_pilot.cron", "zoneinfo", "night_pilot.models", "dataclasses",
+                "shutil", "click"]
     print(",".join(m for m in unneeded if m in sys.modules), file=sys.stderr)
     sys.exit(rc)
 """
@@ -234,7 +235,8 @@ def console(*args: str) -> tuple[str, list[str]]:
 
 def test_the_console_process_prints_the_pinned_listing(listed: None, backend: str) -> None:
     """The same bytes from the program as from the in-process runner the pins use; a JSON
-    listing from SQLite loads neither pathlib nor the store's run, web or legacy queries."""
+    listing from SQLite loads neither pathlib, the domain's dataclasses, click nor the store's
+    run, web or legacy queries."""
     out, loaded = console("job", "list", "--format", "json")
     assert out == JSON_LIVE + "]}\n"
     if backend == "sqlite":

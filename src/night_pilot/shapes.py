@@ -69,10 +69,17 @@ def prompt_dict(p: Prompt) -> dict[str, Any]:
 
 
 def options_dict(job_options: Any) -> dict[str, Any]:
-    data: dict[str, Any] = job_options.to_dict()
-    if "mcp_config" in data:
-        data["mcp_config"] = mask_mcp_config(data["mcp_config"])
-    return data
+    """A job's `claude` options (`ClaudeOptions`) as shown: the ones set, by name."""
+    return _shown_options(job_options.to_dict())
+
+
+def _shown_options(data: dict[str, Any]) -> dict[str, Any]:
+    # In name order, as they are stored (`ClaudeOptions.to_json`), so that a listing can show
+    # the stored text's options without building a `ClaudeOptions` (`job_dicts`).
+    shown = dict(sorted(data.items()))
+    if "mcp_config" in shown:
+        shown["mcp_config"] = mask_mcp_config(shown["mcp_config"])
+    return shown
 
 
 # The job shape, in order. Each key is a `Job` attribute and a stored column of the same name;
@@ -142,18 +149,16 @@ def job_dicts(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
     """`job_dict` of each job as stored (`Store.job_rows`: column names, then one tuple of stored
     values per job), without building a `Job`: `cnp job list` shows a thousand of them.
 
-    Stored values: times as ISO 8601 text, flags as 0/1, options and objects as JSON text,
-    enum members as their text (the schema admits no other). Jobs with the same options share
-    one `options` dict: read it, do not change it.
+    Stored values: times as ISO 8601 text, flags as 0/1, options (`ClaudeOptions.to_json`:
+    the options set) and objects as JSON text, enum members as their text (the schema admits
+    no other). Jobs with the same options share one `options` dict: read it, do not change it.
     """
-    from .models import ClaudeOptions
-
     masked: dict[str | None, dict[str, Any]] = {}
 
     def options(text: str | None) -> dict[str, Any]:
         data = masked.get(text)
         if data is None:
-            data = masked[text] = options_dict(ClaudeOptions.from_json(text))
+            data = masked[text] = _shown_options(json.loads(text) if text else {})
         return data
 
     from_row: dict[str, Callable[[Any], Any] | None] = {

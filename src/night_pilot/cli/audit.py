@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import click
-
-from .app import Env, cli, common, pass_env
+from .app import Env, Exit, IntRange, cli, common, option, pass_env
 from .output import emit, iso, table
 
 
@@ -32,12 +30,12 @@ def _summary(entry: dict[str, Any]) -> str:
 
 
 @cli.command("audit")
-@click.option("--job", "job_id", type=int, help="Only this job and its runs.")
-@click.option("--execution", "execution_id", type=int, help="Only this run.")
-@click.option("--action", help="Only entries of this action (run, refuse, create, …).")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
-@click.option("--verify", is_flag=True,
-              help="Check each run's recorded SHA-256 against the prompt text stored with it.")
+@option("--job", "job_id", type=int, help="Only this job and its runs.")
+@option("--execution", "execution_id", type=int, help="Only this run.")
+@option("--action", help="Only entries of this action (run, refuse, create, …).")
+@option("--limit", type=IntRange(1, 100_000), default=50, show_default=True)
+@option("--verify", is_flag=True,
+        help="Check each run's recorded SHA-256 against the prompt text stored with it.")
 @common
 @pass_env
 def audit(env: Env, job_id: int | None, execution_id: int | None, action: str | None,
@@ -77,7 +75,7 @@ def audit(env: Env, job_id: int | None, execution_id: int | None, action: str | 
 
     emit(env.fmt, {"entries": rows, **({"mismatches": mismatches} if verify else {})}, pretty)
     if mismatches:
-        raise click.exceptions.Exit(1)
+        raise Exit(1)
 
 
 def e_time(value: str | None) -> str | None:

@@ -6,10 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-
-from .app import Env, cli, common, pass_env
-from .output import emit, fields, iso
+from .app import Env, cli, common, option, pass_env
+from .output import echo, emit, fields, iso
 
 
 def _state(env: Env) -> dict[str, Any]:
@@ -36,27 +34,24 @@ def _countdown(seconds: int) -> str:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--watch", is_flag=True, help="Keep a live countdown until the limit resets.")
+@option("--watch", is_flag=True, help="Keep a live countdown until the limit resets.")
 @common
 @pass_env
-@click.pass_context
-def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
+def cooldown(env: Env, watch: bool) -> None:
     """The usage limit in force, when it resets, and which run hit it."""
-    if ctx.invoked_subcommand is not None:
-        return
     state = _state(env)
     if watch and env.fmt != "json":
         while state["active"]:
-            click.echo(f"\r{state['kind']} limit: resets in {_countdown(state['seconds_left'])} "
-                       f"(at {state['reset_at']})   ", nl=False)
+            echo(f"\r{state['kind']} limit: resets in {_countdown(state['seconds_left'])} "
+                 f"(at {state['reset_at']})   ", nl=False)
             time.sleep(1)
             state = _state(env)
-        click.echo("\rNo usage limit in force." + " " * 40)
+        echo("\rNo usage limit in force." + " " * 40)
         return
 
     def pretty() -> None:
         if not state["active"]:
-            click.echo("No usage limit in force.")
+            echo("No usage limit in force.")
             return
         fields([("limit", state["kind"]), ("resets at", state["reset_at"]),
                 ("resets in", _countdown(state["seconds_left"])),
@@ -73,4 +68,4 @@ def cooldown_clear(env: Env) -> None:
     """Forget the recorded limit: deferred runs become due now."""
     cleared = env.store().clear_cooldowns(datetime.now(UTC))
     emit(env.fmt, {"cleared": cleared},
-         lambda: click.echo(f"Cleared {cleared} usage limit(s); deferred runs are due now."))
+         lambda: echo(f"Cleared {cleared} usage limit(s); deferred runs are due now."))

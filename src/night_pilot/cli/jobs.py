@@ -6,20 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import click
-
+from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
-from ..models import (
-    ExecutorKind,
-    InterruptPolicy,
-    MisfirePolicy,
-    OnLimit,
-    OverlapPolicy,
-    schedule_text,
-)
 from ..shapes import job_dicts
-from .app import Env, cli, common, pass_env
-from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
+from .app import Choice, Env, IntRange, argument, cli, common, option, pass_env
+from .output import echo, emit, execution_dict, fields, iso, job_dict, local_time, table
 
 if TYPE_CHECKING:
     from ..catalog import Review
@@ -29,36 +20,36 @@ if TYPE_CHECKING:
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options that say how a prompt runs; shared by `job create` and `execute`."""
     options = [
-        click.option("--work-dir", metavar="DIR", help="Working directory (default: here)."),
-        click.option("--model", help="Claude model name or alias."),
-        click.option("--allowed-tools", metavar="LIST", help="Tools granted without asking."),
-        click.option("--disallowed-tools", metavar="LIST", help="Tools always denied."),
-        click.option("--permission-mode", help="Claude permission mode (e.g. acceptEdits)."),
-        click.option("--max-turns", type=int, help="Stop after this many agent turns."),
-        click.option("--max-budget-usd", type=float, help="Stop after spending this much."),
-        click.option("--append-system-prompt", metavar="TEXT", help="Extra system prompt."),
-        click.option("--mcp-config", metavar="FILE|JSON", help="MCP servers to load."),
-        click.option("--add-dir", "add_dirs", multiple=True, metavar="DIR",
-                     help="Another directory Claude may access (repeatable)."),
-        click.option("--timeout", metavar="DURATION", help="Hard time limit (default 1h)."),
-        click.option("--idle-timeout", metavar="DURATION",
-                     help="Kill the run after this long without output (default 10m)."),
-        click.option("--retries", type=int, default=2, show_default=True,
-                     help="Extra attempts after a transient failure."),
-        click.option("--executor", type=click.Choice(ExecutorKind.values()), default="claude",
-                     show_default=True, help="Run the prompt with claude, or as a shell script."),
-        click.option("--on-limit", type=click.Choice(OnLimit.values()), default="rerun",
-                     show_default=True, help="After a usage limit: run again, or resume."),
-        click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-                     help="A value for the prompt's {{NAME}} placeholder (repeatable)."),
-        click.option("--worktree", is_flag=True,
-                     help="Run in a fresh git worktree on a cnp/ branch; kept if it changed "
+        option("--work-dir", metavar="DIR", help="Working directory (default: here)."),
+        option("--model", help="Claude model name or alias."),
+        option("--allowed-tools", metavar="LIST", help="Tools granted without asking."),
+        option("--disallowed-tools", metavar="LIST", help="Tools always denied."),
+        option("--permission-mode", help="Claude permission mode (e.g. acceptEdits)."),
+        option("--max-turns", type=int, help="Stop after this many agent turns."),
+        option("--max-budget-usd", type=float, help="Stop after spending this much."),
+        option("--append-system-prompt", metavar="TEXT", help="Extra system prompt."),
+        option("--mcp-config", metavar="FILE|JSON", help="MCP servers to load."),
+        option("--add-dir", "add_dirs", multiple=True, metavar="DIR",
+               help="Another directory Claude may access (repeatable)."),
+        option("--timeout", metavar="DURATION", help="Hard time limit (default 1h)."),
+        option("--idle-timeout", metavar="DURATION",
+               help="Kill the run after this long without output (default 10m)."),
+        option("--retries", type=int, default=2, show_default=True,
+               help="Extra attempts after a transient failure."),
+        option("--executor", type=Choice(ExecutorKind.values()), default="claude",
+               show_default=True, help="Run the prompt with claude, or as a shell script."),
+        option("--on-limit", type=Choice(OnLimit.values()), default="rerun",
+               show_default=True, help="After a usage limit: run again, or resume."),
+        option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+               help="A value for the prompt's {{NAME}} placeholder (repeatable)."),
+        option("--worktree", is_flag=True,
+               help="Run in a fresh git worktree on a cnp/ branch; kept if it changed "
                           "anything."),
-        click.option("--i-understand-the-risk", "i_understand_the_risk", is_flag=True,
-                     help="Accept a critical risk level (see the dry run for why)."),
+        option("--i-understand-the-risk", "i_understand_the_risk", is_flag=True,
+               help="Accept a critical risk level (see the dry run for why)."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
+    for declare in reversed(options):
+        fn = declare(fn)
     return fn
 
 
@@ -68,27 +59,27 @@ def job() -> None:
 
 
 @job.command("create")
-@click.argument("prompt_id", type=int)
-@click.argument("cron", required=False)
-@click.option("--name", help="Job name (default: the prompt's title).")
-@click.option("--description", default="", help="What the job is for.")
-@click.option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
-@click.option("--at", metavar="DATETIME", help="Run once at this ISO 8601 time instead of cron.")
+@argument("prompt_id", type=int)
+@argument("cron", required=False)
+@option("--name", help="Job name (default: the prompt's title).")
+@option("--description", default="", help="What the job is for.")
+@option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
+@option("--at", metavar="DATETIME", help="Run once at this ISO 8601 time instead of cron.")
 @run_options
-@click.option("--misfire", type=click.Choice(MisfirePolicy.values()), default="latest",
-              show_default=True, help="Fire times missed while no daemon ran.")
-@click.option("--misfire-grace", metavar="DURATION",
-              help="How late a missed run may still start (default 6h).")
-@click.option("--overlap", type=click.Choice(OverlapPolicy.values()), default="skip",
-              show_default=True, help="When the previous run is still going.")
-@click.option("--on-interrupt", type=click.Choice(InterruptPolicy.values()),
-              default="retry-unstarted", show_default=True,
-              help="Retry a run whose daemon vanished?")
-@click.option("--continue-session", is_flag=True,
-              help="Each run resumes the session of the job's previous run.")
-@click.option("--dry-run", is_flag=True,
-              help="Validate and show (rendered prompt, risk, fire times); write nothing.")
-@click.option("--no-register", is_flag=True, help="Store the job paused.")
+@option("--misfire", type=Choice(MisfirePolicy.values()), default="latest",
+        show_default=True, help="Fire times missed while no daemon ran.")
+@option("--misfire-grace", metavar="DURATION",
+        help="How late a missed run may still start (default 6h).")
+@option("--overlap", type=Choice(OverlapPolicy.values()), default="skip",
+        show_default=True, help="When the previous run is still going.")
+@option("--on-interrupt", type=Choice(InterruptPolicy.values()),
+        default="retry-unstarted", show_default=True,
+        help="Retry a run whose daemon vanished?")
+@option("--continue-session", is_flag=True,
+        help="Each run resumes the session of the job's previous run.")
+@option("--dry-run", is_flag=True,
+        help="Validate and show (rendered prompt, risk, fire times); write nothing.")
+@option("--no-register", is_flag=True, help="Store the job paused.")
 @common
 @pass_env
 def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_register: bool,
@@ -113,11 +104,11 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
                 **review.to_dict()}
 
         def pretty() -> None:
-            click.echo("Dry run: nothing was stored.")
+            echo("Dry run: nothing was stored.")
             _show(shown)
-            click.echo("next fire times:")
+            echo("next fire times:")
             for t in times:
-                click.echo(f"  {local_time(t, built.timezone)}")
+                echo(f"  {local_time(t, built.timezone)}")
             show_review(review)
 
         emit(env.fmt, data, pretty)
@@ -131,8 +122,8 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
             "warnings": review.warnings}
 
     def pretty_created() -> None:
-        click.echo(f"Created job {created.id}: {description}; {state}")
-        click.echo(f"Risk: {review.risk.summary()}")
+        echo(f"Created job {created.id}: {description}; {state}")
+        echo(f"Risk: {review.risk.summary()}")
 
     emit(env.fmt, data, pretty_created)
     warn(env, review.warnings)
@@ -147,38 +138,39 @@ def warn(env: Env, notes: list[str]) -> None:
     """Warnings on stderr (pretty output only: JSON output carries them in the document)."""
     if env.fmt != "json":
         for note in notes:
-            click.echo(f"Warning: {note}", err=True)
+            echo(f"Warning: {note}", err=True)
 
 
 def show_review(review: Review) -> None:
     """The dry-run view of a prompt: its risk with every trigger, its references, as sent."""
-    click.echo(f"risk: {review.risk.level}")
+    echo(f"risk: {review.risk.level}")
     for f in review.risk.findings:
-        click.echo(f"  {f.level:<8} {f.trigger}: {f.why}")
+        echo(f"  {f.level:<8} {f.trigger}: {f.why}")
     if review.refs.refs:
-        click.echo("file references:")
+        echo("file references:")
         for r in review.refs.refs:
             extra = f" ({r.detail})" if r.detail else ""
-            click.echo(f"  @{r.ref}: {r.status}{extra}")
+            echo(f"  @{r.ref}: {r.status}{extra}")
     for note in review.template_warnings:
-        click.echo(f"warning: {note}")
-    click.echo("rendered prompt:" if review.templated else "prompt:")
+        echo(f"warning: {note}")
+    echo("rendered prompt:" if review.templated else "prompt:")
     for line in review.rendered.splitlines() or [""]:
-        click.echo(f"  {line}")
+        echo(f"  {line}")
 
 
 @job.command("list")
-@click.option("--all", "include_deleted", is_flag=True, help="Include deleted jobs.")
+@option("--all", "include_deleted", is_flag=True, help="Include deleted jobs.")
 @common
 @pass_env
 def job_list(env: Env, include_deleted: bool) -> None:
     """List jobs with their next run and last status."""
     # From stored rows straight to the JSON shape: no Job objects for a thousand jobs.
     jobs = job_dicts(*env.store().job_rows(include_deleted=include_deleted), settings=True)
-    emit(
-        env.fmt,
-        {"jobs": jobs},
-        lambda: table(
+
+    def pretty() -> None:
+        from ..models import schedule_text
+
+        table(
             ["id", "name", "schedule", "tz", "enabled", "next run", "last"],
             [
                 (j["id"], j["name"], schedule_text(j["cron_expr"], j["run_at"]), j["timezone"],
@@ -186,8 +178,9 @@ def job_list(env: Env, include_deleted: bool) -> None:
                  local_time(j["next_run_at"], j["timezone"]), j["last_status"])
                 for j in jobs
             ],
-        ),
-    )
+        )
+
+    emit(env.fmt, {"jobs": jobs}, pretty)
 
 
 def _show(data: dict[str, Any]) -> None:
@@ -225,7 +218,7 @@ def _show(data: dict[str, Any]) -> None:
 
 
 @job.command("show")
-@click.argument("job_id", type=int)
+@argument("job_id", type=int)
 @common
 @pass_env
 def job_show(env: Env, job_id: int) -> None:
@@ -238,7 +231,7 @@ def job_show(env: Env, job_id: int) -> None:
 
 
 @job.command("pause")
-@click.argument("job_id", type=int)
+@argument("job_id", type=int)
 @common
 @pass_env
 def job_pause(env: Env, job_id: int) -> None:
@@ -246,11 +239,11 @@ def job_pause(env: Env, job_id: int) -> None:
     from .. import catalog
 
     j = catalog.pause_job(env.store(), job_id, datetime.now(UTC))
-    emit(env.fmt, job_dict(j), lambda: click.echo(f"Paused job {job_id}"))
+    emit(env.fmt, job_dict(j), lambda: echo(f"Paused job {job_id}"))
 
 
 @job.command("resume")
-@click.argument("job_id", type=int)
+@argument("job_id", type=int)
 @common
 @pass_env
 def job_resume(env: Env, job_id: int) -> None:
@@ -258,25 +251,25 @@ def job_resume(env: Env, job_id: int) -> None:
     from .. import catalog
 
     j = catalog.resume_job(env.store(), job_id, datetime.now(UTC))
-    emit(env.fmt, job_dict(j), lambda: click.echo(
+    emit(env.fmt, job_dict(j), lambda: echo(
         f"Resumed job {job_id}; next run {local_time(j.next_run_at, j.timezone)}"))
 
 
 @job.command("delete")
-@click.argument("job_id", type=int)
+@argument("job_id", type=int)
 @common
 @pass_env
 def job_delete(env: Env, job_id: int) -> None:
     """Delete a job; its run history stays readable."""
     env.store().delete_job(job_id, datetime.now(UTC))
-    emit(env.fmt, {"id": job_id, "deleted": True}, lambda: click.echo(f"Deleted job {job_id}"))
+    emit(env.fmt, {"id": job_id, "deleted": True}, lambda: echo(f"Deleted job {job_id}"))
 
 
 @job.command("next")
-@click.argument("job_id", type=int)
-@click.option("-n", "count", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--after", metavar="ISO-DATETIME",
-              help="Start from this time (default: now); without an offset, in the job's zone.")
+@argument("job_id", type=int)
+@option("-n", "count", type=IntRange(1, 1000), default=5, show_default=True)
+@option("--after", metavar="ISO-DATETIME",
+        help="Start from this time (default: now); without an offset, in the job's zone.")
 @common
 @pass_env
 def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
@@ -300,19 +293,19 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
             "after": iso(start), "next_fire_times": [iso(t) for t in times]}
 
     def pretty() -> None:
-        click.echo(data["description"])
+        echo(data["description"])
         for t in times:
-            click.echo(f"  {local_time(t, j.timezone)}   ({t.strftime('%Y-%m-%d %H:%M:%S')} UTC)")
+            echo(f"  {local_time(t, j.timezone)}   ({t.strftime('%Y-%m-%d %H:%M:%S')} UTC)")
         if not times:
-            click.echo("  (no further fire times)")
+            echo("  (no further fire times)")
 
     emit(env.fmt, data, pretty)
 
 
 @job.command("trigger")
-@click.argument("job_id", type=int)
-@click.option("--wait", is_flag=True,
-              help="Wait for the outcome (runs here when no daemon is running).")
+@argument("job_id", type=int)
+@option("--wait", is_flag=True,
+        help="Wait for the outcome (runs here when no daemon is running).")
 @common
 @pass_env
 def job_trigger(env: Env, job_id: int, wait: bool) -> None:
@@ -326,8 +319,8 @@ def job_trigger(env: Env, job_id: int, wait: bool) -> None:
     run = trigger_job(store, job_id, _now())
     if run.status == RunStatus.SKIPPED or not wait:
         emit(env.fmt, execution_dict(run),
-             lambda: click.echo(f"Execution {run.id}: {run.status}"
-                                + (f" ({run.reason})" if run.reason else "")))
+             lambda: echo(f"Execution {run.id}: {run.status}"
+                          + (f" ({run.reason})" if run.reason else "")))
         return
     done = wait_for(env, run) if daemon_alive(store, _now()) else run_in_foreground(env, run)
     _outcome(env, done)

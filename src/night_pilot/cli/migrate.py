@@ -7,10 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
-
-from .app import Env, cli, common, pass_env
-from .output import emit, table
+from .app import Env, IntRange, argument, cli, common, option, pass_env
+from .output import echo, emit, table
 
 _SHOWN = 15  # skipped rows and notes listed in the readable report (all of them in JSON)
 
@@ -21,17 +19,17 @@ def migrate() -> None:
 
 
 @migrate.command("legacy")
-@click.argument("path", required=False)
-@click.option("--dry-run", is_flag=True, help="Read, map and report; write nothing.")
-@click.option("--tz", "timezone", metavar="ZONE",
-              help="Zone for the imported jobs and for legacy times without an offset "
-              "(default: the system's).")
-@click.option("--work-dir", metavar="DIR",
-              help="Where the imported jobs run (default: the current directory).")
-@click.option("--sample", "sample_size", type=click.IntRange(0, 10_000), default=20,
-              show_default=True, help="Schedules compared field by field in the report.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for picking the sample (the same seed picks the same schedules).")
+@argument("path", required=False)
+@option("--dry-run", is_flag=True, help="Read, map and report; write nothing.")
+@option("--tz", "timezone", metavar="ZONE",
+        help="Zone for the imported jobs and for legacy times without an offset "
+        "(default: the system's).")
+@option("--work-dir", metavar="DIR",
+        help="Where the imported jobs run (default: the current directory).")
+@option("--sample", "sample_size", type=IntRange(0, 10_000), default=20,
+        show_default=True, help="Schedules compared field by field in the report.")
+@option("--seed", type=int, default=0, show_default=True,
+        help="Seed for picking the sample (the same seed picks the same schedules).")
 @common
 @pass_env
 def migrate_legacy(env: Env, path: str | None, dry_run: bool, timezone: str | None,
@@ -77,10 +75,10 @@ def migrate_legacy(env: Env, path: str | None, dry_run: bool, timezone: str | No
 
 def _pretty(report: dict[str, Any], *, found: bool) -> None:
     head = "Dry run (nothing written): " if report["dry_run"] else "Imported "
-    click.echo(f"{head}{report['source']}" + (" (found by looking)" if found else ""))
-    click.echo(f"Times without an offset read in {report['timezone']}; jobs run in "
-               f"{report['work_dir']} and are scheduled in {report['timezone']}.")
-    click.echo("")
+    echo(f"{head}{report['source']}" + (" (found by looking)" if found else ""))
+    echo(f"Times without an offset read in {report['timezone']}; jobs run in "
+         f"{report['work_dir']} and are scheduled in {report['timezone']}.")
+    echo("")
     rows = []
     for name, t in report["tables"].items():
         rows.append((f"{name} → {t['ours']}", t["legacy_rows"], t["imported"],
@@ -92,27 +90,27 @@ def _pretty(report: dict[str, Any], *, found: bool) -> None:
     table(["legacy → ours", "legacy", "imported", "before", "skipped", "ours now",
            "reconciled"], rows)
     states = report["tables"]["schedules"]["job_states"]
-    click.echo("Jobs imported now: " + ", ".join(f"{v} {k}" for k, v in states.items()))
+    echo("Jobs imported now: " + ", ".join(f"{v} {k}" for k, v in states.items()))
     without = report["tables"]["execution_results"]["without_job"]
     if without:
-        click.echo(f"Runs imported without a job: {without}")
+        echo(f"Runs imported without a job: {without}")
     if stats.get("present") and stats.get("totals"):
-        click.echo("token_usage_stats totals (not imported): " + ", ".join(
+        echo("token_usage_stats totals (not imported): " + ", ".join(
             f"{k}={v}" for k, v in stats["totals"].items()))
     if report["other_tables"]:
-        click.echo("Other legacy tables (not imported): " + ", ".join(
+        echo("Other legacy tables (not imported): " + ", ".join(
             f"{k} ({v} rows)" for k, v in report["other_tables"].items()))
     for legacy_table, mapping in report["status_mapping"].items():
         if mapping:
-            click.echo(f"{legacy_table} statuses: " + ", ".join(
+            echo(f"{legacy_table} statuses: " + ", ".join(
                 f"{raw} → {m['to']} ({m['count']})" for raw, m in mapping.items()))
     _listing("Skipped", [f"{s['table']} {s['legacy_id']}: {s['reason']}"
                          for s in report["skipped"]])
     _listing("Notes", [f"{n['table']} {n['legacy_id']}: {n['note']}" for n in report["notes"]])
     sample = report["sample"]
-    click.echo("")
-    click.echo(f"Sample: {sample['size']} of {sample['of']} schedules (seed {sample['seed']}): "
-               f"{sample['matched']} match, {sample['mismatched']} mismatch")
+    echo("")
+    echo(f"Sample: {sample['size']} of {sample['of']} schedules (seed {sample['seed']}): "
+         f"{sample['matched']} match, {sample['mismatched']} mismatch")
     if sample["schedules"]:
         table(["schedule", "job", "prompt legacy → ours", "cron legacy → ours", "match"], [
             (e["schedule"], e["job"],
@@ -120,42 +118,42 @@ def _pretty(report: dict[str, Any], *, found: bool) -> None:
              f"{e['cron_expr']['legacy']} → {e['cron_expr']['ours']}",
              "yes" if e["match"] else "NO" + (f" ({e['note']})" if e.get("note") else ""))
             for e in sample["schedules"]])
-    click.echo("")
+    echo("")
     if report["audit_id"] is not None:
-        click.echo(f"Report kept in the audit log (entry {report['audit_id']}).")
+        echo(f"Report kept in the audit log (entry {report['audit_id']}).")
     if report["reconciled"]:
-        click.echo("Every legacy row is accounted for"
-                   + (" and every sample mismatch is explained above." if sample["mismatched"]
+        echo("Every legacy row is accounted for"
+             + (" and every sample mismatch is explained above." if sample["mismatched"]
                       else "."))
     else:
-        click.echo("Not everything reconciles: see the rows marked NO above.")
+        echo("Not everything reconciles: see the rows marked NO above.")
 
 
 def _listing(title: str, lines: list[str]) -> None:
     if not lines:
         return
-    click.echo(f"{title} ({len(lines)}):")
+    echo(f"{title} ({len(lines)}):")
     for line in lines[:_SHOWN]:
-        click.echo(f"  {line}")
+        echo(f"  {line}")
     if len(lines) > _SHOWN:
-        click.echo(f"  … and {len(lines) - _SHOWN} more (--format json lists them all)")
+        echo(f"  … and {len(lines) - _SHOWN} more (--format json lists them all)")
 
 
 @migrate.command("copy")
-@click.option("--from", "source", metavar="PATH",
-              help="cnp's SQLite database to copy (default: the one --db or $CNP_DB names, "
-              "if that is a file).")
-@click.option("--to", "target", metavar="URL", required=True,
-              help="The PostgreSQL database to copy into (postgresql://...).")
-@click.option("--dry-run", is_flag=True, help="Check both ends and report; write nothing.")
-@click.option("--replace", is_flag=True,
-              help="Delete what the target already holds first (in the same transaction).")
-@click.option("--include-daemons", is_flag=True,
-              help="Copy the source's daemon registrations too (history only).")
-@click.option("--sample", "sample_size", type=click.IntRange(0, 10_000), default=20,
-              show_default=True, help="Rows per table compared field by field in the report.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for picking the sample (the same seed picks the same rows).")
+@option("--from", "source", metavar="PATH",
+        help="cnp's SQLite database to copy (default: the one --db or $CNP_DB names, "
+        "if that is a file).")
+@option("--to", "target", metavar="URL", required=True,
+        help="The PostgreSQL database to copy into (postgresql://...).")
+@option("--dry-run", is_flag=True, help="Check both ends and report; write nothing.")
+@option("--replace", is_flag=True,
+        help="Delete what the target already holds first (in the same transaction).")
+@option("--include-daemons", is_flag=True,
+        help="Copy the source's daemon registrations too (history only).")
+@option("--sample", "sample_size", type=IntRange(0, 10_000), default=20,
+        show_default=True, help="Rows per table compared field by field in the report.")
+@option("--seed", type=int, default=0, show_default=True,
+        help="Seed for picking the sample (the same seed picks the same rows).")
 @common
 @pass_env
 def migrate_copy(env: Env, source: str | None, target: str, dry_run: bool, replace: bool,
@@ -189,34 +187,34 @@ def migrate_copy(env: Env, source: str | None, target: str, dry_run: bool, repla
 
 def _pretty_copy(report: dict[str, Any]) -> None:
     head = "Dry run (nothing written): " if report["dry_run"] else "Copied "
-    click.echo(f"{head}{report['source']} → {report['target']} "
-               f"(schema {report['target_schema']})")
+    echo(f"{head}{report['source']} → {report['target']} "
+         f"(schema {report['target_schema']})")
     schema = report["schema"]
-    click.echo(f"Schema version {schema['version']}; the source was at "
-               f"{schema['source_version']}"
-               + (" (upgraded on a private copy)." if schema["source_upgraded"] else ".")
-               + (" Existing data in the target replaced." if report["replace"] else ""))
-    click.echo("")
+    echo(f"Schema version {schema['version']}; the source was at "
+         f"{schema['source_version']}"
+         + (" (upgraded on a private copy)." if schema["source_upgraded"] else ".")
+         + (" Existing data in the target replaced." if report["replace"] else ""))
+    echo("")
     rows = [(name, t["source_rows"], t["copied"], t["skipped"], t["target_before"],
              t["deleted"], t["target_after"], "yes" if t["reconciled"] else "NO")
             for name, t in report["tables"].items()]
     table(["table", "source", "copied", "skipped", "target before", "deleted", "target now",
            "reconciled"], rows)
     for name, c in report["counters"].items():
-        click.echo(f"Counter {name}: source {c['source']}, target {c['target_before']}"
-                   f" → {c['target_after']} (the higher of both)")
-    click.echo("Next ids in the target: " + ", ".join(
+        echo(f"Counter {name}: source {c['source']}, target {c['target_before']}"
+             f" → {c['target_after']} (the higher of both)")
+    echo("Next ids in the target: " + ", ".join(
         f"{name} {n}" for name, n in report["identities"].items()))
     _listing("Skipped", [f"{s['table']} ({s['rows']} row{'s' if s['rows'] != 1 else ''}): "
                          f"{s['reason']}"
                          for s in report["skipped"]])
     _listing("Notes", list(report["notes"]))
     sample = report["sample"]
-    click.echo("")
+    echo("")
     if sample["compared"]:
-        click.echo(f"Sample: up to {sample['per_table']} rows per table (seed {sample['seed']})"
-                   f": {sample['size']} rows compared field by field, {sample['matched']} "
-                   f"match, {sample['mismatched']} mismatch")
+        echo(f"Sample: up to {sample['per_table']} rows per table (seed {sample['seed']})"
+             f": {sample['size']} rows compared field by field, {sample['matched']} "
+             f"match, {sample['mismatched']} mismatch")
         bad = [e for e in sample["rows"] if not e["match"]]
         if bad:
             table(["table", "key", "field", "source", "target"], [
@@ -224,12 +222,12 @@ def _pretty_copy(report: dict[str, Any]) -> None:
                 for e in bad for field, v in (e["mismatches"].items() or
                                               [("(row missing)", {"source": "", "target": ""})])])
     else:
-        click.echo(f"Sample: {sample['note']}.")
-    click.echo("")
+        echo(f"Sample: {sample['note']}.")
+    echo("")
     if report["audit_id"] is not None:
-        click.echo(f"Report kept in the target's audit log (entry {report['audit_id']}).")
+        echo(f"Report kept in the target's audit log (entry {report['audit_id']}).")
     if report["reconciled"]:
-        click.echo("Every source row is accounted for"
-                   + (" and every sampled row matches." if sample["compared"] else "."))
+        echo("Every source row is accounted for"
+             + (" and every sampled row matches." if sample["compared"] else "."))
     else:
-        click.echo("Not everything reconciles: see the rows marked NO above.")
+        echo("Not everything reconciles: see the rows marked NO above.")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import click
-
 from ..errors import InvalidInput
-from .app import Env, cli, common, pass_env
-from .output import emit, table
+from .app import Env, argument, cli, common, option, pass_env
+from .output import echo, emit, table
 
 
 @cli.group()
@@ -33,10 +31,10 @@ def _events(text: str) -> list[str]:
 
 
 @notify.command("add")
-@click.argument("url")
-@click.option("--job", "job_id", type=int, help="Only for this job (default: every job).")
-@click.option("--on", "events", default="failure,cooldown,missed", show_default=True,
-              help="Events: failure, success, cooldown (start and end), missed.")
+@argument("url")
+@option("--job", "job_id", type=int, help="Only for this job (default: every job).")
+@option("--on", "events", default="failure,cooldown,missed", show_default=True,
+        help="Events: failure, success, cooldown (start and end), missed.")
 @common
 @pass_env
 def notify_add(env: Env, url: str, job_id: int | None, events: str) -> None:
@@ -48,7 +46,7 @@ def notify_add(env: Env, url: str, job_id: int | None, events: str) -> None:
     wanted = _events(events)
     target_id = env.store().add_notification_target(url, wanted, job_id, datetime.now(UTC))
     emit(env.fmt, {"id": target_id, "url": redact(url), "job_id": job_id, "events": wanted},
-         lambda: click.echo(f"Added notification target {target_id} ({', '.join(wanted)})"))
+         lambda: echo(f"Added notification target {target_id} ({', '.join(wanted)})"))
 
 
 @notify.command("list")
@@ -65,18 +63,18 @@ def notify_list(env: Env) -> None:
 
 
 @notify.command("remove")
-@click.argument("target_id", type=int)
+@argument("target_id", type=int)
 @common
 @pass_env
 def notify_remove(env: Env, target_id: int) -> None:
     """Stop sending to a target."""
     env.store().remove_notification_target(target_id)
     emit(env.fmt, {"id": target_id, "removed": True},
-         lambda: click.echo(f"Removed notification target {target_id}"))
+         lambda: echo(f"Removed notification target {target_id}"))
 
 
 @notify.command("test")
-@click.argument("url", required=False)
+@argument("url", required=False)
 @common
 @pass_env
 def notify_test(env: Env, url: str | None) -> None:
@@ -89,4 +87,4 @@ def notify_test(env: Env, url: str | None) -> None:
         raise InvalidInput("no notification targets: give a URL or `cnp notify add` one first")
     apprise_send(urls, "[cnp] test notification", "Claude Night Pilot can reach you.")
     emit(env.fmt, {"sent": [redact(u) for u in urls]},
-         lambda: click.echo(f"Sent a test message to {len(urls)} target(s)"))
+         lambda: echo(f"Sent a test message to {len(urls)} target(s)"))

@@ -10,18 +10,16 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
-
-import click
+from typing import Any
 
 from ..errors import CnpError
-from ..shapes import execution_dict as execution_dict
-from ..shapes import iso as iso
-from ..shapes import job_dict as job_dict
-from ..shapes import prompt_dict as prompt_dict
-
-if TYPE_CHECKING:
-    pass
+from ..shapes import (
+    execution_dict as execution_dict,
+    iso as iso,
+    job_dict as job_dict,
+    prompt_dict as prompt_dict,
+)
+from .app import echo as echo
 
 
 def local_time(value: datetime | str | None, zone: str) -> str:
@@ -48,10 +46,7 @@ def emit(fmt: str, data: Any, pretty: Callable[[], None] | None = None) -> None:
         # Indented for a person at a terminal; compact (and several times faster to encode)
         # when another program reads it.
         indent = 2 if sys.stdout.isatty() else None
-        # color=True: nothing to strip. JSON text holds no raw escape character (json.dumps
-        # escapes every control character), and click.echo would otherwise search the whole
-        # document for colour codes when stdout is not a terminal (~0.6 ms for 1,000 jobs).
-        click.echo(json.dumps(data, indent=indent, ensure_ascii=False, default=str), color=True)
+        echo(json.dumps(data, indent=indent, ensure_ascii=False, default=str))
     else:
         pretty()
 
@@ -69,13 +64,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         lines.append("  ".join(parts).rstrip())
     if not rows:
         lines.append("(none)")
-    click.echo("\n".join(lines))  # one write (and flush), not one per row
+    echo("\n".join(lines))  # one write (and flush), not one per row
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
-        click.echo(f"{key.ljust(width)}  {_cell(value)}")
+        echo(f"{key.ljust(width)}  {_cell(value)}")
 
 
 def _cell(value: Any) -> str:
@@ -92,23 +87,20 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def report_error(exc: CnpError | click.ClickException, fmt: str) -> int:
-    if isinstance(exc, CnpError):
-        code, data = exc.exit_code, exc.to_dict()
-    else:
-        code = exc.exit_code
-        data = {"error": "usage", "message": exc.format_message()}
+def report_error(exc: CnpError, fmt: str) -> int:
+    data = exc.to_dict()
     if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False), err=True)
+        echo(json.dumps(data, ensure_ascii=False), err=True)
     else:
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            click.echo(exc.ctx.get_usage(), err=True)
-        click.echo(f"Error: {data['message']}", err=True)
+        usage = getattr(exc, "usage", None)  # a command line error: how to use the command
+        if usage:
+            echo(usage, err=True)
+        echo(f"Error: {data['message']}", err=True)
         for cause in data.get("cause", []):  # type: ignore[attr-defined]
-            click.echo(f"  caused by: {cause}", err=True)
+            echo(f"  caused by: {cause}", err=True)
         if data.get("hint"):
-            click.echo(f"Hint: {data['hint']}", err=True)
-    return code
+            echo(f"Hint: {data['hint']}", err=True)
+    return exc.exit_code
 
 
 def requested_format(argv: Sequence[str]) -> str:

@@ -6,12 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
-
 from .. import catalog
 from ..errors import InvalidInput
-from .app import Env, cli, common, pass_env
-from .output import emit, fields, prompt_dict, stdin_text, table
+from .app import Env, argument, cli, common, option, pass_env
+from .output import echo, emit, fields, prompt_dict, stdin_text, table
 
 
 @cli.group()
@@ -33,11 +31,11 @@ def _content(content: str | None, file: str | None, stdin: bool) -> str:
 
 
 @prompt.command("create")
-@click.argument("title")
-@click.argument("content", required=False)
-@click.option("--file", "file", metavar="F", help="Read the prompt text from a UTF-8 file.")
-@click.option("--stdin", is_flag=True, help="Read the prompt text from standard input.")
-@click.option("--tags", metavar="A,B", help="Comma-separated tags.")
+@argument("title")
+@argument("content", required=False)
+@option("--file", "file", metavar="F", help="Read the prompt text from a UTF-8 file.")
+@option("--stdin", is_flag=True, help="Read the prompt text from standard input.")
+@option("--tags", metavar="A,B", help="Comma-separated tags.")
 @common
 @pass_env
 def prompt_create(
@@ -46,11 +44,11 @@ def prompt_create(
     """Store a new prompt."""
     p = catalog.make_prompt(title, _content(content, file, stdin), catalog.parse_tags(tags))
     created = catalog.create_prompt(env.store(), p, datetime.now(UTC))
-    emit(env.fmt, prompt_dict(created), lambda: click.echo(f"Created prompt {created.id}"))
+    emit(env.fmt, prompt_dict(created), lambda: echo(f"Created prompt {created.id}"))
 
 
 @prompt.command("list")
-@click.option("--tag", help="Only prompts with this tag.")
+@option("--tag", help="Only prompts with this tag.")
 @common
 @pass_env
 def prompt_list(env: Env, tag: str | None) -> None:
@@ -70,7 +68,7 @@ def prompt_list(env: Env, tag: str | None) -> None:
 
 
 @prompt.command("show")
-@click.argument("prompt_id", type=int)
+@argument("prompt_id", type=int)
 @common
 @pass_env
 def prompt_show(env: Env, prompt_id: int) -> None:
@@ -80,19 +78,19 @@ def prompt_show(env: Env, prompt_id: int) -> None:
     def pretty() -> None:
         fields([("id", p.id), ("title", p.title), ("tags", p.tags),
                 ("created", p.created_at), ("updated", p.updated_at)])
-        click.echo("")
-        click.echo(p.content)
+        echo("")
+        echo(p.content)
 
     emit(env.fmt, prompt_dict(p), pretty)
 
 
 @prompt.command("edit")
-@click.argument("prompt_id", type=int)
-@click.option("--title", help="New title.")
-@click.option("--content", help="New text.")
-@click.option("--file", "file", metavar="F", help="New text from a UTF-8 file.")
-@click.option("--stdin", is_flag=True, help="New text from standard input.")
-@click.option("--tags", metavar="A,B", help="Replace the tags (empty string clears them).")
+@argument("prompt_id", type=int)
+@option("--title", help="New title.")
+@option("--content", help="New text.")
+@option("--file", "file", metavar="F", help="New text from a UTF-8 file.")
+@option("--stdin", is_flag=True, help="New text from standard input.")
+@option("--tags", metavar="A,B", help="Replace the tags (empty string clears them).")
 @common
 @pass_env
 def prompt_edit(
@@ -114,22 +112,22 @@ def prompt_edit(
         env.store(), prompt_id, datetime.now(UTC), title=title, content=new_content,
         tags=catalog.parse_tags(tags) if tags is not None else None,
     )
-    emit(env.fmt, prompt_dict(p), lambda: click.echo(f"Updated prompt {p.id}"))
+    emit(env.fmt, prompt_dict(p), lambda: echo(f"Updated prompt {p.id}"))
 
 
 @prompt.command("delete")
-@click.argument("prompt_id", type=int)
+@argument("prompt_id", type=int)
 @common
 @pass_env
 def prompt_delete(env: Env, prompt_id: int) -> None:
     """Delete a prompt (refused while jobs use it)."""
     env.store().delete_prompt(prompt_id, datetime.now(UTC))
     emit(env.fmt, {"id": prompt_id, "deleted": True},
-         lambda: click.echo(f"Deleted prompt {prompt_id}"))
+         lambda: echo(f"Deleted prompt {prompt_id}"))
 
 
 @prompt.command("export")
-@click.option("--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.")
+@option("--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.")
 @common
 @pass_env
 def prompt_export(env: Env, output: str | None) -> None:
@@ -138,13 +136,13 @@ def prompt_export(env: Env, output: str | None) -> None:
     if output:
         Path(output).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         emit(env.fmt, {"path": output, "count": len(doc["prompts"])},
-             lambda: click.echo(f"Exported {len(doc['prompts'])} prompts to {output}"))
+             lambda: echo(f"Exported {len(doc['prompts'])} prompts to {output}"))
     else:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 @prompt.command("import")
-@click.argument("file")
+@argument("file")
 @common
 @pass_env
 def prompt_import(env: Env, file: str) -> None:
@@ -160,4 +158,4 @@ def prompt_import(env: Env, file: str) -> None:
     prompts = catalog.parse_prompt_export(text, file)
     ids = env.store().insert_prompts(prompts, datetime.now(UTC))
     emit(env.fmt, {"imported": len(ids), "ids": ids},
-         lambda: click.echo(f"Imported {len(ids)} prompts: {', '.join(map(str, ids)) or '-'}"))
+         lambda: echo(f"Imported {len(ids)} prompts: {', '.join(map(str, ids)) or '-'}"))

@@ -9,15 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
-
 from .. import catalog
 from ..errors import CnpError
 from ..execution import Execution
 from ..models import TERMINAL_STATUSES, RunStatus, Trigger
-from .app import Env, cli, common, pass_env
+from .app import Choice, Env, Exit, FloatRange, IntRange, argument, cli, common, option, pass_env
 from .jobs import run_options
-from .output import emit, execution_dict, fields, table
+from .output import echo, emit, execution_dict, fields, table
 
 
 def _now() -> datetime:
@@ -80,8 +78,8 @@ def _render_result(e: Execution) -> None:
           if e.file_refs else []),
     ])
     if e.result_text:
-        click.echo("")
-        click.echo(e.result_text)
+        echo("")
+        echo(e.result_text)
 
 
 def run_data(e: Execution) -> dict[str, Any]:
@@ -96,20 +94,20 @@ def run_data(e: Execution) -> dict[str, Any]:
 def _outcome(env: Env, e: Execution) -> None:
     emit(env.fmt, run_data(e), lambda: _render_result(e))
     if e.status != RunStatus.COMPLETED:
-        raise click.exceptions.Exit(1)
+        raise Exit(1)
 
 
 @cli.command("execute")
-@click.option("--prompt", "prompt_text", metavar="TEXT", help="The prompt text.")
-@click.option("--file", "file", metavar="F", help="Read the prompt from a UTF-8 file.")
-@click.option("--stdin", is_flag=True, help="Read the prompt from standard input.")
-@click.option("--mode", type=click.Choice(["sync", "async"]), default="sync", show_default=True,
-              help="sync: run here and print the result; async: leave it to the daemon.")
-@click.option("--cooldown-check/--no-cooldown-check", default=True, show_default=True,
-              help="Refuse to start while a usage limit is in force.")
-@click.option("--force", is_flag=True, help="Start even while a usage limit is in force.")
-@click.option("--resume", "resume", metavar="SESSION",
-              help="Continue this Claude session (see `cnp session list`).")
+@option("--prompt", "prompt_text", metavar="TEXT", help="The prompt text.")
+@option("--file", "file", metavar="F", help="Read the prompt from a UTF-8 file.")
+@option("--stdin", is_flag=True, help="Read the prompt from standard input.")
+@option("--mode", type=Choice(["sync", "async"]), default="sync", show_default=True,
+        help="sync: run here and print the result; async: leave it to the daemon.")
+@option("--cooldown-check/--no-cooldown-check", default=True, show_default=True,
+        help="Refuse to start while a usage limit is in force.")
+@option("--force", is_flag=True, help="Start even while a usage limit is in force.")
+@option("--resume", "resume", metavar="SESSION",
+        help="Continue this Claude session (see `cnp session list`).")
 @run_options
 @common
 @pass_env
@@ -143,15 +141,15 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
     run = store.get_run(run_id)
     if mode == "async":
         emit(env.fmt, run_data(run),
-             lambda: click.echo(f"Queued execution {run_id}; a running daemon will start it"))
+             lambda: echo(f"Queued execution {run_id}; a running daemon will start it"))
         return
     _outcome(env, run_in_foreground(env, run))
 
 
 @cli.command("executions")
-@click.option("--job", "job_id", type=int, help="Only runs of this job.")
-@click.option("--status", type=click.Choice(RunStatus.values()), help="Only runs in this state.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@option("--job", "job_id", type=int, help="Only runs of this job.")
+@option("--status", type=Choice(RunStatus.values()), help="Only runs in this state.")
+@option("--limit", type=IntRange(1, 100_000), default=20, show_default=True)
 @common
 @pass_env
 def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
@@ -173,8 +171,8 @@ def execution() -> None:
 
 
 @execution.command("show")
-@click.argument("execution_id", type=int)
-@click.option("--events", is_flag=True, help="Include every line the run printed.")
+@argument("execution_id", type=int)
+@option("--events", is_flag=True, help="Include every line the run printed.")
 @common
 @pass_env
 def execution_show(env: Env, execution_id: int, events: bool) -> None:
@@ -189,13 +187,13 @@ def execution_show(env: Env, execution_id: int, events: bool) -> None:
     def pretty() -> None:
         _render_result(e)
         for line in lines:
-            click.echo(f"[{line['seq']:>4} {line['stream']}] {line['line']}")
+            echo(f"[{line['seq']:>4} {line['stream']}] {line['line']}")
 
     emit(env.fmt, data, pretty)
 
 
 @execution.command("cancel")
-@click.argument("execution_id", type=int)
+@argument("execution_id", type=int)
 @common
 @pass_env
 def execution_cancel(env: Env, execution_id: int) -> None:
@@ -206,38 +204,38 @@ def execution_cancel(env: Env, execution_id: int) -> None:
         raise CnpError(f"execution {execution_id} already ended ({status})")
     data = {"id": execution_id, "status": str(status),
             "cancel_requested": status in (RunStatus.QUEUED, RunStatus.RUNNING)}
-    emit(env.fmt, data, lambda: click.echo(
+    emit(env.fmt, data, lambda: echo(
         f"Cancelled execution {execution_id}" if status == RunStatus.CANCELLED
         else f"Asked the daemon to stop execution {execution_id} ({status})"))
 
 
 @cli.command("daemon")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Runs at once.")
-@click.option("--prefetch", type=click.IntRange(0, 100_000), default=None,
-              help="Due runs claimed to wait for a free slot (queued), beyond the running "
-              "ones. Default: 10000 on SQLite (the one daemon takes a whole burst), 32 on "
-              "PostgreSQL (daemons share a backlog).")
-@click.option("--lease", "lease_s", type=click.FloatRange(1, 3600), default=30.0,
-              show_default=True, help="Seconds a claim lasts without a heartbeat.")
-@click.option("--shutdown-grace", "grace_s", type=click.FloatRange(0, 86400), default=30.0,
-              show_default=True, help="On SIGTERM, seconds to let running runs finish.")
-@click.option("--retry-base-delay", "retry_base_s", type=click.FloatRange(0, 86400),
-              default=30.0, show_default=True,
-              help="First retry delay after a transient failure (doubles each attempt).")
-@click.option("--cooldown-margin", "margin_s", type=click.FloatRange(0, 86400), default=60.0,
-              show_default=True,
-              help="After a usage limit resets, wait this many more seconds before Claude runs.")
-@click.option("--standby/--no-standby", default=True, show_default=True,
-              help="If another daemon owns the database, wait to take over (or exit).")
-@click.option("--retain-days", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Delete finished runs (and their events) older than this many days, "
-              "hourly. Default: keep every run.")
-@click.option("--web/--no-web", default=False, show_default=True,
-              help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="With --web: port (0: any free port).")
+@option("--concurrency", type=IntRange(1, 64), default=2, show_default=True,
+        help="Runs at once.")
+@option("--prefetch", type=IntRange(0, 100_000), default=None,
+        help="Due runs claimed to wait for a free slot (queued), beyond the running "
+        "ones. Default: 10000 on SQLite (the one daemon takes a whole burst), 32 on "
+        "PostgreSQL (daemons share a backlog).")
+@option("--lease", "lease_s", type=FloatRange(1, 3600), default=30.0,
+        show_default=True, help="Seconds a claim lasts without a heartbeat.")
+@option("--shutdown-grace", "grace_s", type=FloatRange(0, 86400), default=30.0,
+        show_default=True, help="On SIGTERM, seconds to let running runs finish.")
+@option("--retry-base-delay", "retry_base_s", type=FloatRange(0, 86400),
+        default=30.0, show_default=True,
+        help="First retry delay after a transient failure (doubles each attempt).")
+@option("--cooldown-margin", "margin_s", type=FloatRange(0, 86400), default=60.0,
+        show_default=True,
+        help="After a usage limit resets, wait this many more seconds before Claude runs.")
+@option("--standby/--no-standby", default=True, show_default=True,
+        help="If another daemon owns the database, wait to take over (or exit).")
+@option("--retain-days", type=FloatRange(min=0, min_open=True), default=None,
+        help="Delete finished runs (and their events) older than this many days, "
+        "hourly. Default: keep every run.")
+@option("--web/--no-web", default=False, show_default=True,
+        help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
+@option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
+@option("--port", type=IntRange(0, 65535), default=8765, show_default=True,
+        help="With --web: port (0: any free port).")
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, grace_s: float,
@@ -275,4 +273,4 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
         if server is not None:
             server.stop()
     if code:
-        raise click.exceptions.Exit(code)
+        raise Exit(code)

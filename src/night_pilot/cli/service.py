@@ -6,10 +6,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from .app import Env, cli, common, pass_env
-from .output import emit, fields
+from .app import Env, cli, common, option, pass_env
+from .output import echo, emit, fields
 
 if TYPE_CHECKING:
     from ..service import ServiceSpec
@@ -29,14 +27,14 @@ def _spec(env: Env, include_token: bool = False) -> ServiceSpec:
 
 def _notices(data: dict[str, Any]) -> None:
     for notice in data.get("notices", []):
-        click.echo(f"Note: {notice}")
+        echo(f"Note: {notice}")
 
 
 def _manual(data: dict[str, Any], what: str) -> None:
     reason = _first_line(data.get("manager_error")) or "the service manager did not answer"
-    click.echo(f"Could not {what} ({reason}). Run by hand:")
+    echo(f"Could not {what} ({reason}). Run by hand:")
     for step in data["manual_steps"]:
-        click.echo(f"  {step}")
+        echo(f"  {step}")
 
 
 @cli.group("service")
@@ -49,11 +47,11 @@ def service() -> None:
 
 
 @service.command("install")
-@click.option("--print", "dry_run", is_flag=True,
-              help="Show the unit and the environment file (secrets masked); write nothing.")
-@click.option("--include-token", is_flag=True,
-              help="Copy CLAUDE_CODE_OAUTH_TOKEN / ANTHROPIC_API_KEY (and a database URL with "
-              "a password) from this shell into the environment file.")
+@option("--print", "dry_run", is_flag=True,
+        help="Show the unit and the environment file (secrets masked); write nothing.")
+@option("--include-token", is_flag=True,
+        help="Copy CLAUDE_CODE_OAUTH_TOKEN / ANTHROPIC_API_KEY (and a database URL with "
+        "a password) from this shell into the environment file.")
 @common
 @pass_env
 def install(env: Env, dry_run: bool, include_token: bool) -> None:
@@ -68,11 +66,11 @@ def install(env: Env, dry_run: bool, include_token: bool) -> None:
         def pretty_preview() -> None:
             state = ("installed, unchanged" if data["unit_current"] else
                      "installed, would be replaced" if data["unit_installed"] else "new")
-            click.echo(f"# {data['unit_path']} ({state})")
-            click.echo(data["unit"], nl=False)
-            click.echo(f"\n# {data['env_file']} (mode 0600; would {data['env_file_action']})")
-            click.echo(data["env_file_contents"], nl=False)
-            click.echo("\n# then: " + "; ".join(data["then_run"]))
+            echo(f"# {data['unit_path']} ({state})")
+            echo(data["unit"], nl=False)
+            echo(f"\n# {data['env_file']} (mode 0600; would {data['env_file_action']})")
+            echo(data["env_file_contents"], nl=False)
+            echo("\n# then: " + "; ".join(data["then_run"]))
             _notices(data)
 
         emit(env.fmt, data, pretty_preview)
@@ -82,13 +80,13 @@ def install(env: Env, dry_run: bool, include_token: bool) -> None:
 
     def pretty() -> None:
         verb = "Wrote" if data["unit_changed"] else "Unchanged"
-        click.echo(f"{verb} {data['unit_path']}")
-        click.echo(f"  runs: {' '.join(data['command'])}")
+        echo(f"{verb} {data['unit_path']}")
+        echo(f"  runs: {' '.join(data['command'])}")
         env_verb = {"created": "Created (mode 0600)", "kept": "Kept as it was",
                     "updated": "Updated the credentials in"}[data["env_file_action"]]
-        click.echo(f"{env_verb} {data['env_file']}")
+        echo(f"{env_verb} {data['env_file']}")
         if data["started"]:
-            click.echo("The service is enabled and running.")
+            echo("The service is enabled and running.")
         else:
             _manual(data, "start the service")
         _notices(data)
@@ -107,16 +105,16 @@ def uninstall(env: Env) -> None:
 
     def pretty() -> None:
         if not data["was_installed"]:
-            click.echo(f"Not installed ({data['unit_path']} does not exist).")
+            echo(f"Not installed ({data['unit_path']} does not exist).")
         else:
-            click.echo(f"Removed {data['unit_path']}")
+            echo(f"Removed {data['unit_path']}")
             if data["stopped"]:
-                click.echo("The service is stopped and disabled.")
+                echo("The service is stopped and disabled.")
             else:
                 _manual(data, "stop the service")
         if data["env_file_kept"]:
-            click.echo(f"Kept {data['env_file']} (it may hold credentials; delete it yourself "
-                       "if you no longer need it).")
+            echo(f"Kept {data['env_file']} (it may hold credentials; delete it yourself "
+                 "if you no longer need it).")
 
     emit(env.fmt, data, pretty)
 
@@ -150,8 +148,8 @@ def status(env: Env) -> None:
             pairs += [("pid", data["pid"])]
         fields(pairs)
         if data["diff"]:
-            click.echo("")
+            echo("")
             for line in data["diff"]:
-                click.echo(line)
+                echo(line)
 
     emit(env.fmt, data, pretty)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
-
 from ..errors import InvalidInput, NotFound
-from .app import Env, cli, common, pass_env
-from .output import emit, fields, iso, table
+from .app import Env, IntRange, argument, cli, common, option, pass_env
+from .output import echo, emit, fields, iso, table
 
 
 def _cost(value: float | None) -> str | None:
@@ -30,8 +28,8 @@ def session() -> None:
 
 
 @session.command("list")
-@click.option("--job", "job_id", type=int, help="Only sessions with a run of this job.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@option("--job", "job_id", type=int, help="Only sessions with a run of this job.")
+@option("--limit", type=IntRange(1, 100_000), default=20, show_default=True)
 @common
 @pass_env
 def session_list(env: Env, job_id: int | None, limit: int) -> None:
@@ -63,7 +61,7 @@ def _resolve(env: Env, given: str) -> str:
 
 
 @session.command("show")
-@click.argument("session_id")
+@argument("session_id")
 @common
 @pass_env
 def session_show(env: Env, session_id: str) -> None:
@@ -95,7 +93,7 @@ def session_show(env: Env, session_id: str) -> None:
         fields([("session", sid), ("runs", len(runs)),
                 ("jobs", ", ".join(map(str, data["job_ids"])) or None),
                 ("tokens", _tokens(total)), ("cost", _cost(total["cost_usd"]))])
-        click.echo("")
+        echo("")
         table(["run", "job", "try", "started", "status", "how", "tokens in", "tokens out",
                "cost", "reason"],
               [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.attempt,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import click
-
 from ..config import resolve_db
-from .app import Env, cli, common, pass_env
-from .output import emit, fields, table
+from .app import Env, Exit, cli, common, option, pass_env
+from .output import echo, emit, fields, table
 
 
 @cli.command()
@@ -27,7 +25,7 @@ def init(env: Env) -> None:
 
     def pretty() -> None:
         verb = "Created" if data["created"] else "Using existing"
-        click.echo(f"{verb} database {data['database']} (schema version {data['schema_version']})")
+        echo(f"{verb} database {data['database']} (schema version {data['schema_version']})")
 
     emit(env.fmt, data, pretty)
 
@@ -65,7 +63,7 @@ def status(env: Env) -> None:
                       + (f"${cost:.4f}" if cost is not None else "cost unknown")),
         ])
         if data["last_failures"]:
-            click.echo("\nrecent failures:")
+            echo("\nrecent failures:")
             table(["id", "job", "finished", "reason"],
                   [(f["id"], f["job_name"] or "-", f["finished_at"] and datetime.fromisoformat(
                       f["finished_at"]).strftime("%m-%d %H:%M"), f["reason"])
@@ -75,8 +73,8 @@ def status(env: Env) -> None:
 
 
 @cli.command()
-@click.option("--fast", is_flag=True,
-              help="Only cheap checks, from cached facts (no subprocess, no integrity scan).")
+@option("--fast", is_flag=True,
+        help="Only cheap checks, from cached facts (no subprocess, no integrity scan).")
 @common
 @pass_env
 def health(env: Env, fast: bool) -> None:
@@ -89,13 +87,13 @@ def health(env: Env, fast: bool) -> None:
     def pretty() -> None:
         for c in report.checks:
             mark = "ok" if c.ok else ("WARN" if c.severity == "warning" else "FAIL")
-            click.echo(f"{mark:>4}  {c.name:<16} {c.summary}")
-        click.echo("")
-        click.echo("healthy" if report.healthy else "UNHEALTHY: " + "; ".join(report.problems))
+            echo(f"{mark:>4}  {c.name:<16} {c.summary}")
+        echo("")
+        echo("healthy" if report.healthy else "UNHEALTHY: " + "; ".join(report.problems))
 
     emit(env.fmt, data, pretty)
     if not report.healthy:
-        raise click.exceptions.Exit(1)
+        raise Exit(1)
 
 
 

@@ -6,72 +6,51 @@ Parses options and renders reports (table, one JSON document, or CSV); the work 
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from collections.abc import Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
-import click
-
-from .app import Env, cli, common, pass_env
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .app import BadParameter, Env, cli, common, echo, existing_directory, option, pass_env
 
 REPORTS = ("daily", "monthly", "session", "blocks", "jobs")
 
 
-def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
+def _day(text: str) -> date:
     from ..errors import InvalidInput
     from ..usage import parse_day
 
     try:
-        return parse_day(value)
+        return parse_day(text)
     except InvalidInput as exc:
-        raise click.BadParameter(f"{exc.message} (use YYYY-MM-DD or YYYYMMDD)",
-                                 param=param) from exc
+        raise ArgumentTypeError(f"{exc.message} (use YYYY-MM-DD or YYYYMMDD)") from exc
 
 
-def report_options(fn: F) -> F:
-    """--since/--until/--tz and the shared --db/--format (with csv) of every report."""
-
-    def apply(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        env = ctx.find_object(Env)
-        if env is not None and value is not None:
-            setattr(env, param.name or "", value)
-        return value
-
-    fn = click.option("--tz", default=None, metavar="ZONE",
-                      help="Group days in this IANA zone (default: the system's local time, "
-                      "as ccusage does).")(fn)
-    fn = click.option("--until", callback=_day, default=None, metavar="DATE",
-                      help="Last day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
-    fn = click.option("--since", callback=_day, default=None, metavar="DATE",
-                      help="First day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
-    fn = click.option("--format", "fmt", type=click.Choice(["pretty", "json", "csv"]),
-                      default=None, expose_value=False, callback=apply, is_eager=True,
-                      help="A table (default), one JSON document, or CSV (a header row, "
-                      "then one row per group).")(fn)
-    fn = click.option("--db", "db", default=None, metavar="PATH|URL", expose_value=False,
-                      callback=apply, is_eager=True,
-                      help="Database file or postgresql:// URL (default: $CNP_DB, else the "
-                      "data directory's claude-night-pilot.db).")(fn)
+def report_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """--since/--until/--tz and the shared --db/--format (with csv) of every report. Given to
+    the group (`cnp usage --since X daily`) they apply unless repeated after the report's name.
+    """
+    fn = common(formats=("pretty", "json", "csv"), logging=False)(fn)
+    fn = option("--tz", default=None, metavar="ZONE",
+                help="Group days in this IANA zone (default: the system's local time, "
+                "as ccusage does).")(fn)
+    fn = option("--until", type=_day, default=None, metavar="DATE",
+                help="Last day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
+    fn = option("--since", type=_day, default=None, metavar="DATE",
+                help="First day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
     return fn
 
 
 @cli.group(invoke_without_command=True)
 @report_options
 @pass_env
-@click.pass_context
-def usage(ctx: click.Context, env: Env, since: date | None, until: date | None,
-          tz: str | None) -> None:
+def usage(env: Env, since: date | None, until: date | None, tz: str | None) -> None:
     """Tokens and cost per day (default), month, session, 5-hour block or job.
 
     Transcript reports read the ledger that `cnp usage import` fills from Claude Code's own
     transcripts; `jobs` reads what each run's result reported.
     """
-    if ctx.invoked_subcommand is None:
-        _report(env, "daily", since, until, tz)
+    _report(env, "daily", since, until, tz)
 
 
 def _report(env: Env, kind: str, since: date | None, until: date | None,
@@ -80,20 +59,14 @@ def _report(env: Env, kind: str, since: date | None, until: date | None,
 
     from .. import usage as service
 
-    # Options given to the group (`cnp usage --since X daily`) apply unless repeated after it.
-    group = click.get_current_context().parent
-    if group is not None and group.info_name == "usage":
-        since = since or group.params.get("since")
-        until = until or group.params.get("until")
-        tz_name = tz_name or group.params.get("tz")
     if since and until and since > until:
-        raise click.BadParameter(f"--since {since} is after --until {until}")
+        raise BadParameter(f"--since {since} is after --until {until}")
     from ..errors import InvalidInput
 
     try:
         tz = service.zone(tz_name)
     except InvalidInput as exc:
-        raise click.BadParameter(exc.message, param_hint="--tz") from exc
+        raise BadParameter(exc.message, param_hint="--tz") from exc
     store = env.store()
     if kind == "blocks":
         data = service.block_report(store, now=datetime.now(UTC), since=since, until=until,
@@ -133,13 +106,13 @@ _make_report_command(
 
 
 @usage.command("import")
-@click.option("--path", "paths", multiple=True, metavar="DIR",
-              type=click.Path(exists=True, file_okay=False),
-              help="Read transcripts here (a Claude config dir or any directory of .jsonl "
-              "files; repeatable). Default: $CLAUDE_CONFIG_DIR, else ~/.config/claude and "
-              "~/.claude.")
-@click.option("--rebuild", is_flag=True,
-              help="Forget the ledger and every file position, then read everything again.")
+@option("--path", "paths", multiple=True, metavar="DIR",
+              type=existing_directory,
+        help="Read transcripts here (a Claude config dir or any directory of .jsonl "
+        "files; repeatable). Default: $CLAUDE_CONFIG_DIR, else ~/.config/claude and "
+        "~/.claude.")
+@option("--rebuild", is_flag=True,
+        help="Forget the ledger and every file position, then read everything again.")
 @common
 @pass_env
 def usage_import(env: Env, paths: tuple[str, ...], rebuild: bool) -> None:
@@ -160,24 +133,24 @@ def usage_import(env: Env, paths: tuple[str, ...], rebuild: bool) -> None:
 
     def pretty() -> None:
         if not roots:
-            click.echo("No Claude transcript directory found (looked for $CLAUDE_CONFIG_DIR, "
-                       "~/.config/claude/projects and ~/.claude/projects).")
+            echo("No Claude transcript directory found (looked for $CLAUDE_CONFIG_DIR, "
+                 "~/.config/claude/projects and ~/.claude/projects).")
             return
-        click.echo(f"Read {data['files_read']} of {data['files_seen']} transcript files "
-                   f"({data['files_new']} new, {data['files_appended']} appended to, "
-                   f"{data['files_reread']} re-read from the start), "
-                   f"{_size(data['bytes_read'])}.")
-        click.echo(f"{data['entries_read']:,} usage rows read; {data['entries_added']:,} new API "
-                   f"responses in the ledger ({data['entries_total']:,} in all).")
+        echo(f"Read {data['files_read']} of {data['files_seen']} transcript files "
+             f"({data['files_new']} new, {data['files_appended']} appended to, "
+             f"{data['files_reread']} re-read from the start), "
+             f"{_size(data['bytes_read'])}.")
+        echo(f"{data['entries_read']:,} usage rows read; {data['entries_added']:,} new API "
+             f"responses in the ledger ({data['entries_total']:,} in all).")
         if data["malformed_lines"]:
-            click.echo(f"{data['malformed_lines']:,} malformed or truncated line(s) skipped:")
+            echo(f"{data['malformed_lines']:,} malformed or truncated line(s) skipped:")
             for f in data["malformed_by_file"]:
-                click.echo(f"  {f['malformed_lines']:>6,}  {f['path']}")
+                echo(f"  {f['malformed_lines']:>6,}  {f['path']}")
         if data["pending_bytes"]:
-            click.echo(f"{_size(data['pending_bytes'])} in unfinished last lines, read once "
-                       "they are complete.")
+            echo(f"{_size(data['pending_bytes'])} in unfinished last lines, read once "
+                 "they are complete.")
         for err in data["errors"]:
-            click.echo(f"Could not read {err['path']}: {err['error']}", err=True)
+            echo(f"Could not read {err['path']}: {err['error']}", err=True)
 
     emit(env.fmt, data, pretty)
 
@@ -224,7 +197,7 @@ def _csv(kind: str, data: dict[str, Any]) -> None:
                 value = "true" if value else "false"
             row.append(value)
         out.writerow(row)
-    click.echo(buffer.getvalue(), nl=False)
+    echo(buffer.getvalue(), nl=False)
 
 
 def _money(group: dict[str, Any]) -> str:
@@ -292,4 +265,4 @@ def _pretty(kind: str, data: dict[str, Any], tz: Any) -> None:
         rows.append(total_row)
     table(headers, rows)
     if kind != "jobs":
-        click.echo(f"(times in {data['timezone']})")
+        echo(f"(times in {data['timezone']})")

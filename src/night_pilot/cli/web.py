@@ -5,17 +5,16 @@ Imports the web stack (FastAPI, Jinja2, uvicorn) only when the command runs.
 
 from __future__ import annotations
 
-import click
-
-from .app import Env, cli, common, pass_env
+from ..errors import CnpError
+from .app import Env, IntRange, cli, common, option, pass_env
 
 
 @cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback is reachable from other "
-              "machines: every request from them then needs the web token.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="Port to listen on (0: any free port).")
+@option("--host", default="127.0.0.1", show_default=True,
+        help="Address to listen on. Anything but loopback is reachable from other "
+        "machines: every request from them then needs the web token.")
+@option("--port", type=IntRange(0, 65535), default=8765, show_default=True,
+        help="Port to listen on (0: any free port).")
 @common
 @pass_env
 def serve(env: Env, host: str, port: int) -> None:
@@ -44,6 +43,6 @@ def serve(env: Env, host: str, port: int) -> None:
     try:
         while not stop.wait(0.5):
             if server.thread is None or not server.thread.is_alive():
-                raise click.ClickException("the web server stopped unexpectedly")
+                raise CnpError("the web server stopped unexpectedly")
     finally:
         server.stop()

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import filerefs, notify, templates
-from . import worktree as worktrees
+from . import filerefs, notify, templates, worktree as worktrees
 from .claude_stream import StreamSummary
 from .config import data_dir, find_claude
 from .cooldown import detect as detect_limit

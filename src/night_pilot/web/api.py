@@ -21,6 +21,7 @@ from . import views
 from .deps import Db, cwd_of, now, zone_of
 from .schemas import (
     MAX_ID,
+    Body as BodyModel,
     CronCheck,
     Duration,
     Executor,
@@ -35,7 +36,6 @@ from .schemas import (
     spec_of_create,
     tags_of,
 )
-from .schemas import Body as BodyModel
 from .serialize import execution_dict, iso, job_dict, prompt_dict
 
 

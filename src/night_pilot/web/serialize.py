@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..shapes import MASK as MASK
-from ..shapes import execution_dict as execution_dict
-from ..shapes import iso as iso
-from ..shapes import job_dict as job_dict
-from ..shapes import mask_argv as mask_argv
-from ..shapes import mask_mcp_config as mask_mcp_config
-from ..shapes import options_dict as options_dict
-from ..shapes import prompt_dict as prompt_dict
+from ..shapes import (
+    MASK as MASK,
+    execution_dict as execution_dict,
+    iso as iso,
+    job_dict as job_dict,
+    mask_argv as mask_argv,
+    mask_mcp_config as mask_mcp_config,
+    options_dict as options_dict,
+    prompt_dict as prompt_dict,
+)
 
 
 def run_row_dict(r: dict[str, Any]) -> dict[str, Any]:

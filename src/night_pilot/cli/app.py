@@ -320,7 +320,9 @@ class Command:
             return self.fn(env, **kwargs)
         return self.fn(**kwargs)
 
-    def build(self, parser: argparse.ArgumentParser) -> None:
+    def build(self, parser: argparse.ArgumentParser, words: frozenset[str]) -> None:
+        """Put this command's parameters on `parser`. `words`: the command line's words (see
+        `Group.build`)."""
         for param in self.params:
             param.add_to(parser)
         parser.set_defaults(cnp_command=self)
@@ -354,15 +356,20 @@ class Group(Command):
 
         return register
 
-    def build(self, parser: argparse.ArgumentParser) -> None:
-        super().build(parser)
+    def build(self, parser: argparse.ArgumentParser, words: frozenset[str]) -> None:
+        """Every subcommand is listed (and so can be named in help and errors), but only those
+        whose name is one of the command line's `words` get their parameters: argparse
+        chooses a subcommand by its exact name, and building a parser for each of `cnp job`'s
+        commands took longer than reading a thousand jobs."""
+        super().build(parser, words)
         subs = parser.add_subparsers(metavar="COMMAND", title="commands",
                                      required=not self.invoke_without_command,
                                      parser_class=Parser)
         for name in sorted(self.commands):
             cmd = self.commands[name]
             sub = subs.add_parser(name, help=cmd.summary, description=cmd.doc)
-            cmd.build(sub)
+            if name in words:
+                cmd.build(sub, words)
 
 
 def _clean(doc: str) -> str:
@@ -505,20 +512,16 @@ def command_name(argv: Sequence[str]) -> str | None:
 
 
 def parser_for(argv: Sequence[str]) -> Parser:
-    """A parser for this command line: the root, and the one top-level command argv names
-    (all of them for `cnp --help`, or a name that is not a command, to list them)."""
+    """A parser for this command line: the root, and the top-level command argv names, from
+    its module alone (every module for `cnp --help`, or a name that is not a command, so that
+    all are listed)."""
     name = command_name(argv)
-    wanted = [name] if name in COMMANDS else list(COMMANDS)
-    for module in dict.fromkeys(COMMANDS[n] for n in wanted):
+    modules = [COMMANDS[name]] if name in COMMANDS else COMMANDS.values()
+    for module in dict.fromkeys(modules):
         load(f".{module}")
     parser = Parser(prog="cnp", description=cli.doc)
     parser.add_argument("--version", action="version", version=f"cnp {__version__}")
-    full = cli.commands
-    cli.commands = {n: full[n] for n in wanted if n in full}
-    try:
-        cli.build(parser)
-    finally:
-        cli.commands = full
+    cli.build(parser, frozenset(argv))
     return parser
 
 

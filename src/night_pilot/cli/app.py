@@ -207,7 +207,7 @@ class Param:
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         text = self.help or ""
         if self.show_default and not self.argument:
-            shown = (self.names[0] if self.default else self.off) if self.off else self.default
+            shown = ("yes" if self.default else "no") if self.is_flag else self.default
             text = f"{text} (default: {shown})" if text else f"default: {shown}"
         kw: dict[str, Any] = {"help": text.replace("%", "%%") or None,
                               "default": argparse.SUPPRESS}
@@ -224,10 +224,12 @@ class Param:
             parser.add_argument(*self.names, **kw)
             if self.off:
                 parser.add_argument(self.off, dest=self.dest, action="store_false",
-                                    default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                                    default=argparse.SUPPRESS,
+                                    help=f"The opposite of {self.names[0]}.")
             return
-        if self.metavar:
-            kw["metavar"] = self.metavar
+        # Named after the option, not its parameter: `--lease LEASE`, not `LEASE_S`.
+        kw["metavar"] = self.metavar or max(self.names, key=len).lstrip("-").replace(
+            "-", "_").upper()
         if self.multiple:
             kw["action"] = "append"
         if self.required:
@@ -238,7 +240,7 @@ class Param:
     def _typed(self, kw: dict[str, Any]) -> None:
         if isinstance(self.type, Choice):
             kw["choices"] = self.type.choices
-            if "metavar" not in kw:
+            if not self.metavar:
                 kw["metavar"] = "|".join(self.type.choices)
         elif self.type is not None:
             kw["type"] = self.type

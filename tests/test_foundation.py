@@ -16,11 +16,13 @@ import pytest
 
 from cli_runner import cnp
 from night_pilot.config import (
+    APP_NAME,
     DB_FILENAME,
     LEGACY_DB_FILENAME,
     DbLocation,
     absolute_text,
     data_dir,
+    data_dir_text,
     path_text,
     resolve_db,
 )
@@ -114,6 +116,26 @@ def test_db_path_consistency(cnp_home: Path, tmp_path: Path, monkeypatch: pytest
     users = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")
              if "claude-pilot.db" in p.read_text()]
     assert users == ["config.py"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is for Linux")
+@pytest.mark.parametrize("xdg", [None, "", "relative/data", "/srv/data", "/srv/data/",
+                                 "//srv//data"])
+def test_the_default_data_directory_is_where_platformdirs_puts_it(
+        xdg: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CNP_HOME the data directory follows the XDG rule without importing
+    platformdirs; it must be the directory platformdirs names (and earlier versions used)."""
+    import platformdirs
+
+    monkeypatch.delenv("CNP_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if xdg is None:
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_DATA_HOME", xdg)
+    expected = str(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
+    assert data_dir_text() == expected
+    assert resolve_db().path == Path(expected) / "claude-night-pilot.db"
 
 
 # Paths are resolved as text, without pathlib (config.py): the text must be what pathlib makes.

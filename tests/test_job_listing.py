@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -272,3 +273,15 @@ def test_iso_text_of_a_stored_time_is_iso_of_the_time(value: datetime) -> None:
 ])
 def test_iso_text_parses_any_other_form(text: str | None) -> None:
     assert iso_text(text) == iso(from_db(text))
+
+
+def test_the_listing_reads_no_run_it_does_not_need(tmp_path: Path) -> None:
+    """With a long history the listing's query finds runs written ahead through their own
+    index (m004, whose terms must stay those of `store.core.AHEAD`) and the last run through
+    the job's: no step reads every run."""
+    with open_store(resolve_db(str(tmp_path / "plan.db"))) as store:
+        plan = [row[3] for row in store.db.execute(
+            "EXPLAIN QUERY PLAN " + store._JOB_SELECT + " WHERE j.deleted_at IS NULL")]
+    assert any("USING INDEX job_executions_ahead" in step for step in plan), plan
+    assert not [step for step in plan if step.startswith("SCAN") and "job_executions" in step
+                and "job_executions_ahead" not in step], plan

@@ -554,3 +554,23 @@ def m003_job_last_run_index(db: sqlite3.Connection) -> None:
 @postgres(m003_job_last_run_index)
 def m003_job_last_run_index_pg(db: Any) -> None:
     run_pg_script(db, pg_ddl(M003_SQL))
+
+
+M004_SQL = """
+        -- Runs the daemon wrote ahead of their time (store/core.py `AHEAD`, the same terms, so
+        -- that the index is usable wherever they are looked for): a job listing finds each
+        -- job's next one here instead of reading every run ever recorded.
+        CREATE INDEX job_executions_ahead ON job_executions(job_id, scheduled_for)
+            WHERE status = 'pending' AND trigger = 'schedule' AND attempt = 1
+              AND queued_at IS NULL AND created_at < scheduled_for;
+"""
+
+
+@migration
+def m004_runs_ahead_index(db: sqlite3.Connection) -> None:
+    run_script(db, M004_SQL)
+
+
+@postgres(m004_runs_ahead_index)
+def m004_runs_ahead_index_pg(db: Any) -> None:
+    run_pg_script(db, pg_ddl(M004_SQL))

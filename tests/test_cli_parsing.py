@@ -146,6 +146,25 @@ def test_only_the_subcommands_named_get_their_parameters() -> None:
         parser.parse_args(["thing", "make", "box"])
 
 
+def test_without_every_only_the_subcommands_named_are_listed() -> None:
+    parser = Parser(prog="t")
+    root.build(parser, frozenset(["thing", "make"]), every=False)
+    assert parser.parse_args(["thing", "make", "box"]).name == "box"
+    parser = Parser(prog="t")
+    root.build(parser, frozenset(["thing"]), every=False)
+    with pytest.raises(UsageError, match="invalid choice: 'make'"):
+        parser.parse_args(["thing", "make", "box"])
+
+
+def test_a_command_line_error_lists_every_command() -> None:
+    """Parsers list only the commands named; a mistake is reported with all of them."""
+    wrong = cnp("job", "lsit")
+    assert wrong.exit_code == 2
+    assert "invalid choice: 'lsit' (choose from 'create', 'delete', 'list', 'next', 'pause', " \
+        "'resume', 'show', 'trigger')" in wrong.stderr
+    assert cnp("job", "list", "--bogus").stderr.startswith("usage: cnp job list [-h] [--all]")
+
+
 def test_the_console_command_line() -> None:
     bare = cnp()
     assert bare.exit_code == 2 and "usage: cnp" in bare.stderr and "job" in bare.stderr

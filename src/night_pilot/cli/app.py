@@ -322,12 +322,12 @@ class Command:
             return self.fn(env, **kwargs)
         return self.fn(**kwargs)
 
-    def build(self, parser: argparse.ArgumentParser, words: frozenset[str]) -> None:
-        """Put this command's parameters on `parser`. `words`: the command line's words (see
-        `Group.build`)."""
+    def build(self, parser: argparse.ArgumentParser, words: frozenset[str],
+              every: bool = True) -> None:
+        """Put this command's parameters on `parser`. `words`, `every`: see `Group.build`."""
         for param in self.params:
             param.add_to(parser)
-        parser.set_defaults(cnp_command=self)
+        parser.set_defaults(cnp_command=self, cnp_parser=parser)
 
 
 class Group(Command):
@@ -358,20 +358,24 @@ class Group(Command):
 
         return register
 
-    def build(self, parser: argparse.ArgumentParser, words: frozenset[str]) -> None:
-        """Every subcommand is listed (and so can be named in help and errors), but only those
-        whose name is one of the command line's `words` get their parameters: argparse
-        chooses a subcommand by its exact name, and building a parser for each of `cnp job`'s
-        commands took longer than reading a thousand jobs."""
-        super().build(parser, words)
+    def build(self, parser: argparse.ArgumentParser, words: frozenset[str],
+              every: bool = True) -> None:
+        """Only the subcommands whose name is one of the command line's `words` get their
+        parameters, and unless `every` only they are listed at all: argparse chooses a
+        subcommand by its exact name, and building a parser for each of `cnp job`'s commands
+        took longer than reading a thousand jobs. Help, and the message of a command line
+        that does not parse, need `every` (`run`)."""
+        super().build(parser, words, every)
         subs = parser.add_subparsers(metavar="COMMAND", title="commands",
                                      required=not self.invoke_without_command,
                                      parser_class=Parser)
         for name in sorted(self.commands):
-            cmd = self.commands[name]
-            sub = subs.add_parser(name, help=cmd.summary, description=cmd.doc)
-            if name in words:
-                cmd.build(sub, words)
+            named = name in words
+            if named or every:
+                cmd = self.commands[name]
+                sub = subs.add_parser(name, help=cmd.summary, description=cmd.doc)
+                if named:
+                    cmd.build(sub, words, every)
 
 
 def _clean(doc: str) -> str:
@@ -513,23 +517,36 @@ def command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
-def parser_for(argv: Sequence[str]) -> Parser:
+def parser_for(argv: Sequence[str], *, every: bool = False) -> Parser:
     """A parser for this command line: the root, and the top-level command argv names, from
     its module alone (every module for `cnp --help`, or a name that is not a command, so that
-    all are listed)."""
+    all are listed). Every subcommand on the way is listed if `every` or help is asked for;
+    else only those argv names (`Group.build`)."""
+    every = every or "-h" in argv or "--help" in argv
     name = command_name(argv)
     modules = [COMMANDS[name]] if name in COMMANDS else COMMANDS.values()
     for module in dict.fromkeys(modules):
         load(f".{module}")
     parser = Parser(prog="cnp", description=cli.doc)
     parser.add_argument("--version", action="version", version=f"cnp {__version__}")
-    cli.build(parser, frozenset(argv))
+    cli.build(parser, frozenset(argv), every)
     return parser
+
+
+def _parse(parser: Parser, argv: Sequence[str]) -> argparse.Namespace:
+    namespace, extra = parser.parse_known_args(list(argv))
+    if extra:  # reported by the command they were given to, with its usage (argparse: the root)
+        namespace.cnp_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return namespace
 
 
 def run(argv: Sequence[str]) -> int:
     """Parse argv and run the command it names; the command's exit code."""
-    namespace = parser_for(argv).parse_args(list(argv))
+    try:
+        namespace = _parse(parser_for(argv), argv)
+    except UsageError:
+        # Said with every command listed: the usage line and "invalid choice" name them all.
+        namespace = _parse(parser_for(argv, every=True), argv)
     command: Command = namespace.cnp_command
     if command is cli:  # `cnp` alone, or with root options only
         parser_for(["--help"]).print_help(sys.stderr)

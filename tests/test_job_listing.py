@@ -219,7 +219,7 @@ CONSOLE = """if True:
                 "night_pilot.store.web", "night_pilot.store.usage", "night_pilot.store.notify",
                 "night_pilot.store.integration", "night_pilot.execution", "night_pilot.catalog",
                 "night_pilot.cron", "zoneinfo", "night_pilot.models", "dataclasses",
-                "shutil", "click"]
+                "shutil", "click", "typing"]
     print(",".join(m for m in unneeded if m in sys.modules), file=sys.stderr)
     sys.exit(rc)
 """
@@ -236,8 +236,8 @@ def console(*args: str) -> tuple[str, list[str]]:
 
 def test_the_console_process_prints_the_pinned_listing(listed: None, backend: str) -> None:
     """The same bytes from the program as from the in-process runner the pins use; a JSON
-    listing from SQLite loads neither pathlib, the domain's dataclasses, click nor the store's
-    run, web or legacy queries."""
+    listing from SQLite loads neither pathlib, typing, the domain's dataclasses, click nor the
+    store's run, web or legacy queries."""
     out, loaded = console("job", "list", "--format", "json")
     assert out == JSON_LIVE + "]}\n"
     if backend == "sqlite":

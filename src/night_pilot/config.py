@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
     from pathlib import Path
+
 
 APP_NAME = "claude-night-pilot"
 DB_FILENAME = "claude-night-pilot.db"

@@ -20,15 +20,17 @@ import importlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import __version__
 from ..errors import CnpError
 
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
-    from ..store import Store
+    from typing import Any, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+    from ..store import Store
+    F = TypeVar("F", bound=Callable[..., Any])
+
 
 # True in the console script's own process (`main()` without argv), not for a caller that
 # passes argv, such as the tests: see `load`.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
@@ -12,7 +11,10 @@ from ..shapes import job_dicts
 from .app import Choice, Env, IntRange, argument, cli, common, option, pass_env
 from .output import echo, emit, execution_dict, fields, iso, job_dict, local_time, table
 
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..catalog import Review
     from ..models import Job
 

@@ -10,7 +10,6 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
-from typing import Any
 
 from ..errors import CnpError
 from ..shapes import (
@@ -20,6 +19,10 @@ from ..shapes import (
     prompt_dict as prompt_dict,
 )
 from .app import echo as echo
+
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def local_time(value: datetime | str | None, zone: str) -> str:

@@ -7,16 +7,17 @@ package calls store methods and never writes SQL of its own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..config import DbLocation
 from ..errors import StorageError
 from .sqlite import SqliteStore
 
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
     from .pg import PostgresStore
 
     Store = SqliteStore | PostgresStore
+
+
 else:
     Store = SqliteStore
 

@@ -11,17 +11,19 @@ import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import Conflict, NotFound
-from .dbapi import Connection
 from .timefmt import from_db, to_db
 
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
+    from typing import Any
+
     # Imported where rows become objects: `cnp job list` reads rows, and the dataclasses
     # machinery is ~20 ms of its start-up (enums.py).
     from ..models import Job, Prompt
+    from .dbapi import Connection
 
 
 # Runs the daemon materialized ahead of their fire time (see `scheduler.materialize_some`)

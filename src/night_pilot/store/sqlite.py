@@ -11,7 +11,6 @@ import os
 import sqlite3
 import stat
 from abc import ABCMeta
-from typing import TYPE_CHECKING
 
 from ..config import DB_FILENAME, LEGACY_DB_FILENAME, path_text
 from ..errors import SchemaTooNew, StorageError
@@ -19,6 +18,7 @@ from .core import CoreQueries
 from .migrations import MIGRATIONS, latest_version
 from .txn import Transactions
 
+TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .runs import RunQueries
     from .usage import UsageQueries
     from .web import WebQueries
+
 
 BUSY_TIMEOUT_MS = 10_000
 

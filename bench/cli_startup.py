@@ -13,8 +13,8 @@ average before and after. `--importtime` adds a `python -X importtime` profile o
 commands (modules that `python -c pass` already loads are left out).
 
 The database is in a temporary CNP_HOME; with `--platform-data-dir` it is where a user who sets
-no CNP_HOME has it, the platform's data directory (found by platformdirs; XDG_DATA_HOME is
-pointed into the temporary directory, so this option is for Linux and the BSDs).
+no CNP_HOME has it, the platform's data directory (by the XDG rule; XDG_DATA_HOME is pointed
+into the temporary directory, so this option is for Linux and the BSDs).
 
 Usage (run it with the project's venv interpreter, so that `cnp` is found next to it):
 
@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         home.mkdir()
         where = {"CNP_HOME": str(home)}
         if args.platform_data_dir:
-            # platformdirs reads the environment itself: this process's, then the commands'.
+            # The data directory is found from the environment: this process's (to fill the
+            # database), then the commands'.
             where = {"XDG_DATA_HOME": str(Path(tmp) / "xdg-data")}
             os.environ.pop("CNP_HOME", None)
             os.environ.update(where)

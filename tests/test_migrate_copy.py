@@ -22,6 +22,7 @@ from night_pilot.models import ExecutorKind, Job, Prompt, RunStatus, Trigger
 from night_pilot.store import SqliteStore, open_store
 from night_pilot.store.copy import COPY_TABLES
 from night_pilot.store.migrations import MIGRATIONS, latest_version
+from night_pilot.store.pg import PostgresStore
 from pg import fresh_schema
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -174,8 +175,8 @@ def test_an_installation_is_copied_whole_with_its_ids(source: Path, target: str)
     report = copy("--from", str(source), "--to", target)
 
     assert report["reconciled"] is True and report["dry_run"] is False
-    assert report["notes"] == ["the target had no cnp schema: it was created (version "
-                               f"{latest_version()}) before the copy"]
+    assert report["notes"] == ["the target had no cnp schema: the copy created it (version "
+                               f"{latest_version()})"]
     tables = report["tables"]
     assert set(tables) == {t.name for t in COPY_TABLES}
     for name, t in tables.items():
@@ -336,6 +337,13 @@ def test_a_failure_midway_leaves_the_target_as_it_was(source: Path, target: str,
     assert res.error["error"] == "storage"
     assert f"refused a row of {table}" in res.error["message"]
     assert "nothing was copied" in res.error["message"]
+    # The target had no cnp schema: the copy created none (it migrates in its transaction).
+    assert pg_tables(target) == []
+    # Into a schema that exists, too, nothing is left behind.
+    with PostgresStore(target):
+        pass
+    res = cnp("migrate", "copy", "--from", str(source), "--to", target, "--format", "json")
+    assert res.exit_code == 1 and f"refused a row of {table}" in res.error["message"]
     for name in KEYS:
         if name != "counters":
             assert pg_rows(target, name) == [], name

@@ -152,7 +152,7 @@ def copy_database(source: Path, url: str, options: CopyOptions, now: datetime, *
         else:
             from .store.pg import PostgresStore
 
-            with PostgresStore(url) as target:
+            with PostgresStore(url, migrate=False) as target:
                 report = _copy(src, target, source, url, probe, state, source_counts,
                                options, notes, now)
     return report
@@ -163,10 +163,12 @@ def _copy(src: CopySource, target: PostgresStore, source: Path, url: str,
           options: CopyOptions, notes: list[str], now: datetime) -> dict[str, Any]:
     samples: dict[str, list[dict[str, Any]]] = {}
     if state.version == 0:
-        notes.append(f"the target had no cnp schema: it was created (version "
-                     f"{latest_version()}) before the copy")
+        notes.append(f"the target had no cnp schema: the copy created it (version "
+                     f"{latest_version()})")
     with target.write():
-        # Everything below is one transaction: any failure leaves the target as it was.
+        # Everything below is one transaction: any failure leaves the target as it was, with
+        # no table created or migrated either (PostgreSQL's DDL is transactional).
+        target.migrate()
         rows.lock_target(target)
         before = rows.target_counts(target)
         check_target(state._replace(counts=before, version=latest_version()), options, url)

@@ -254,7 +254,9 @@ class PostgresStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQ
     materialize_batch = 20  # due jobs per transaction: small, so daemons share a burst
     db: PgConnection
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, migrate: bool = True) -> None:
+        """Connect, and bring the schema up to date unless `migrate` is false (`cnp migrate
+        copy` migrates inside its own transaction, so that a failed copy leaves no tables)."""
         self.url = url
         self.path = None
         self._depth = 0
@@ -272,7 +274,8 @@ class PostgresStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQ
             if not create and self.schema_version() == 0:
                 raise StorageError(f"database {redact_url(url)} has no Claude Night Pilot "
                                    "schema", hint="run `cnp init` first")
-            self._migrate()
+            if migrate:
+                self.migrate()
         except BaseException:
             self.db.close()
             raise
@@ -282,7 +285,8 @@ class PostgresStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQ
 
     # -- set-up ------------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def migrate(self) -> None:
+        """Apply the migrations this schema lacks, in one transaction (or the caller's)."""
         current = self.schema_version()
         target = latest_version()
         if current > target:

@@ -180,6 +180,22 @@ def job_dicts(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
     return listed
 
 
+def cooldown_dict(active: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The usage limit in force (`Store.active_cooldown(now)`, None if none), at `now`."""
+    if active is None:
+        return {"active": False, "kind": None, "reset_at": None, "detected_at": None,
+                "source_execution_id": None, "seconds_left": 0, "message": None}
+    return {
+        "active": True,
+        "kind": active["kind"],
+        "reset_at": iso(active["reset_at"]),
+        "detected_at": iso(active["detected_at"]),
+        "source_execution_id": active["source_execution_id"],
+        "seconds_left": max(0, int((active["reset_at"] - now).total_seconds())),
+        "message": active["message"],
+    }
+
+
 def execution_dict(e: Execution) -> dict[str, Any]:
     return {
         "id": e.id,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cli_runner import cnp
 from night_pilot.models import RunStatus
 
 from .conftest import Site
@@ -413,10 +414,15 @@ def _cooldown(site: Site, hours: float) -> None:
 
 def test_cooldown_show_and_clear(site: Site) -> None:
     assert site.anon.get("/api/cooldown").json()["active"] is False
+    assert cnp("--db", str(site.db), "cooldown", "--format", "json").json == \
+        site.anon.get("/api/cooldown").json()  # the same shape as the CLI's
     _cooldown(site, hours=2)
     state = site.anon.get("/api/cooldown").json()
     assert state["active"] and state["kind"] == "session"
     assert 7100 < state["seconds_left"] <= 7200
+    printed = cnp("--db", str(site.db), "cooldown", "--format", "json").json
+    assert set(printed) == set(state) and printed["reset_at"] == state["reset_at"]
+    assert printed["message"] == state["message"] == "You've hit your limit"
     assert site.anon.get("/api/overview").json()["cooldown"]["active"] is True
     assert site.api.post("/api/cooldown/clear").json() == {"cleared": 1}
     assert site.anon.get("/api/cooldown").json()["active"] is False

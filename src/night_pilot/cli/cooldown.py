@@ -6,25 +6,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from ..shapes import cooldown_dict
 from .app import Env, cli, common, option, pass_env
-from .output import echo, emit, fields, iso
+from .output import echo, emit, fields
 
 
 def _state(env: Env) -> dict[str, Any]:
     now = datetime.now(UTC)
-    active = env.store().active_cooldown(now)
-    if active is None:
-        return {"active": False, "kind": None, "reset_at": None, "detected_at": None,
-                "source_execution_id": None, "seconds_left": 0}
-    return {
-        "active": True,
-        "kind": active["kind"],
-        "reset_at": iso(active["reset_at"]),
-        "detected_at": iso(active["detected_at"]),
-        "source_execution_id": active["source_execution_id"],
-        "seconds_left": max(0, int((active["reset_at"] - now).total_seconds())),
-        "message": active["message"],
-    }
+    return cooldown_dict(env.store().active_cooldown(now), now)
 
 
 def _countdown(seconds: int) -> str:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from .. import catalog
 from ..config import DbLocation
 from ..models import RunStatus
+from ..shapes import cooldown_dict
 from ..store import Store
 from .events import summarize
 from .serialize import execution_dict, iso, job_dict, prompt_dict, run_row_dict
@@ -23,19 +24,7 @@ PER_PAGE = 50
 
 def cooldown_state(store: Store, now: datetime) -> dict[str, Any]:
     """The usage limit in force, shaped as `cnp cooldown --format json`."""
-    active = store.active_cooldown(now)
-    if active is None:
-        return {"active": False, "kind": None, "reset_at": None, "detected_at": None,
-                "source_execution_id": None, "seconds_left": 0, "message": None}
-    return {
-        "active": True,
-        "kind": active["kind"],
-        "reset_at": iso(active["reset_at"]),
-        "detected_at": iso(active["detected_at"]),
-        "source_execution_id": active["source_execution_id"],
-        "seconds_left": max(0, int((active["reset_at"] - now).total_seconds())),
-        "message": active["message"],
-    }
+    return cooldown_dict(store.active_cooldown(now), now)
 
 
 def daemon_state(store: Store, now: datetime) -> dict[str, Any]:

@@ -334,8 +334,6 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
     return claimed
 
 
-
-
 def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | None = None,
          ) -> list[Execution]:
     """Turn runs whose lease expired (or the given orphans) into `interrupted`, kill what is

@@ -70,7 +70,7 @@ def _totals(outcomes: list[BatchOutcome]) -> dict[str, Any]:
 @option("--prompts", "prompt_ids", metavar="ID,ID,…", help="Stored prompts, by id.")
 @option("--file", "file", metavar="F",
         help="Prompts from a file: JSON (a list), or text with prompts separated by "
-                   "'---' lines (else one prompt per line).")
+        "'---' lines (else one prompt per line).")
 @option("--concurrent", type=IntRange(1, 64), default=2, show_default=True,
         help="Prompts running at once.")
 @option("--force", is_flag=True, help="Start even while a usage limit is in force.")

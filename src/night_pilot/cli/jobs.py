@@ -46,7 +46,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                help="A value for the prompt's {{NAME}} placeholder (repeatable)."),
         option("--worktree", is_flag=True,
                help="Run in a fresh git worktree on a cnp/ branch; kept if it changed "
-                          "anything."),
+               "anything."),
         option("--i-understand-the-risk", "i_understand_the_risk", is_flag=True,
                help="Accept a critical risk level (see the dry run for why)."),
     ]

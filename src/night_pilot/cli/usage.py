@@ -106,8 +106,7 @@ _make_report_command(
 
 
 @usage.command("import")
-@option("--path", "paths", multiple=True, metavar="DIR",
-              type=existing_directory,
+@option("--path", "paths", multiple=True, metavar="DIR", type=existing_directory,
         help="Read transcripts here (a Claude config dir or any directory of .jsonl "
         "files; repeatable). Default: $CLAUDE_CONFIG_DIR, else ~/.config/claude and "
         "~/.claude.")

@@ -107,7 +107,7 @@ def _clean_one(env: Env, run: Execution, force: bool, dry_run: bool) -> dict[str
 @option("--job", "job_id", type=int, help="Only this job's runs.")
 @option("--force", is_flag=True,
         help="Remove worktrees that hold changes too (uncommitted work is lost; "
-                   "branches with commits are kept).")
+        "branches with commits are kept).")
 @option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @common
 @pass_env

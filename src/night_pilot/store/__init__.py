@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from .pg import PostgresStore
 
     Store = SqliteStore | PostgresStore
-
-
 else:
     Store = SqliteStore
 

@@ -305,8 +305,6 @@ class CoreQueries:
             self.wake_daemons()
 
 
-
-
 def withdraw_ahead(db: Connection, now: datetime, *, job_id: int | None = None,
                    due: bool = False) -> dict[int, datetime]:
     """Delete runs materialized ahead and not claimed, inside the caller's write transaction:

@@ -7,9 +7,9 @@ A command is a function; `option` and `argument` decorators declare its paramete
 command named in argv (`COMMANDS`), builds argparse parsers for that part of the tree, and
 `run` calls the chosen function with its parameters as keyword arguments.
 
-Why not click, which the commands were first written with: importing it (and the inspect,
-typing, uuid and gettext modules it loads) was about a third of `cnp job list`'s start-up, and
-argparse's surface covers what the commands use (docs/architecture.md, "Start-up").
+Why not click, which the commands were first written with: importing it (and the inspect and
+uuid modules it loads) was about a third of `cnp job list`'s start-up, and argparse's surface
+covers what the commands use (docs/architecture.md, "The command line").
 """
 
 from __future__ import annotations
@@ -110,7 +110,6 @@ class _Range:
     def __init__(self, min: float | None = None, max: float | None = None, *,
                  min_open: bool = False, max_open: bool = False) -> None:
         self.min, self.max, self.min_open, self.max_open = min, max, min_open, max_open
-        self.__name__ = self.noun  # argparse names a type in its error messages
 
     def __call__(self, text: str) -> Any:
         try:
@@ -274,20 +273,19 @@ def pass_env(fn: F) -> F:
 
 
 def common(fn: F | None = None, *, formats: Sequence[str] = ("pretty", "json"),
+           format_help: str = "Output format: readable text (default) or one JSON document.",
            logging: bool = True) -> Any:
-    """Give a command the shared --db and --format (and --log-format, --log-level) options;
-    they are accepted before the command too (`cnp --format json job list`)."""
+    """Give a command the shared --db and --format (and --log-format, --log-level) options,
+    which set `Env`'s attributes of the same names; they are accepted before the command too
+    (`cnp --format json job list`)."""
 
     def apply(target: F) -> F:
         shared = [
             Param(("--db", "db"), metavar="PATH|URL", env=True,
                   help="Database file or postgresql:// URL (default: $CNP_DB, else the data "
                   "directory's claude-night-pilot.db)."),
-            Param(("--format", "fmt"), type=Choice(formats), env=True,
-                  help="Output format: readable text (default) or one JSON document."
-                  if tuple(formats) == ("pretty", "json") else
-                  "A table (default), one JSON document, or CSV (a header row, then one row "
-                  "per group)."),
+            Param(("--format", "fmt"), type=Choice(formats), default="pretty", env=True,
+                  help=format_help),
         ]
         if logging:
             shared += [
@@ -503,7 +501,7 @@ COMMANDS = {
     "serve": "web",
 }
 # The root's options that take a value: skipped when looking for the command's name.
-_ROOT_VALUED = ("--db", "--format", "--log-format", "--log-level")
+_ROOT_VALUED = frozenset(name for p in cli.params if not p.is_flag for name in p.names)
 
 
 def command_name(argv: Sequence[str]) -> str | None:
@@ -554,10 +552,8 @@ def run(argv: Sequence[str]) -> int:
         parser_for(["--help"]).print_help(sys.stderr)
         return 2
     env = Env()
-    env.db = getattr(namespace, "db", None)
-    env.fmt = getattr(namespace, "fmt", None) or "pretty"
-    env.log_format = getattr(namespace, "log_format", None)
-    env.log_level = getattr(namespace, "log_level", None)
+    for param in cli.params:  # the shared settings (`common`), before or after the command
+        setattr(env, param.dest, param.value(namespace))
     if env.log_format or env.log_level:
         env.configure_logging()
     try:

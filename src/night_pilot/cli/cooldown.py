@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..shapes import cooldown_dict
-from .app import Env, cli, common, option, pass_env
-from .output import echo, emit, fields
+from .app import Env, cli, common, echo, option, pass_env
+from .output import emit, fields
 
 
 def _state(env: Env) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
 from ..shapes import job_dicts
-from .app import Choice, Env, IntRange, argument, cli, common, option, pass_env
-from .output import echo, emit, execution_dict, fields, iso, job_dict, local_time, table
+from .app import Choice, Env, IntRange, argument, cli, common, echo, option, pass_env
+from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
 
 TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .app import Env, IntRange, argument, cli, common, option, pass_env
-from .output import echo, emit, table
+from .app import Env, IntRange, argument, cli, common, echo, option, pass_env
+from .output import emit, table
 
 _SHOWN = 15  # skipped rows and notes listed in the readable report (all of them in JSON)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..errors import InvalidInput
-from .app import Env, argument, cli, common, option, pass_env
-from .output import echo, emit, table
+from .app import Env, argument, cli, common, echo, option, pass_env
+from .output import emit, table
 
 
 @cli.group()

@@ -18,7 +18,7 @@ from ..shapes import (
     job_dict as job_dict,
     prompt_dict as prompt_dict,
 )
-from .app import echo as echo
+from .app import UsageError, echo
 
 TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
@@ -95,9 +95,8 @@ def report_error(exc: CnpError, fmt: str) -> int:
     if fmt == "json":
         echo(json.dumps(data, ensure_ascii=False), err=True)
     else:
-        usage = getattr(exc, "usage", None)  # a command line error: how to use the command
-        if usage:
-            echo(usage, err=True)
+        if isinstance(exc, UsageError) and exc.usage:  # how to use the command
+            echo(exc.usage, err=True)
         echo(f"Error: {data['message']}", err=True)
         for cause in data.get("cause", []):  # type: ignore[attr-defined]
             echo(f"  caused by: {cause}", err=True)

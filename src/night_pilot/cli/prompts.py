@@ -8,8 +8,8 @@ from pathlib import Path
 
 from .. import catalog
 from ..errors import InvalidInput
-from .app import Env, argument, cli, common, option, pass_env
-from .output import echo, emit, fields, prompt_dict, stdin_text, table
+from .app import Env, argument, cli, common, echo, option, pass_env
+from .output import emit, fields, prompt_dict, stdin_text, table
 
 
 @cli.group()

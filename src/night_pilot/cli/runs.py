@@ -13,9 +13,21 @@ from .. import catalog
 from ..errors import CnpError
 from ..execution import Execution
 from ..models import TERMINAL_STATUSES, RunStatus, Trigger
-from .app import Choice, Env, Exit, FloatRange, IntRange, argument, cli, common, option, pass_env
+from .app import (
+    Choice,
+    Env,
+    Exit,
+    FloatRange,
+    IntRange,
+    argument,
+    cli,
+    common,
+    echo,
+    option,
+    pass_env,
+)
 from .jobs import run_options
-from .output import echo, emit, execution_dict, fields, table
+from .output import emit, execution_dict, fields, table
 
 
 def _now() -> datetime:

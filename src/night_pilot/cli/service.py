@@ -6,8 +6,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .app import Env, cli, common, option, pass_env
-from .output import echo, emit, fields
+from .app import Env, cli, common, echo, option, pass_env
+from .output import emit, fields
 
 if TYPE_CHECKING:
     from ..service import ServiceSpec

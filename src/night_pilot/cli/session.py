@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidInput, NotFound
-from .app import Env, IntRange, argument, cli, common, option, pass_env
-from .output import echo, emit, fields, iso, table
+from .app import Env, IntRange, argument, cli, common, echo, option, pass_env
+from .output import emit, fields, iso, table
 
 
 def _cost(value: float | None) -> str | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..config import resolve_db
-from .app import Env, Exit, cli, common, option, pass_env
-from .output import echo, emit, fields, table
+from .app import Env, Exit, cli, common, echo, option, pass_env
+from .output import emit, fields, table
 
 
 @cli.command()

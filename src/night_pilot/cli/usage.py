@@ -30,7 +30,9 @@ def report_options(fn: Callable[..., None]) -> Callable[..., None]:
     """--since/--until/--tz and the shared --db/--format (with csv) of every report. Given to
     the group (`cnp usage --since X daily`) they apply unless repeated after the report's name.
     """
-    fn = common(formats=("pretty", "json", "csv"), logging=False)(fn)
+    fn = common(formats=("pretty", "json", "csv"), logging=False,
+                format_help="A table (default), one JSON document, or CSV (a header row, "
+                "then one row per group).")(fn)
     fn = option("--tz", default=None, metavar="ZONE",
                 help="Group days in this IANA zone (default: the system's local time, "
                 "as ccusage does).")(fn)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..shapes import (
     MASK as MASK,
+    cooldown_dict as cooldown_dict,
     execution_dict as execution_dict,
     iso as iso,
     job_dict as job_dict,

@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 from .. import catalog
 from ..config import DbLocation
 from ..models import RunStatus
-from ..shapes import cooldown_dict
 from ..store import Store
 from .events import summarize
-from .serialize import execution_dict, iso, job_dict, prompt_dict, run_row_dict
+from .serialize import cooldown_dict, execution_dict, iso, job_dict, prompt_dict, run_row_dict
 
 PER_PAGE = 50
 

@@ -8,7 +8,7 @@ store classes (`_json_int`, `_group_concat_distinct`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -245,8 +245,7 @@ class CoreQueries:
         cur.execute("SELECT j.*, NULL AS last_status, NULL AS last_run_at FROM jobs j"
                     f" WHERE j.id IN ({marks}) AND j.deleted_at IS NULL ORDER BY j.id",
                     tuple(job_ids))
-        names = [d[0] for d in cur.description]
-        return [_job(dict(zip(names, values, strict=True))) for values in cur]
+        return _jobs_of([d[0] for d in cur.description], cur)
 
     def list_jobs(self, *, include_deleted: bool = False) -> list[Job]:
         where = "" if include_deleted else " WHERE j.deleted_at IS NULL"
@@ -261,8 +260,7 @@ class CoreQueries:
         return self._job_tuples(where + " ORDER BY j.id", ())
 
     def _jobs(self, tail: str, args: tuple[Any, ...]) -> list[Job]:
-        names, rows = self._job_tuples(tail, args)
-        return [_job(dict(zip(names, values, strict=True))) for values in rows]
+        return _jobs_of(*self._job_tuples(tail, args))
 
     def _job_tuples(
         self, tail: str, args: tuple[Any, ...]
@@ -342,41 +340,45 @@ def _prompt(row: Any) -> Prompt:
     )
 
 
-def _job(row: dict[str, Any]) -> Job:
-    from ..models import ClaudeOptions, Job
+def _jobs_of(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Job]:
+    """The `Job`s of stored rows: column names, then one tuple of values per job."""
+    from ..models import ClaudeOptions, Job  # once per listing, not per job
 
-    return Job(
-        id=row["id"],
-        prompt_id=row["prompt_id"],
-        name=row["name"],
-        description=row["description"],
-        cron_expr=row["cron_expr"],
-        run_at=from_db(row["run_at"]),
-        timezone=row["timezone"],
-        enabled=bool(row["enabled"]),
-        next_run_at=from_db(row["next_run_at"]),
-        work_dir=row["work_dir"],
-        executor=ExecutorKind(row["executor"]),
-        options=ClaudeOptions.from_json(row["options"]),
-        timeout_s=row["timeout_s"],
-        idle_timeout_s=row["idle_timeout_s"],
-        retries=row["retries"],
-        misfire=MisfirePolicy(row["misfire"]),
-        misfire_grace_s=row["misfire_grace_s"],
-        overlap=OverlapPolicy(row["overlap"]),
-        on_interrupt=InterruptPolicy(row["on_interrupt"]),
-        on_limit=OnLimit(row["on_limit"]),
-        worktree=bool(row["worktree"]),
-        continue_session=bool(row["continue_session"]),
-        template_vars=_template_vars(row["template_vars"]),
-        risk_level=row["risk_level"],
-        risk_accepted=bool(row["risk_accepted"]),
-        created_at=from_db(row["created_at"]),
-        updated_at=from_db(row["updated_at"]),
-        deleted_at=from_db(row["deleted_at"]),
-        last_status=row["last_status"],
-        last_run_at=from_db(row["last_run_at"]),
-    )
+    def job(row: dict[str, Any]) -> Job:
+        return Job(
+            id=row["id"],
+            prompt_id=row["prompt_id"],
+            name=row["name"],
+            description=row["description"],
+            cron_expr=row["cron_expr"],
+            run_at=from_db(row["run_at"]),
+            timezone=row["timezone"],
+            enabled=bool(row["enabled"]),
+            next_run_at=from_db(row["next_run_at"]),
+            work_dir=row["work_dir"],
+            executor=ExecutorKind(row["executor"]),
+            options=ClaudeOptions.from_json(row["options"]),
+            timeout_s=row["timeout_s"],
+            idle_timeout_s=row["idle_timeout_s"],
+            retries=row["retries"],
+            misfire=MisfirePolicy(row["misfire"]),
+            misfire_grace_s=row["misfire_grace_s"],
+            overlap=OverlapPolicy(row["overlap"]),
+            on_interrupt=InterruptPolicy(row["on_interrupt"]),
+            on_limit=OnLimit(row["on_limit"]),
+            worktree=bool(row["worktree"]),
+            continue_session=bool(row["continue_session"]),
+            template_vars=_template_vars(row["template_vars"]),
+            risk_level=row["risk_level"],
+            risk_accepted=bool(row["risk_accepted"]),
+            created_at=from_db(row["created_at"]),
+            updated_at=from_db(row["updated_at"]),
+            deleted_at=from_db(row["deleted_at"]),
+            last_status=row["last_status"],
+            last_run_at=from_db(row["last_run_at"]),
+        )
+
+    return [job(dict(zip(names, values, strict=True))) for values in rows]
 
 
 def _template_vars(text: str | None) -> dict[str, str]:

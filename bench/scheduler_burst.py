@@ -91,13 +91,28 @@ def due_second(lead: float) -> datetime:
 # -- ours -------------------------------------------------------------------------------------
 
 
+STREAMER = r'''#!@PYTHON@
+import json, os, sys, time
+sys.stdin.read()
+until = float(os.environ["STREAM_UNTIL"])
+line = (json.dumps({"type": "assistant", "session_id": "s", "message": {"content": [
+    {"type": "text", "text": "x" * 300}]}}) + "\n").encode() * 100
+out = sys.stdout.buffer
+while time.time() < until:
+    out.write(line)
+out.write(b'{"type": "result", "subtype": "success", "is_error": false, "result": "ok"}\n')
+'''
+
+
 def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, tmp: Path,
-               log_info: bool) -> dict[str, Any]:
+               log_info: bool, streaming: int = 0) -> dict[str, Any]:
     from night_pilot import catalog
     from night_pilot.config import resolve_db
     from night_pilot.daemon import Daemon, DaemonConfig
     from night_pilot.execution import RunResult
-    from night_pilot.models import RunStatus
+    from night_pilot.models import ExecutorKind, RunStatus
+    from night_pilot.runner import Runner
+    from night_pilot.scheduler import trigger_job
     from night_pilot.store import open_store
     from night_pilot.tracing import configure
 
@@ -119,6 +134,22 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
                 catalog.create_job(store, catalog.JobSpec(
                     prompt_id=prompt.id, cron=cron, name=f"burst-{i}", timezone="UTC",
                     executor="shell"), now, tmp)
+        # Runs that stream output at full speed through the burst: the real runner records
+        # them while the claims happen.
+        streamers = []
+        if streaming:
+            fake = tmp / "streaming-claude"
+            fake.write_text(STREAMER.replace("@PYTHON@", sys.executable))
+            fake.chmod(0o755)
+            os.environ["CNP_CLAUDE_BIN"] = str(fake)
+            os.environ["STREAM_UNTIL"] = str(due.timestamp() + 8)
+            with store.write():
+                for i in range(streaming):
+                    job = catalog.create_job(store, catalog.JobSpec(
+                        prompt_id=prompt.id, cron="@yearly", name=f"stream-{i}",
+                        timezone="UTC"), now, tmp)
+                    assert job.id is not None
+                    streamers.append(trigger_job(store, job.id, now).id)
     fill_s = time.monotonic() - t0
 
     calls: list[tuple[int, int | None, str, int, float]] = []
@@ -158,9 +189,22 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
         claimed_at.setdefault(run.id, time.time())
         real_hand_over(self, run)
 
+    class Dispatch:
+        """The no-op for the burst's shell jobs, the real runner for the streaming runs."""
+
+        def __init__(self, store: Any, instance: str, clock: Any, config: Any) -> None:
+            self.noop = NoopRunner(store, instance, clock, config)
+            self.real = Runner(store, instance, clock, config)
+
+        def run(self, run: Any, cancel: Any = None) -> Any:
+            if run.settings.executor == ExecutorKind.CLAUDE:
+                return self.real.run(run, cancel)
+            return self.noop.run(run, cancel)
+
     Daemon._hand_over = observed_hand_over  # type: ignore[method-assign]
-    config = DaemonConfig(concurrency=concurrency, prefetch=prefetch)
-    daemon = Daemon(location, config, runner_factory=NoopRunner)
+    config = DaemonConfig(concurrency=concurrency + streaming, prefetch=prefetch,
+                          shutdown_grace_s=15)
+    daemon = Daemon(location, config, runner_factory=Dispatch if streaming else NoopRunner)
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     thread.start()
     if datetime.now(UTC) > due - timedelta(seconds=1):
@@ -185,6 +229,17 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
     def ts(text: str | None) -> float | None:
         return datetime.fromisoformat(text).timestamp() if text else None
 
+    stream_ids = set(streamers)
+    rows = [r for r in rows if r[6] not in stream_ids]
+    streamed = []
+    if streamers:
+        db = sqlite3.connect(db_path)
+        for run_id in streamers:
+            status, lines = db.execute(
+                "SELECT status, (SELECT count(*) FROM execution_events WHERE execution_id = ?)"
+                " FROM job_executions WHERE id = ?", (run_id, run_id)).fetchone()
+            streamed.append({"status": status, "lines": lines})
+        db.close()
     queued_lags = [(ts(r[4]) - ts(r[1])) * 1000 for r in rows if r[4]]  # type: ignore[operator]
     claim_lags = [(claimed_at[r[6]] - ts(r[1])) * 1000  # type: ignore[operator]
                   for r in rows if r[6] in claimed_at]
@@ -199,7 +254,7 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
     span = max(last_finish - due_ts, 1e-6)
     call_lags = [(c[4] - ts(c[2])) * 1000 for c in calls]  # type: ignore[operator]
     return {
-        "scheduler": "ours", "n": n, "concurrency": concurrency,
+        "scheduler": "ours", "n": n, "concurrency": concurrency, "streaming": streamed,
         "prefetch": f"{daemon.prefetch:,}" + (" (default)" if prefetch is None else ""),
         "fill_s": round(fill_s, 2),
         "lag_kind": "run handed over after the claim committed - scheduled_for",
@@ -430,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure only our daemon")
     parser.add_argument("--quiet-log", action="store_true",
                         help="do not configure info logging for our daemon (cnp daemon does)")
+    parser.add_argument("--streaming", type=int, default=0, metavar="K",
+                        help="K runs streaming output at full speed through each of our bursts "
+                        "(real runner, fake claude), in slots of their own")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     # internal: one scenario in a fresh process
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -443,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "ours":
             prefetch = None if args.child[3] == "default" else int(args.child[3])
             result = child_ours(n, int(args.child[2]), prefetch, args.timeout, tmp,
-                                not args.quiet_log)
+                                not args.quiet_log, args.streaming)
         else:
             grace = None if args.child[2] == "default" else int(args.child[2])
             result = child_aps(n, grace, args.timeout, tmp)
@@ -451,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    common = ["--timeout", str(args.timeout)] + (["--quiet-log"] if args.quiet_log else [])
+    common = ["--timeout", str(args.timeout), "--streaming", str(args.streaming)] + (
+        ["--quiet-log"] if args.quiet_log else [])
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(), "python": platform.python_version(),
@@ -477,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ours N={r['n']:,} {r['concurrency']}:{r['prefetch']}: fill {r['fill_s']}s,"
                   f" completed {r['completed']:,}, missed rows {r['missed_rows']}, never ran "
                   f"{r['never_ran']}, duplicate rows {r['duplicate_rows']}, ran twice "
-                  f"{r['ran_twice']}, last completion {r['span_s']:.2f}s after due")
+                  f"{r['ran_twice']}, last completion {r['span_s']:.2f}s after due"
+                  + (f"; streaming beside it: {r['streaming']}" if r["streaming"] else ""))
         else:
             print(f"{r['scheduler']} N={r['n']:,}: fill {r['fill_s']}s, ran {r['completed']:,},"
                   f" never ran {r['never_ran']:,}, EVENT_JOB_MISSED {r['missed_events']:,}, "

@@ -10,11 +10,16 @@ for the `postgres` case, so everything that resolves the database (CLI, daemon, 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+STANDIN_CLAUDE = Path(__file__).with_name("standin_claude.py")
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +29,37 @@ def cnp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("CNP_DB", raising=False)
     monkeypatch.delenv("CLAUDECODE", raising=False)
     yield home
+
+
+@dataclass
+class StandinClaude:
+    """`tests/standin_claude.py` as the `claude` every run in this test finds
+    (CNP_CLAUDE_BIN); `configure` says what it prints, `calls` what it was given."""
+
+    path: Path
+    log: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def configure(self, **settings: object) -> StandinClaude:
+        for name, value in settings.items():
+            self.monkeypatch.setenv(f"STANDIN_{name.upper()}", str(value))
+        return self
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def standin_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandinClaude:
+    for name in list(os.environ):
+        if name.startswith("STANDIN_"):
+            monkeypatch.delenv(name)
+    log = tmp_path / "standin-claude.log"
+    monkeypatch.setenv("CNP_CLAUDE_BIN", str(STANDIN_CLAUDE))
+    monkeypatch.setenv("STANDIN_LOG", str(log))
+    return StandinClaude(STANDIN_CLAUDE, log, monkeypatch)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cli_runner import cnp
+from conftest import StandinClaude
 from daemon_proc import DaemonProcess, wait_until
 from night_pilot.procs import group_members
 
@@ -174,6 +175,43 @@ def test_kill_9_and_restart(db: Db, tmp_path: Path, point: str) -> None:
         # It had started (side effects possible): interrupted and, by default, not retried.
         assert final == ["interrupted"]
         assert "stopped heartbeating" in runs[0]["reason"]
+
+
+@pytest.mark.parametrize("kill", ["between-batches", "inside-a-batch"])
+def test_kill_9_while_a_long_run_streams(db: Db, tmp_path: Path, kill: str,
+                                         standin_claude: StandinClaude) -> None:
+    """A crash loses at most the batch being written: what was stored stays, numbered without
+    a gap or a repeat, and the run is reaped and retried by its policy."""
+    standin_claude.configure(lines=50_000, rate=12_000)  # about four seconds of output
+    cnp("init", "--db", str(db))
+    prompt = cnp("prompt", "create", "long", "stream it", "--db", str(db), "--format", "json")
+    job = cnp("job", "create", str(prompt.json["id"]), "@yearly", "--on-interrupt", "always",
+              "--db", str(db), "--format", "json")
+    assert job.exit_code == 0, job.stderr
+    assert cnp("job", "trigger", str(job.json["id"]), "--db", str(db)).exit_code == 0
+    fault = {"CNP_FAULT": "event_batch:4"} if kill == "inside-a-batch" else {}
+    crashing = daemon(db, tmp_path, "--lease", "3", env=fault).start(wait_registered=False)
+    if fault:
+        assert crashing.wait_exit(60) == -9, crashing.output()
+    else:
+        wait_until(lambda: rows(db, "SELECT count(*) AS n FROM execution_events")[0]["n"]
+                   >= 2000, 60, "a few batches stored")
+        crashing.kill9()
+    with daemon(db, tmp_path, "--lease", "3"):
+        wait_until(lambda: [r["status"] for r in rows(
+            db, "SELECT status FROM job_executions ORDER BY id")] == ["interrupted",
+                                                                      "completed"],
+                   90, "the interrupted run to be retried to the end")
+    first, retry = (r["id"] for r in rows(db, "SELECT id FROM job_executions ORDER BY id"))
+    stored = [r["seq"] for r in rows(
+        db, "SELECT seq FROM execution_events WHERE execution_id = ? ORDER BY seq", first)]
+    assert 0 < len(stored) < 50_002
+    assert stored == list(range(len(stored)))  # no gap inside what was stored, no repeat
+    whole = [r["seq"] for r in rows(
+        db, "SELECT seq FROM execution_events WHERE execution_id = ? ORDER BY seq", retry)]
+    assert whole == list(range(50_002))
+    reason = rows(db, "SELECT reason FROM job_executions WHERE id = ?", first)[0]["reason"]
+    assert "stopped heartbeating" in reason
 
 
 def _state(pid: int) -> str | None:

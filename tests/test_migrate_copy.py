@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from cli_runner import cnp
+from event_rows import add_event
 from legacy_fixture import build_realistic
 from night_pilot.config import DbLocation
 from night_pilot.execution import RunResult, RunSettings
@@ -55,7 +56,7 @@ def _run(store: SqliteStore, job_id: int | None, at: datetime, result: RunResult
                               process_start="123", argv=["/bin/sh", "-c", "true"],
                               prompt_text=None, prompt_sha256="sha")
     for seq in range(events):
-        store.append_event(run_id, seq, at, "stdout", json.dumps({"type": "line", "n": seq}),
+        add_event(store, run_id, seq, at, "stdout", json.dumps({"type": "line", "n": seq}),
                            "line")
     assert store.finish_run(run_id, "d-sqlite", token, result, at + timedelta(seconds=5))
     return run_id

@@ -22,6 +22,7 @@ import pytest
 import night_pilot.store.migrations as migrations
 import night_pilot.store.pg as pg_mod
 import night_pilot.store.sqlite as sqlite_mod
+from event_rows import add_event
 from night_pilot.config import DbLocation, resolve_db
 from night_pilot.errors import Conflict, NotFound, SchemaTooNew, StorageError
 from night_pilot.execution import RunResult, RunSettings
@@ -533,7 +534,7 @@ def test_events_and_pruning_old_runs(store: Store) -> None:
     failed = RunResult(RunStatus.FAILED, reason="exit 1")
     first = run_to_end(store, job_id, old, failed)
     for seq in range(3):
-        store.append_event(first, seq, old, "stdout", f"line {seq}", "assistant")
+        add_event(store, first, seq, old, "stdout", f"line {seq}", "assistant")
     # The attempt that continues it: finished, but after the cutoff; it loses only the link.
     retry = store.insert_run(job_id=job_id, scheduled_for=old, attempt=2, trigger=Trigger.RETRY,
                              status=RunStatus.PENDING, settings=SHELL, now=old, retry_of=first)
@@ -542,7 +543,7 @@ def test_events_and_pruning_old_runs(store: Store) -> None:
     assert store.mark_running(retry, "d1", token, recent, pid=1, process_start=None, argv=[],
                               prompt_text=None, prompt_sha256=None)
     assert store.finish_run(retry, "d1", token, done, recent)
-    store.append_event(retry, 0, recent, "stdout", "kept")
+    add_event(store, retry, 0, recent, "stdout", "kept")
     old_ones = [run_to_end(store, job_id, old + timedelta(minutes=i), done) for i in range(1, 4)]
     # Old but not finished: a run still going and one still waiting.
     going = store.insert_run(job_id=job_id, scheduled_for=old + timedelta(hours=1),
@@ -552,7 +553,7 @@ def test_events_and_pruning_old_runs(store: Store) -> None:
     assert store.claim_run(going, "d1", "h", token, old, old + timedelta(seconds=30))
     assert store.mark_running(going, "d1", token, old, pid=2, process_start=None, argv=[],
                               prompt_text=None, prompt_sha256=None)
-    store.append_event(going, 0, old, "stdout", "still running")
+    add_event(store, going, 0, old, "stdout", "still running")
     waiting = store.insert_run(job_id=job_id, scheduled_for=old + timedelta(hours=2),
                                trigger=Trigger.SCHEDULE, status=RunStatus.PENDING,
                                settings=SHELL, now=old)
@@ -792,9 +793,9 @@ def test_web_listings_page_and_count(store: Store) -> None:
     assert store.run_count(job_id=j2, status="completed") == 4
     assert [r["id"] for r in store.open_runs()] == [open_run]
     assert [r["id"] for r in store.recent_failures()] == [runs[3]]
-    store.append_event(runs[0], 0, NOW, "stdout", "a")
-    store.append_event(runs[0], 1, NOW, "stderr", "b")
-    store.append_event(runs[0], 2, NOW, "cnp", "c")
+    add_event(store, runs[0], 0, NOW, "stdout", "a")
+    add_event(store, runs[0], 1, NOW, "stderr", "b")
+    add_event(store, runs[0], 2, NOW, "cnp", "c")
     assert [e["line"] for e in store.run_events_page(runs[0], 0, 1)] == ["b"]
     assert store.dashboard_counts() == {"prompts": 1, "jobs": 2, "jobs_enabled": 2,
                                         "executions": 8, "open_runs": 1}

@@ -164,6 +164,41 @@ def parse_duration(text: str | int, option: str) -> int:
     return seconds
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# A run's stored output may be capped as low as this (the cap must leave room for a few lines).
+MIN_OUTPUT_CAP = 1 << 10
+
+
+def parse_size(text: str | int, option: str) -> int:
+    """Bytes from `1048576`, `512K`, `64M`, `64MB`, `64MiB` or `1G` (powers of 1024)."""
+    if isinstance(text, int):
+        size = text
+    else:
+        match = _SIZE.match(text)
+        if not match or (match.group(3) and match.group(3).lower() == "ib"
+                         and not match.group(2)):
+            raise InvalidInput(f"{option} {text!r} is not a size (e.g. 64M, 512K, 1G)")
+        size = round(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if size < MIN_OUTPUT_CAP:
+        raise InvalidInput(f"{option} must be at least 1K")
+    return size
+
+
+def format_size(size: int) -> str:
+    """Bytes as the shortest exact spelling `parse_size` reads back (64M, 1536K), else with
+    one decimal (1.5G) when not exact."""
+    for unit, factor in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= factor:
+            whole, rest = divmod(size, factor)
+            return f"{whole}{unit}" if not rest else f"{size / factor:.1f}{unit}"
+    return f"{size}B"
+
+
+def _output_cap(text: str | None) -> int | None:
+    return None if text is None or text == "" else parse_size(text, "--max-output")
+
+
 def split_list(text: str | None) -> tuple[str, ...]:
     """Tool lists as the CLI takes them: comma- or space-separated, parentheses kept whole."""
     if not text:
@@ -208,6 +243,7 @@ class JobSpec:
     add_dirs: list[str] = field(default_factory=list)
     timeout: str | None = None
     idle_timeout: str | None = None
+    max_output: str | None = None  # None: the daemon's cap
     retries: int = 2
     misfire: str = "latest"
     misfire_grace: str | None = None
@@ -341,6 +377,7 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
         options=options,
         timeout_s=parse_duration(spec.timeout or "1h", "--timeout"),
         idle_timeout_s=parse_duration(spec.idle_timeout or "10m", "--idle-timeout"),
+        max_output_bytes=_output_cap(spec.max_output),
         retries=spec.retries,
         misfire=MisfirePolicy(spec.misfire),
         misfire_grace_s=parse_duration(spec.misfire_grace or "6h", "--misfire-grace"),
@@ -443,6 +480,7 @@ def adhoc_settings(spec: JobSpec, cwd: Path, *, prompt_text: str | None,
         options=options,
         timeout_s=parse_duration(spec.timeout or "1h", "--timeout"),
         idle_timeout_s=parse_duration(spec.idle_timeout or "10m", "--idle-timeout"),
+        max_output_bytes=_output_cap(spec.max_output),
         max_attempts=spec.retries + 1,
         prompt_text=prompt_text,
         resume_session_id=resume_session_id,

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
@@ -150,6 +150,12 @@ class Daemon:
         self.instance = instance_id(self.host)
         self.wake = threading.Event()
         self.stopping = threading.Event()
+        # Set while the loop sleeps. Scheduling comes before recording output: while a pass
+        # materializes and claims, runners wait (a bounded time) before taking more of their
+        # process's output, so that a few runs printing at full speed cannot starve the loop
+        # of the interpreter and the database (the processes wait on their pipes meanwhile).
+        self.idle = threading.Event()
+        self.idle.set()
         self.work: queue.Queue[Claim | None] = queue.Queue()
         self.busy = 0
         self.busy_lock = threading.Lock()
@@ -278,6 +284,7 @@ class Daemon:
         next_heartbeat = next_renewal = 0.0
         next_maintenance = time.monotonic() + 60.0  # not in the rush of a start
         while not self.stopping.is_set():
+            self.idle.clear()  # a pass: the runners hold back their output (see `idle`)
             now, mono = self.sync_clock(store), time.monotonic()
             if self._notice_jumps(now - last_wall, mono - last_mono):
                 self._take_back_ahead(store, now, due=True)
@@ -352,6 +359,7 @@ class Daemon:
         or a signal arrives. Re-reading the wall clock every second is what makes a suspend or
         a clock step show up promptly."""
         wait = self.config.max_sleep_s
+        self.idle.set()
         due = store.next_wakeup(now, lookahead=timedelta(seconds=self.config.lookahead_s))
         if due is not None:
             # Measured from the clock as it is now, not as it was when the pass began.
@@ -381,7 +389,8 @@ class Daemon:
         # Each worker thread lives as long as the daemon: the runs it spawns carry a
         # parent-death signal tied to this thread.
         store = open_store(self.location)
-        runner = self.runner_factory(store, self.instance, self.now, self.config.runner)
+        config = replace(self.config.runner, scheduler_idle=self.idle)
+        runner = self.runner_factory(store, self.instance, self.now, config)
         while True:
             claim = self.work.get()
             if claim is None:

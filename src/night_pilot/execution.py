@@ -27,6 +27,7 @@ class RunSettings:
     options: ClaudeOptions = field(default_factory=ClaudeOptions)
     timeout_s: int = 3600
     idle_timeout_s: int = 600
+    max_output_bytes: int | None = None  # stored output cap; None: the runner's default
     max_attempts: int = 3
     prompt_text: str | None = None  # set for ad-hoc runs; job runs read their prompt at spawn
     resume_session_id: str | None = None  # set at spawn too when continue_session found one
@@ -44,6 +45,7 @@ class RunSettings:
             options=job.options,
             timeout_s=job.timeout_s,
             idle_timeout_s=job.idle_timeout_s,
+            max_output_bytes=job.max_output_bytes,
             max_attempts=job.retries + 1,
             on_limit=job.on_limit,
             worktree=job.worktree,
@@ -122,6 +124,8 @@ class Execution:
     rendered: bool | None = None  # whether the prompt had template placeholders
     file_refs: list[dict[str, Any]] | None = None  # @references as checked at spawn
     risk_level: str | None = None  # as reviewed at spawn
+    output_dropped_lines: int | None = None  # printed past the output cap: read, not stored
+    output_dropped_bytes: int | None = None
 
 
 @dataclass
@@ -151,3 +155,5 @@ class RunResult:
     limit_kind: str | None = None  # a usage limit stopped the run: which one
     limit_reset_at: datetime | None = None  # …and when it resets (None: unknown)
     worktree_state: str | None = None  # after the run: its worktree was kept or removed
+    output_dropped_lines: int | None = None  # printed past the output cap: read, not stored
+    output_dropped_bytes: int | None = None

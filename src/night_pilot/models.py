@@ -100,6 +100,7 @@ class Job:
     options: ClaudeOptions = field(default_factory=ClaudeOptions)
     timeout_s: int = 3600
     idle_timeout_s: int = 600
+    max_output_bytes: int | None = None  # stored output cap; None: the daemon's
     retries: int = 2
     misfire: MisfirePolicy = MisfirePolicy.LATEST
     misfire_grace_s: int = 6 * 3600

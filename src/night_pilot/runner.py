@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import queue
 import random
 import re
 import signal
@@ -26,17 +25,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import filerefs, notify, templates, worktree as worktrees
+from .capture import Capture, Chunk
 from .claude_stream import StreamSummary
 from .config import data_dir, find_claude
 from .cooldown import detect as detect_limit
 from .cron import system_timezone
-from .errors import CnpError, NotFound
+from .errors import CnpError, NotFound, StorageError
 from .execution import Execution, RunResult
 from .faults import crash_point
 from .models import ExecutorKind, OnLimit, RunStatus, Trigger
 from .procs import PREEXEC, signal_group, start_time
 from .risk import ACCEPT_FLAG, RiskReport, assess
+from .run_output import DEFAULT_MAX_OUTPUT, OutputRecorder
 from .store import Store
+from .store.timefmt import to_db
 from .tracing import trace
 
 STDERR_TAIL_BYTES = 8192
@@ -48,6 +50,8 @@ CONTINUE_PROMPT = (
 )
 # After the process exits, how long to keep reading output its background children may hold.
 EXIT_DRAIN_S = 2.0
+# How long taking a process's output waits, at most, for a busy scheduling pass to end.
+SCHEDULER_FIRST_S = 0.5
 
 
 @dataclass
@@ -61,6 +65,10 @@ class RunnerConfig:
     cooldown_margin_s: float = 60.0  # after a usage limit resets, wait this much longer
     local_zone: str | None = None  # for reset times printed without a zone; default: system's
     worktree_root: str | None = None  # where run worktrees go; default: <data dir>/worktrees
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT  # a run's stored output, unless its job says
+    # The daemon's loop is idle (set) or busy scheduling: output is taken while it is set,
+    # after waiting at most SCHEDULER_FIRST_S for it.
+    scheduler_idle: threading.Event | None = None
 
 
 @dataclass
@@ -77,17 +85,39 @@ class _Prepared:
     resume: str | None = None
 
 
+class _Tail:
+    """The last `limit` characters of the lines added, kept without holding the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: deque[str] = deque()
+        self.size = 0
+
+    def add(self, line: str) -> None:
+        if len(line) > self.limit:
+            line = line[-self.limit:]
+        self.lines.append(line)
+        self.size += len(line) + 1
+        while self.size - len(self.lines[0]) - 1 >= self.limit:
+            self.size -= len(self.lines.popleft()) + 1
+
+    def text(self) -> str:
+        return "\n".join(self.lines)[-self.limit:]
+
+
 @dataclass
 class _Watch:
     """What the output loop knows while a process runs."""
 
     started: float
-    last_output: float
-    seq: int = 0
+    output: OutputRecorder
+    summary: StreamSummary = field(default_factory=StreamSummary)
+    stdout: _Tail = field(default_factory=lambda: _Tail(RESULT_TEXT_LIMIT))  # shell runs
+    stderr: _Tail = field(default_factory=lambda: _Tail(STDERR_TAIL_BYTES))
     stop_reason: str | None = None
     stop_status: RunStatus | None = None
     lost_claim: bool = False
-    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+    ran_s: float = 0.0  # from spawn to the process's exit
 
 
 Clock = Callable[[], datetime]
@@ -158,7 +188,7 @@ class Runner:
             return None
         result = self._result(run, proc, watch)
         result.worktree_state = self._close_worktree(prep.tree, fields)
-        return self._finish(run, result, fields)
+        return self._finish(run, result, fields, watch.output)
 
     def _prepare(self, run: Execution) -> _Prepared:
         """Everything decided before the process starts: the prompt (rendered), its risk, the
@@ -308,31 +338,53 @@ class Runner:
 
     def _watch(self, run: Execution, proc: subprocess.Popen[bytes], prompt: str,
                cancel: StopSignal) -> _Watch:
-        lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
-        assert proc.stdin and proc.stdout and proc.stderr
+        """Read the process's output to the end, storing it in batches, while heartbeating,
+        honouring cancels and enforcing the timeouts. The timeouts judge the process (how long
+        it has run, how long it has been silent), never the time we take to store what it
+        printed: while storing lags, the readers wait, and so does the process."""
+        assert proc.stdin and proc.stdout and proc.stderr and run.fencing_token is not None
         threading.Thread(target=_feed, args=(proc.stdin, prompt), daemon=True).start()
-        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
-            threading.Thread(target=_pump, args=(pipe, name, lines), daemon=True).start()
-        now = time.monotonic()
-        watch = _Watch(started=now, last_output=now)
-        summary = StreamSummary()
-        self._summary = summary
-        open_streams = 2
-        next_beat = now + self.config.lease_s / 3
+        capture = Capture({"stdout": proc.stdout, "stderr": proc.stderr}, self.clock)
+        watch = _Watch(started=time.monotonic(), output=OutputRecorder(
+            self.store, run.id, (self.instance, run.fencing_token),
+            max_bytes=run.settings.max_output_bytes or self.config.max_output_bytes))
+        out = watch.output
+        next_beat = watch.started + self.config.lease_s / 3
         timeout_s, idle_s = run.settings.timeout_s, run.settings.idle_timeout_s
+        claude = run.settings.executor == ExecutorKind.CLAUDE
         exited_at: float | None = None
-        while open_streams:
-            try:
-                stream, line = lines.get(timeout=0.2)
-            except queue.Empty:
-                stream, line = "", None
-            mono = time.monotonic()
-            if stream:
-                if line is None:
-                    open_streams -= 1
+        killed_leftovers = False
+        retry_flush_at = 0.0
+        chunk: Chunk | None = None  # lines read and not all handed to the recorder yet
+        taken = 0
+        while chunk is not None or not capture.done:
+            if chunk is None:
+                # While stored output lags far behind (the database refused a batch), take
+                # no more: the pipes fill and the process waits.
+                if out.pending < out.flush_lines * 8:
+                    if self.config.scheduler_idle is not None:
+                        self.config.scheduler_idle.wait(SCHEDULER_FIRST_S)
+                    chunk, taken = capture.take(out.flush_every_s / 2), 0
                 else:
-                    watch.last_output = mono
-                    self._record_line(run, watch, summary, stream, line)
+                    time.sleep(out.flush_every_s / 2)
+            if chunk is not None:
+                # No more than a batch's worth at a time, so that batches stay that size.
+                end = taken + max(1, out.flush_lines - out.pending)
+                self._take(chunk, taken, end, watch, claude)
+                chunk, taken = (chunk, end) if end < len(chunk.lines) else (None, 0)
+            mono = time.monotonic()
+            if out.due(mono) and mono >= retry_flush_at:
+                if self.config.scheduler_idle is not None:
+                    self.config.scheduler_idle.wait(SCHEDULER_FIRST_S)
+                try:
+                    if not out.flush():
+                        watch.lost_claim = True
+                        self._kill(proc)
+                        return watch
+                except StorageError as exc:
+                    trace("output_retry", level=logging.WARNING, execution_id=run.id,
+                          error=exc.message, waiting=out.pending)
+                    retry_flush_at = mono + 1.0
             if mono >= next_beat:
                 next_beat = mono + self.config.lease_s / 3
                 if not self._heartbeat(run):
@@ -343,17 +395,26 @@ class Runner:
                     cancel.stop(RunStatus.CANCELLED, "cancelled on request")
             if exited_at is None and proc.poll() is not None:
                 exited_at = mono
-            elif exited_at is not None and mono - exited_at > EXIT_DRAIN_S:
-                # The process has exited but something it started in the background still
-                # holds its output open. The run is over: stop waiting and clear the group.
-                break
+            if exited_at is not None:
+                # The process is gone. Whatever it started in the background may still hold
+                # its pipes open: after a grace period that group is killed, and a pipe held
+                # by something outside the group is not waited for any longer. Every line
+                # already read is still stored.
+                if capture.open_pipes() and mono - exited_at > EXIT_DRAIN_S:
+                    if not killed_leftovers:
+                        signal_group(proc.pid, signal.SIGKILL)
+                        killed_leftovers = True
+                    elif mono - exited_at > 2 * EXIT_DRAIN_S:
+                        trace("output_abandoned", level=logging.WARNING, execution_id=run.id,
+                              pipes=capture.abandon_open())
+                continue
             if watch.stop_reason is None:
                 if cancel.is_set():
                     self._stop(proc, watch, cancel.status, cancel.reason)
-                elif mono - watch.started > timeout_s:
+                elif mono - watch.started - capture.stalled_s() > timeout_s:
                     self._stop(proc, watch, RunStatus.FAILED,
                                f"timed out after {timeout_s}s (hard timeout); process group killed")
-                elif mono - watch.last_output > idle_s:
+                elif capture.silent_for(mono) > idle_s:
                     self._stop(proc, watch, RunStatus.FAILED,
                                f"no output for {idle_s}s (idle timeout); process group killed")
         try:
@@ -363,21 +424,31 @@ class Runner:
             proc.wait()
         # The leader is gone; tools it started may still hold the group. Leave nothing behind.
         signal_group(proc.pid, signal.SIGKILL)
+        watch.ran_s = (exited_at if exited_at is not None else time.monotonic()) - watch.started
         return watch
 
-    def _record_line(self, run: Execution, watch: _Watch, summary: StreamSummary, stream: str,
-                     line: str) -> None:
-        event_type = subtype = None
-        if stream == "stdout" and run.settings.executor == ExecutorKind.CLAUDE:
-            event = summary.feed(line)
-            if event is not None:
-                event_type, subtype = event.get("type"), event.get("subtype")
-        elif stream == "stderr":
-            watch.stderr.append(line)
-        self.store.append_event(run.id, watch.seq, self.clock(), stream, line, event_type, subtype)
-        if watch.seq == 0:
-            crash_point("mid_run")
-        watch.seq += 1
+    def _take(self, chunk: Chunk, start: int, end: int, watch: _Watch, claude: bool) -> None:
+        """Fold lines `start` to `end` of a chunk into what the run learned, and hand them to
+        the recorder."""
+        out, summary = watch.output, watch.summary
+        at = to_db(chunk.received_at)
+        stream = chunk.stream
+        for line, size in chunk.lines[start:end]:
+            event_type = subtype = None
+            if stream == "stdout":
+                if claude:
+                    event = summary.feed(line)
+                    if event is not None:
+                        kind, sub = event.get("type"), event.get("subtype")
+                        event_type = kind if isinstance(kind, str) else None
+                        subtype = sub if isinstance(sub, str) else None
+                else:
+                    watch.stdout.add(line)
+            else:
+                watch.stderr.add(line)
+            out.add(stream, line, size, at, event_type, subtype, keep=event_type == "result")
+        if chunk.cut_bytes and end >= len(chunk.lines):
+            out.cut(chunk.cut_bytes)
 
     def _heartbeat(self, run: Execution) -> bool:
         now = self.clock()
@@ -401,10 +472,10 @@ class Runner:
 
     def _result(self, run: Execution, proc: subprocess.Popen[bytes], watch: _Watch) -> RunResult:
         code = proc.returncode
-        stderr_tail = "\n".join(watch.stderr)[-STDERR_TAIL_BYTES:] or None
+        stderr_tail = watch.stderr.text() or None
         if run.settings.executor == ExecutorKind.SHELL:
-            return self._shell_result(run, code, watch, stderr_tail)
-        s = self._summary
+            return self._shell_result(code, watch, stderr_tail)
+        s = watch.summary
         result = RunResult(
             status=RunStatus.FAILED, exit_code=code, session_id=s.session_id, model=s.model,
             num_turns=s.num_turns, duration_ms=s.duration_ms, duration_api_ms=s.duration_api_ms,
@@ -437,15 +508,11 @@ class Runner:
                                  f"{limit.message}")
         return result
 
-    def _shell_result(self, run: Execution, code: int | None, watch: _Watch,
+    def _shell_result(self, code: int | None, watch: _Watch,
                       stderr_tail: str | None) -> RunResult:
-        output = [
-            e["line"] for e in self.store.run_events(run.id, max(-1, watch.seq - 200))
-            if e["stream"] == "stdout"
-        ]
         result = RunResult(status=RunStatus.FAILED, exit_code=code, stderr_tail=stderr_tail,
-                           result_text="\n".join(output)[-RESULT_TEXT_LIMIT:] or None,
-                           duration_ms=int((time.monotonic() - watch.started) * 1000))
+                           result_text=watch.stdout.text() or None,
+                           duration_ms=int(watch.ran_s * 1000))
         if watch.stop_reason is not None:
             assert watch.stop_status is not None
             result.status, result.reason = watch.stop_status, watch.stop_reason
@@ -456,10 +523,15 @@ class Runner:
             result.reason = f"the script exited {code}"
         return result
 
-    def _finish(self, run: Execution, result: RunResult, fields: dict[str, Any]
-                ) -> RunResult | None:
+    def _finish(self, run: Execution, result: RunResult, fields: dict[str, Any],
+                output: OutputRecorder | None = None) -> RunResult | None:
         now = self.clock()
         assert run.fencing_token is not None
+        if output is not None and output.truncated:
+            result.output_dropped_lines = output.dropped_lines
+            result.output_dropped_bytes = output.dropped_bytes
+            note = output.note()
+            result.reason = f"{result.reason}; {note}" if result.reason else note
         retry = result.transient and result.status == RunStatus.FAILED and (
             run.attempt < run.settings.max_attempts)
         if retry:
@@ -470,7 +542,10 @@ class Runner:
               exit_code=result.exit_code, **fields)
         crash_point("before_final_commit")
         with self.store.write():
-            if not self.store.finish_run(run.id, self.instance, run.fencing_token, result, now):
+            # The last lines and the outcome commit together: a run is never recorded
+            # completed without its result line.
+            if (output is not None and not output.finish()) or not self.store.finish_run(
+                    run.id, self.instance, run.fencing_token, result, now):
                 trace("lost_claim", **fields)
                 return None
             if result.worktree_state is not None:
@@ -627,15 +702,3 @@ def _feed(stdin: object, prompt: str) -> None:
         stdin.close()
     except (BrokenPipeError, OSError):
         pass
-
-
-def _pump(stream: object, name: str, out: queue.Queue[tuple[str, str | None]]) -> None:
-    """Hand each line of a pipe to the watcher; None marks the end of the stream."""
-    assert hasattr(stream, "readline")
-    try:
-        for raw in iter(stream.readline, b""):
-            out.put((name, raw.decode("utf-8", "replace").rstrip("\r\n")))
-    except (OSError, ValueError):
-        pass
-    finally:
-        out.put((name, None))

@@ -94,7 +94,8 @@ JOB_FIELDS: tuple[tuple[str, str], ...] = (
     ("cron_expr", "value"), ("run_at", "time"), ("timezone", "value"), ("enabled", "flag"),
     ("next_run_at", "time"), ("last_status", "value"), ("last_run_at", "time"),
     ("work_dir", "value"), ("executor", "enum"), ("options", "options"),
-    ("timeout_s", "value"), ("idle_timeout_s", "value"), ("retries", "value"),
+    ("timeout_s", "value"), ("idle_timeout_s", "value"), ("max_output_bytes", "value"),
+    ("retries", "value"),
     ("misfire", "enum"), ("misfire_grace_s", "value"), ("overlap", "enum"),
     ("on_interrupt", "enum"), ("on_limit", "enum"), ("created_at", "time"),
     ("updated_at", "time"), ("deleted_at", "time"),
@@ -238,6 +239,12 @@ def execution_dict(e: Execution) -> dict[str, Any]:
         "api_error_status": e.api_error_status,
         "result": e.result_text,
         "stderr_tail": e.stderr_tail,
+        "output": {
+            "max_bytes": e.settings.max_output_bytes,
+            "truncated": e.output_dropped_bytes is not None,
+            "dropped_lines": e.output_dropped_lines,
+            "dropped_bytes": e.output_dropped_bytes,
+        },
         "prompt_sha256": e.prompt_sha256,
         "argv": mask_argv(e.argv),
     }

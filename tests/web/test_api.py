@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cli_runner import cnp
+from event_rows import add_event
 from night_pilot.models import RunStatus
 
 from .conftest import Site
@@ -345,7 +346,7 @@ def test_execution_detail_events_and_cancel(site: Site) -> None:
         for seq, line in enumerate(['{"type":"system","subtype":"init","model":"m"}',
                                     '{"type":"assistant","message":{"content":'
                                     '[{"type":"text","text":"Hello"}]}}']):
-            store.append_event(run["id"], seq, datetime.now(UTC), "stdout", line)
+            add_event(store, run["id"], seq, datetime.now(UTC), "stdout", line)
     detail = site.anon.get(f"/api/executions/{run['id']}").json()
     assert detail["status"] == "pending" and detail["active"] and detail["cancellable"]
     assert detail["prompt_text"] == "Review the code." and "events" not in detail
@@ -470,3 +471,29 @@ def test_statuses_listed_in_the_api_are_the_models(site: Site) -> None:
     pattern = next(p for p in params if p["name"] == "status")["schema"]
     text = str(pattern)
     assert all(s in text for s in RunStatus.values())
+
+
+def test_the_output_cap_is_set_changed_and_reset_like_the_clis(site: Site) -> None:
+    j = site.job(site.prompt()["id"], max_output="2M")
+    assert j["max_output_bytes"] == 2 * 2**20
+    changed = site.api.patch(f"/api/jobs/{j['id']}", json={"max_output": 8192}).json()
+    assert changed["max_output_bytes"] == 8192
+    bad = site.api.patch(f"/api/jobs/{j['id']}", json={"max_output": "lots"})
+    assert bad.status_code == 422
+    assert bad.json()["message"] == "--max-output 'lots' is not a size (e.g. 64M, 512K, 1G)"
+    reset = site.api.patch(f"/api/jobs/{j['id']}", json={"max_output": None}).json()
+    assert reset["max_output_bytes"] is None
+
+
+def test_the_truncation_marker_is_shown_as_such(site: Site) -> None:
+    j = site.job(site.prompt()["id"])
+    run = site.api.post(f"/api/jobs/{j['id']}/trigger").json()
+    with site.store() as store:
+        add_event(store, run["id"], 0, datetime.now(UTC), "stdout", "kept")
+        store.append_events(run["id"], [(1, "2026-12-04T00:00:00.000000Z", "cnp", "truncated",
+                                         None, "output truncated at the 4K cap")], owner=None)
+    events = site.anon.get(f"/api/executions/{run['id']}/events").json()["events"]
+    assert [(e["kind"], e["summary"]) for e in events] == [
+        ("text", "kept"), ("truncated", "output truncated at the 4K cap")]
+    page = site.anon.get(f"/executions/{run['id']}/events", params={"after": -1})
+    assert 'class="ev ev-truncated"' in page.text

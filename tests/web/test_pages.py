@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from event_rows import add_event
+
 from .conftest import Site
 
 HTML = {"accept": "text/html"}
@@ -186,7 +188,7 @@ def test_events_fragment_streams_new_lines_and_stops_when_done(site: Site) -> No
     ids = _seed(site)
     run = ids["run"]
     with site.store() as store:
-        store.append_event(run, 0, datetime.now(UTC), "stdout",
+        add_event(store, run, 0, datetime.now(UTC), "stdout",
                            '{"type":"assistant","message":{"content":[{"type":"text",'
                            '"text":"Working on it"}]}}')
     first = site.anon.get(f"/executions/{run}/events", params={"after": -1, "live": 1})

@@ -36,6 +36,9 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         option("--timeout", metavar="DURATION", help="Hard time limit (default 1h)."),
         option("--idle-timeout", metavar="DURATION",
                help="Kill the run after this long without output (default 10m)."),
+        option("--max-output", metavar="SIZE",
+               help="Store at most this much of a run's output, e.g. 64M (default: the "
+               "daemon's --max-output); the rest is read for the result, not stored."),
         option("--retries", type=int, default=2, show_default=True,
                help="Extra attempts after a transient failure."),
         option("--executor", type=Choice(ExecutorKind.values()), default="claude",
@@ -185,6 +188,14 @@ def job_list(env: Env, include_deleted: bool) -> None:
     emit(env.fmt, {"jobs": jobs}, pretty)
 
 
+def _output_cap(size: int | None) -> str:
+    if size is None:
+        return "up to the daemon's --max-output"
+    from ..catalog import format_size
+
+    return f"up to {format_size(size)}"
+
+
 def _show(data: dict[str, Any]) -> None:
     opts = data["options"]
     fields(
@@ -203,6 +214,7 @@ def _show(data: dict[str, Any]) -> None:
             ("executor", data["executor"]),
             ("claude options", ", ".join(f"{k}={v}" for k, v in opts.items()) or None),
             ("timeout", f"{data['timeout_s']}s (idle {data['idle_timeout_s']}s)"),
+            ("stored output", _output_cap(data["max_output_bytes"])),
             ("retries", data["retries"]),
             ("misfire", f"{data['misfire']} (grace {data['misfire_grace_s']}s)"),
             ("overlap", data["overlap"]),

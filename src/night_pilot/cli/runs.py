@@ -185,11 +185,17 @@ def execution() -> None:
 @execution.command("show")
 @argument("execution_id", type=int)
 @option("--events", is_flag=True, help="Include every line the run printed.")
+@option("--follow", is_flag=True,
+        help="Print the run's lines as they are stored, until it ends (with --format json: "
+        "one JSON object per line, then the run).")
 @common
 @pass_env
-def execution_show(env: Env, execution_id: int, events: bool) -> None:
+def execution_show(env: Env, execution_id: int, events: bool, follow: bool) -> None:
     """Show a run: status, tokens, cost, session, result (and its events)."""
     store = env.store()
+    if follow:
+        _follow(env, execution_id)
+        return
     e = store.get_run(execution_id)
     data = run_data(e)
     lines = store.run_events(execution_id) if events else []
@@ -199,9 +205,41 @@ def execution_show(env: Env, execution_id: int, events: bool) -> None:
     def pretty() -> None:
         _render_result(e)
         for line in lines:
-            echo(f"[{line['seq']:>4} {line['stream']}] {line['line']}")
+            echo(_event_line(line))
 
     emit(env.fmt, data, pretty)
+
+
+def _event_line(row: dict[str, Any]) -> str:
+    return f"[{row['seq']:>4} {row['stream']}] {row['line']}"
+
+
+FOLLOW_POLL_S = 0.25
+
+
+def _follow(env: Env, execution_id: int) -> None:
+    """Print a run's stored lines as they arrive, then the run. The run's state is read
+    before its lines: once it has ended, its last lines are already stored (they commit with
+    the outcome), so one more read gets them all."""
+    import json
+
+    store = env.store()
+    after = -1
+    while True:
+        e = store.get_run(execution_id)
+        rows = store.run_events(execution_id, after)
+        for row in rows:
+            echo(json.dumps(row) if env.fmt == "json" else _event_line(row))
+        if rows:
+            after = rows[-1]["seq"]
+        if e.status.is_terminal:
+            break
+        time.sleep(FOLLOW_POLL_S)
+    if env.fmt == "json":
+        echo(json.dumps(run_data(e)))
+    else:
+        echo("")
+        _render_result(e)
 
 
 @execution.command("cancel")
@@ -243,6 +281,9 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @option("--retain-days", type=FloatRange(min=0, min_open=True), default=None,
         help="Delete finished runs (and their events) older than this many days, "
         "hourly. Default: keep every run.")
+@option("--max-output", "max_output", metavar="SIZE", default="64M", show_default=True,
+        help="Store at most this much of each run's output (a job's --max-output wins); "
+        "the rest is still read for the result and usage.")
 @option("--web/--no-web", default=False, show_default=True,
         help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
 @option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
@@ -252,7 +293,7 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @pass_env
 def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, grace_s: float,
            retry_base_s: float, margin_s: float, standby: bool, retain_days: float | None,
-           web: bool, host: str, port: int) -> None:
+           max_output: str, web: bool, host: str, port: int) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
@@ -260,6 +301,7 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
     from ..daemon import Daemon, DaemonConfig
     from ..runner import RunnerConfig
 
+    max_output_bytes = catalog.parse_size(max_output, "--max-output")
     home = data_dir()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     env.configure_logging("info", file=str(home / "daemon.log"))
@@ -269,7 +311,7 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
         standby=standby,
         clock_offset_s=offset, cooldown_margin_s=margin_s, retain_days=retain_days,
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
-                            cooldown_margin_s=margin_s),
+                            cooldown_margin_s=margin_s, max_output_bytes=max_output_bytes),
     )
     server = None
     if web:  # on a background thread; SIGTERM stops the daemon loop, then the server

@@ -185,9 +185,9 @@ class CoreQueries:
                     enabled, next_run_at, work_dir, executor, options, timeout_s, idle_timeout_s,
                     retries, misfire, misfire_grace_s, overlap, on_interrupt, on_limit,
                     created_at, updated_at, worktree, continue_session, template_vars,
-                    risk_level, risk_accepted)
+                    risk_level, risk_accepted, max_output_bytes)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                        ?, ?, ?, ?, ?)
+                        ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job.prompt_id, job.name, job.description, job.cron_expr, to_db(job.run_at),
@@ -197,7 +197,7 @@ class CoreQueries:
                     str(job.on_interrupt), str(job.on_limit), to_db(now), to_db(now),
                     int(job.worktree), int(job.continue_session),
                     json.dumps(job.template_vars, sort_keys=True), job.risk_level,
-                    int(job.risk_accepted),
+                    int(job.risk_accepted), job.max_output_bytes,
                 ),
             )
             job_id = cur.lastrowid
@@ -360,6 +360,7 @@ def _jobs_of(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Job]:
             options=ClaudeOptions.from_json(row["options"]),
             timeout_s=row["timeout_s"],
             idle_timeout_s=row["idle_timeout_s"],
+            max_output_bytes=row["max_output_bytes"],
             retries=row["retries"],
             misfire=MisfirePolicy(row["misfire"]),
             misfire_grace_s=row["misfire_grace_s"],

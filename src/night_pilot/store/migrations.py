@@ -578,3 +578,23 @@ def m004_runs_ahead_index(db: sqlite3.Connection) -> None:
 @postgres(m004_runs_ahead_index)
 def m004_runs_ahead_index_pg(db: Any) -> None:
     run_pg_script(db, pg_ddl(M004_SQL))
+
+
+M005_SQL = """
+        -- How much of a run's output is stored at most (NULL: the daemon's default), and what
+        -- a run printed beyond that cap: read for its result and usage, not stored.
+        ALTER TABLE jobs ADD COLUMN max_output_bytes INTEGER;
+        ALTER TABLE job_executions ADD COLUMN max_output_bytes INTEGER;
+        ALTER TABLE job_executions ADD COLUMN output_dropped_lines INTEGER;
+        ALTER TABLE job_executions ADD COLUMN output_dropped_bytes INTEGER;
+"""
+
+
+@migration
+def m005_output_cap(db: sqlite3.Connection) -> None:
+    run_script(db, M005_SQL)
+
+
+@postgres(m005_output_cap)
+def m005_output_cap_pg(db: Any) -> None:
+    run_pg_script(db, pg_ddl(M005_SQL))

@@ -33,7 +33,8 @@ _PLAIN_COLUMNS = (
     "num_turns", "duration_ms", "duration_api_ms", "total_cost_usd", "input_tokens",
     "output_tokens", "cache_creation_tokens", "cache_read_tokens", "terminal_reason",
     "api_error_status", "result_text", "stderr_tail", "limit_kind", "worktree_branch",
-    "worktree_path", "worktree_base", "worktree_state", "risk_level",
+    "worktree_path", "worktree_base", "worktree_state", "risk_level", "output_dropped_lines",
+    "output_dropped_bytes",
 )
 # Claim a run that may start (its owner, host, fencing token, times; then its id).
 _CLAIM = (
@@ -78,8 +79,9 @@ class RunQueries:
                     reason, executor, prompt_id, prompt_text, work_dir, options, timeout_s,
                     idle_timeout_s, max_attempts, resume_session_id, on_limit, created_at,
                     finished_at, retry_at, retry_of, worktree, continue_session, template_vars,
-                    risk_accepted)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    risk_accepted, max_output_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                        ?)
                 """,
                 (
                     job_id, to_db(scheduled_for), attempt, str(trigger), str(status), reason,
@@ -90,7 +92,7 @@ class RunQueries:
                     int(settings.worktree), int(settings.continue_session),
                     json.dumps(settings.template_vars, sort_keys=True)
                     if settings.template_vars else None,
-                    int(settings.risk_accepted),
+                    int(settings.risk_accepted), settings.max_output_bytes,
                 ),
             )
             assert cur.lastrowid is not None
@@ -318,16 +320,30 @@ class RunQueries:
         )
         return [r[0] for r in rows]
 
-    def append_event(
-        self, run_id: int, seq: int, now: datetime, stream: str, line: str,
-        event_type: str | None = None, subtype: str | None = None,
-    ) -> None:
+    def append_events(self, run_id: int, rows: list[tuple[Any, ...]], *,
+                      owner: tuple[str, int] | None) -> bool:
+        """Store a batch of a run's output lines in one transaction: rows are (seq,
+        received_at as stored text (`to_db`), stream, type, subtype, line). With `owner`
+        (instance, fencing token), only while that claim holds: False, and nothing written,
+        once it is lost."""
         with self.write() as db:
-            db.execute(
-                "INSERT INTO execution_events (execution_id, seq, received_at, stream, type,"
-                " subtype, line) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, seq, to_db(now), stream, event_type, subtype, line),
-            )
+            if owner is not None and db.execute(
+                    "SELECT 1 FROM job_executions WHERE id = ? AND claimed_by = ?"
+                    " AND fencing_token = ? AND status IN ('queued', 'running')",
+                    (run_id, *owner)).fetchone() is None:
+                return False
+            if rows:
+                db.executemany(
+                    "INSERT INTO execution_events (execution_id, seq, received_at, stream,"
+                    " type, subtype, line) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, *row) for row in rows])
+            return True
+
+    def set_event_line(self, run_id: int, seq: int, line: str) -> None:
+        """Rewrite one stored line (the output-cap marker, once the totals are known)."""
+        with self.write() as db:
+            db.execute("UPDATE execution_events SET line = ? WHERE execution_id = ? AND seq = ?",
+                       (line, run_id, seq))
 
     def finish_run(
         self, run_id: int, instance: str, token: int, result: RunResult, now: datetime,
@@ -343,6 +359,7 @@ class RunQueries:
                        cache_creation_tokens = ?, cache_read_tokens = ?,
                        permission_denials = ?, terminal_reason = ?, api_error_status = ?,
                        result_text = ?, stderr_tail = ?, limit_kind = ?, limit_reset_at = ?,
+                       output_dropped_lines = ?, output_dropped_bytes = ?,
                        lease_expires_at = NULL
                  WHERE id = ? AND claimed_by = ? AND fencing_token = ?
                    AND status IN ('queued', 'running')
@@ -356,6 +373,7 @@ class RunQueries:
                     if result.permission_denials is not None else None,
                     result.terminal_reason, result.api_error_status, result.result_text,
                     result.stderr_tail, result.limit_kind, to_db(result.limit_reset_at),
+                    result.output_dropped_lines, result.output_dropped_bytes,
                     run_id, instance, token,
                 ),
             )
@@ -641,6 +659,7 @@ def _execution(row: sqlite3.Row) -> Execution:
             options=ClaudeOptions.from_json(row["options"]),
             timeout_s=row["timeout_s"],
             idle_timeout_s=row["idle_timeout_s"],
+            max_output_bytes=row["max_output_bytes"],
             max_attempts=row["max_attempts"],
             prompt_text=row["prompt_text"],
             resume_session_id=row["resume_session_id"],

@@ -161,7 +161,8 @@ class WebQueries:
                 """
                 UPDATE jobs SET prompt_id = ?, name = ?, description = ?, cron_expr = ?,
                        run_at = ?, timezone = ?, work_dir = ?, executor = ?, options = ?,
-                       timeout_s = ?, idle_timeout_s = ?, retries = ?, misfire = ?,
+                       timeout_s = ?, idle_timeout_s = ?, max_output_bytes = ?, retries = ?,
+                       misfire = ?,
                        misfire_grace_s = ?, overlap = ?, on_interrupt = ?, on_limit = ?,
                        next_run_at = CASE WHEN ? THEN ? ELSE next_run_at END,
                        updated_at = ?
@@ -170,7 +171,8 @@ class WebQueries:
                 (
                     job.prompt_id, job.name, job.description, job.cron_expr, to_db(job.run_at),
                     job.timezone, job.work_dir, str(job.executor), job.options.to_json(),
-                    job.timeout_s, job.idle_timeout_s, job.retries, str(job.misfire),
+                    job.timeout_s, job.idle_timeout_s, job.max_output_bytes, job.retries,
+                    str(job.misfire),
                     job.misfire_grace_s, str(job.overlap), str(job.on_interrupt),
                     str(job.on_limit), int(reschedule or withdrawn is not None), to_db(next_run_at),
                     to_db(now),

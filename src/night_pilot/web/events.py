@@ -17,6 +17,8 @@ def _cut(text: str, limit: int = MAX_SUMMARY) -> str:
 def summarize(event: dict[str, Any]) -> tuple[str, str]:
     """(kind, text) for an execution_events row; kind is a CSS-friendly word."""
     line = str(event.get("line") or "")
+    if event.get("stream") == "cnp" and event.get("type") == "truncated":
+        return "truncated", line
     if event.get("stream") != "stdout":
         return str(event.get("stream") or "other"), _cut(line)
     try:

@@ -308,6 +308,8 @@ def _job_edit_form(job: Any) -> dict[str, str]:
         if job.run_at else ""
     for key in ("timeout", "idle_timeout", "misfire_grace"):
         form[key] = _duration_text(int(form[key]))
+    if form.get("max_output"):
+        form["max_output"] = catalog.format_size(int(form["max_output"]))
     return form
 
 

@@ -23,6 +23,8 @@ ShortText = Annotated[str, Field(max_length=1000)]
 LongText = Annotated[str, Field(max_length=4 * 1024 * 1024)]
 # A duration as the CLI takes it ("90", "90s", "30m", "2h", "1d") or whole seconds.
 Duration = Annotated[str, Field(max_length=40)] | Annotated[int, Field(ge=1, le=10**9)]
+# A size as the CLI takes it ("64M", "512K", "1G") or whole bytes.
+Size = Annotated[str, Field(max_length=40)] | Annotated[int, Field(ge=1, le=2**62)]
 ToolList = Annotated[str, Field(max_length=10000)] | list[Annotated[str, Field(max_length=1000)]]
 
 Executor = Literal["claude", "shell"]
@@ -75,6 +77,8 @@ class JobFields(Body):
     add_dirs: list[ShortText] | None = None
     timeout: Duration | None = None
     idle_timeout: Duration | None = None
+    max_output: Size | None = Field(None, description="stored output cap, e.g. 64M; "
+                                    "null: the daemon's")
     retries: Annotated[int, Field(ge=0, le=20)] | None = None
     misfire: Misfire | None = None
     misfire_grace: Duration | None = None
@@ -124,7 +128,7 @@ def _apply(spec: catalog.JobSpec, body: JobFields, given: set[str]) -> None:
             continue
         if name in ("allowed_tools", "disallowed_tools"):
             setattr(spec, name, _tools(value))
-        elif name in ("timeout", "idle_timeout", "misfire_grace"):
+        elif name in ("timeout", "idle_timeout", "misfire_grace", "max_output"):
             setattr(spec, name, _duration(value))
         elif name == "add_dirs":
             spec.add_dirs = list(value or [])
@@ -153,7 +157,9 @@ def spec_of_job(job: Job) -> catalog.JobSpec:
         permission_mode=o.permission_mode, max_turns=o.max_turns,
         max_budget_usd=o.max_budget_usd, append_system_prompt=o.append_system_prompt,
         mcp_config=o.mcp_config, add_dirs=list(o.add_dirs), timeout=str(job.timeout_s),
-        idle_timeout=str(job.idle_timeout_s), retries=job.retries, misfire=str(job.misfire),
+        idle_timeout=str(job.idle_timeout_s),
+        max_output=str(job.max_output_bytes) if job.max_output_bytes is not None else None,
+        retries=job.retries, misfire=str(job.misfire),
         misfire_grace=str(job.misfire_grace_s), overlap=str(job.overlap),
         on_interrupt=str(job.on_interrupt), on_limit=str(job.on_limit), enabled=job.enabled,
     )

@@ -1,4 +1,4 @@
-"""CLI start-up benchmark (issue 2).
+"""CLI start-up benchmark.
 
 Times three commands as fresh subprocesses, interleaved round by round so that machine noise
 hits all of them alike:
@@ -8,7 +8,7 @@ hits all of them alike:
     C  cnp job list --format json          (against a fresh CNP_HOME holding 1,000 jobs)
 
 and reports median, p90 (nearest rank) and min wall time, the ratio of each median to the
-baseline's, and PASS/FAIL against the issue's targets, with the commit measured and the load
+baseline's, and PASS/FAIL against the targets, with the commit measured and the load
 average before and after. `--importtime` adds a `python -X importtime` profile of the two cnp
 commands (modules that `python -c pass` already loads are left out).
 

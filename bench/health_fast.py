@@ -1,4 +1,4 @@
-"""`cnp health --fast` answers from cached facts (issue 5): how long the checks themselves take.
+"""`cnp health --fast` answers from cached facts: how long the checks themselves take.
 
 Builds a data directory with 1,000 jobs and a fake `claude` executable, runs one full check (to
 cache the CLI's version), then times `health.check(..., fast=True)` in-process many times and

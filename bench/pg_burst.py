@@ -1,11 +1,11 @@
-"""PostgreSQL scale-out burst (issue 8): N runs due in the same second across several daemons.
+"""PostgreSQL scale-out burst: N runs due in the same second across several daemons.
 
 Three scenarios in one run, each coordinated by a fresh child process that starts its daemons
 as processes of their own (nothing is inherited: no threads, heap, imports or connections):
 
     pg-4      four daemons sharing one PostgreSQL database
     pg-1      one daemon on PostgreSQL
-    sqlite-1  one daemon on an SQLite file (the issue-3 burst, same machine, same run)
+    sqlite-1  one daemon on an SQLite file (scheduler_burst.py's setting, same machine, same run)
 
 Each scenario gets an empty database: on PostgreSQL a new schema on the server that
 `scripts/postgres.sh start` runs (the URL's search_path points at it; the schema is dropped

@@ -1,4 +1,4 @@
-"""Burst benchmark (issue 3): N jobs due in the same second, a no-op executor.
+"""Burst benchmark: N jobs due in the same second, a no-op executor.
 
 For each size (default 1,000 and 5,000) it runs, each in a fresh child process so that no
 scenario inherits another's threads, heap or imports:

@@ -1,4 +1,4 @@
-"""Idle benchmark (issue 3): 10,000 schedules, the real `cnp daemon`, 10 minutes.
+"""Idle benchmark: 10,000 schedules, the real `cnp daemon`, 10 minutes.
 
 A fresh temporary CNP_HOME is filled through the catalog/store API with 10,000 enabled jobs:
 a mix of cron expressions people write (nightly, weekday mornings, weekly, monthly, yearly,

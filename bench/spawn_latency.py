@@ -1,4 +1,4 @@
-"""Due time -> `claude` process started (issue 3), with two runs in flight.
+"""Due time -> `claude` process started, with two runs in flight.
 
 The real `cnp daemon` runs as a subprocess on a fresh CNP_HOME, with CNP_CLAUDE_BIN pointing at
 a fake `claude` that this script writes: a bash script whose first line records its own start

@@ -1,4 +1,4 @@
-"""Usage ledger benchmark (issue 4): our import + daily report against ccusage 18.0.11.
+"""Usage ledger benchmark: our import + daily report against ccusage 18.0.11.
 
 Generates a transcript corpus of at least 500 MB (tests/usage_corpus.py: the shapes Claude Code
 2.1.328 writes, every kind of repeated row, malformed and half-written lines) in a temporary

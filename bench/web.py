@@ -1,4 +1,4 @@
-"""Server time of the dashboard with 1,000 jobs and 100,000 executions (issue 6).
+"""Server time of the dashboard with 1,000 jobs and 100,000 executions.
 
 Builds a database in a temporary directory (40 prompts and 1,000 jobs through the catalog
 service, 100,000 finished runs over the last 90 days in bulk), then calls the ASGI app in

@@ -1,6 +1,6 @@
 """Locating the pinned real `claude` CLI and building the environment it runs in under test.
 
-Owns the rules of DESIGN §9 for running the CLI with no account and no network besides loopback:
+Owns the rules for running the CLI with no account and no network besides loopback:
 which binary (env override or the cached npm install) and which variables the child gets.
 """
 

@@ -62,7 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-# The token counts the reference transcripts were produced with (see shared/claude-cli-2.1.328):
+# The token counts the reference transcripts were produced with (see tests/data/claude-cli-2.1.328):
 # they make usage and total_cost_usd non-zero without being confusable with real traffic.
 DEFAULT_USAGE: dict[str, int] = {
     "input_tokens": 12,

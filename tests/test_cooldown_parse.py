@@ -1,5 +1,5 @@
 """Reading usage-limit messages: every text form the CLI has printed, the zone rules, rollover
-at midnight, dates, weekdays, DST days, and the 429 that is not a usage limit (DESIGN §6)."""
+at midnight, dates, weekdays, DST days, and the 429 that is not a usage limit."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Cron schedules: the next fire times, what is rejected and why, and the DST rules.
 
-Semantics pinned here (DESIGN.md §4):
+Semantics pinned here:
 - 5 fields; 6 fields read seconds first (`sec min hour dom mon dow`); the @ macros.
 - Every job is evaluated in its own IANA zone; fire times come back in UTC, strictly increasing
   and strictly after `after`.

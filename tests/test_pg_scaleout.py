@@ -1,4 +1,4 @@
-"""Several daemons on one PostgreSQL database (issue 8): every fire time runs exactly once
+"""Several daemons on one PostgreSQL database: every fire time runs exactly once
 whatever the daemons' clocks say, the work is shared, a daemon killed mid-run is reaped by the
 others, changes wake daemons at once (LISTEN/NOTIFY), and maintenance runs on one at a time."""
 

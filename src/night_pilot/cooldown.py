@@ -1,5 +1,5 @@
 """Usage limits: recognizing that Claude refused a run because a plan limit was reached, when
-the limit resets, and what that means for the runs that follow (DESIGN §6).
+the limit resets, and what that means for the runs that follow.
 
 Detection is structured first (the CLI's rate_limit_event, an assistant `error: rate_limit`, a
 result with `api_error_status: 429`), then the texts the CLI has printed over its history. Every

@@ -1,5 +1,5 @@
 """Runs through the real Claude CLI against the stand-in API: what reaches the API, what is
-recorded, and how failures are told apart (DESIGN §5, §9)."""
+recorded, and how failures are told apart."""
 
 from __future__ import annotations
 

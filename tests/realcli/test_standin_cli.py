@@ -1,6 +1,6 @@
 """The real `claude` CLI (pinned 2.1.328) against the stand-in API, checked against the reference
-streams in shared/claude-cli-2.1.328 (DESIGN §9). Guards the test infrastructure itself: if these
-fail, the stand-in or the child environment no longer matches what the CLI expects.
+streams in tests/data/claude-cli-2.1.328. Guards the test infrastructure itself: if these fail,
+the stand-in or the child environment does not match what the CLI expects.
 """
 
 from __future__ import annotations

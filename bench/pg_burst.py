@@ -5,7 +5,7 @@ as processes of their own (nothing is inherited: no threads, heap, imports or co
 
     pg-4      four daemons sharing one PostgreSQL database
     pg-1      one daemon on PostgreSQL
-    sqlite-1  one daemon on an SQLite file (scheduler_burst.py's setting, same machine, same run)
+    sqlite-1  one daemon on an SQLite file: the single-daemon baseline, same machine, same run
 
 Each scenario gets an empty database: on PostgreSQL a new schema on the server that
 `scripts/postgres.sh start` runs (the URL's search_path points at it; the schema is dropped

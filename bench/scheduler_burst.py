@@ -47,7 +47,7 @@ duplicates. The ratio column is APScheduler's p99 over ours (claim / call).
 Usage:
 
     .venv/bin/python bench/scheduler_burst.py [--sizes 1000,5000] [--configs 2:default,2:32]
-        [--no-apscheduler] [--json OUT]
+        [--no-apscheduler] [--streaming K] [--json OUT]
 
 Needs the `bench` extra for the APScheduler side: pip install '.[bench]'.
 """

@@ -38,6 +38,7 @@ def test_a_failed_run_is_notified_with_a_summary(receiver: Receiver) -> None:
     [note] = receiver.wait(1)
     assert "failed" in note["title"] and f"execution {res.json['id']}" in note["title"]
     assert "the script exited 3" in note["message"]
+    assert note["type"] == "failure"
 
 
 def test_success_is_notified_only_when_asked(receiver: Receiver) -> None:
@@ -48,7 +49,7 @@ def test_success_is_notified_only_when_asked(receiver: Receiver) -> None:
     cnp("notify", "add", receiver.url, "--on", "success")
     assert cnp("execute", "--prompt", "true", "--executor", "shell").exit_code == 0
     [note] = receiver.wait(1)
-    assert "completed" in note["title"]
+    assert "completed" in note["title"] and note["type"] == "success"
 
 
 def test_per_job_targets_hear_only_their_job(receiver: Receiver) -> None:
@@ -74,10 +75,11 @@ def test_missed_runs_are_notified(tmp_path: Path) -> None:
                                     misfire="skip"), t0, tmp_path)
     store.add_notification_target("json://example.invalid/x", ["missed"], None, t0)
     materialize_due(store, t0 + timedelta(hours=5, minutes=30))
-    sent: list[tuple[list[str], str, str]] = []
-    assert deliver(store, t0 + timedelta(hours=6), lambda u, t, b: sent.append((u, t, b))) == 1
-    [(urls, title, body)] = sent
-    assert urls == ["json://example.invalid/x"]
+    sent: list[tuple[list[str], str, str, str]] = []
+    assert deliver(store, t0 + timedelta(hours=6),
+                   lambda u, t, b, k: sent.append((u, t, b, k))) == 1
+    [(urls, title, body, kind)] = sent
+    assert urls == ["json://example.invalid/x"] and kind == "warning"
     assert f"{job.name}: 5 run(s) missed" in title and "misfire policy skip" in body
 
 
@@ -148,5 +150,13 @@ def test_cooldown_start_and_end_are_notified(receiver: Receiver, tmp_path: Path)
     titles = [n["title"] for n in notes]
     assert any("usage limit reached (session)" in t for t in titles), titles
     assert any("usage limit over" in t for t in titles), titles
+    assert {n["type"] for n in notes if "reached" in n["title"]} == {"warning"}
+    assert {n["type"] for n in notes if "over" in n["title"]} == {"info"}
     assert not any("failed" in t for t in titles)  # the limited run is continued, not a failure
     assert json.loads(json.dumps(notes))  # plain JSON bodies
+
+
+def test_a_test_message_is_of_type_info(receiver: Receiver) -> None:
+    assert cnp("notify", "test", receiver.url).exit_code == 0
+    [note] = receiver.wait(1)
+    assert note["title"] == "[cnp] test notification" and note["type"] == "info"

@@ -21,8 +21,13 @@ EVENTS = ("failure", "success", "cooldown_start", "cooldown_end", "missed")
 DEFAULT_EVENTS = ("failure", "cooldown_start", "cooldown_end", "missed")
 MAX_ATTEMPTS = 5
 
-# send(urls, title, body) -> None, raising on failure.
-Sender = Callable[[list[str], str, str], None]
+# The type a notification carries, for receivers that filter or colour by it (apprise's
+# notification types: info, success, warning, failure).
+TYPES = {"failure": "failure", "success": "success", "cooldown_start": "warning",
+         "missed": "warning", "cooldown_end": "info"}
+
+# send(urls, title, body, type) -> None, raising on failure.
+Sender = Callable[[list[str], str, str, str], None]
 
 
 def enqueue(store: Store, event: str, now: datetime, *, job_id: int | None,
@@ -70,7 +75,7 @@ def deliver(store: Store, now: datetime, send: Sender | None = None) -> int:
         error = None
         if urls:
             try:
-                sender(urls, note["title"], note["body"])
+                sender(urls, note["title"], note["body"], TYPES[note["event"]])
             except Exception as exc:  # any notifier failure is logged, never raised
                 error = f"{type(exc).__name__}: {exc}"
         retry_at = now + timedelta(seconds=30 * 2 ** note["attempts"]) if error else None
@@ -87,7 +92,7 @@ def deliver(store: Store, now: datetime, send: Sender | None = None) -> int:
     return delivered
 
 
-def apprise_send(urls: list[str], title: str, body: str) -> None:
+def apprise_send(urls: list[str], title: str, body: str, kind: str) -> None:
     # apprise takes a quarter of a second to import: only the delivering thread pays it.
     import apprise
 
@@ -95,7 +100,7 @@ def apprise_send(urls: list[str], title: str, body: str) -> None:
     for url in urls:
         if not client.add(url):
             raise ValueError(f"apprise does not understand the URL {redact(url)!r}")
-    if not client.notify(title=title, body=body):
+    if not client.notify(title=title, body=body, notify_type=apprise.NotifyType(kind)):
         raise RuntimeError(f"delivery to {len(urls)} target(s) failed")
 
 

@@ -85,6 +85,7 @@ def notify_test(env: Env, url: str | None) -> None:
         t["url"] for t in env.store().notification_targets()))
     if not urls:
         raise InvalidInput("no notification targets: give a URL or `cnp notify add` one first")
-    apprise_send(urls, "[cnp] test notification", "Claude Night Pilot can reach you.")
+    apprise_send(urls, "[cnp] test notification", "Claude Night Pilot can reach you.",
+                 "info")
     emit(env.fmt, {"sent": [redact(u) for u in urls]},
          lambda: echo(f"Sent a test message to {len(urls)} target(s)"))

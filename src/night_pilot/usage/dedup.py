@@ -23,7 +23,7 @@ def dedup_key(
     a response starts, so they also tell apart two responses a proxy gave the same id; the
     output count is left out because streaming snapshots of one response grow it (the largest
     is kept). A row without a message id falls back to its request id, and a row with neither
-    to `anchor`: the uuid of the response's first row (copies keep uuids; see parse_lines).
+    to `anchor`: the uuid of the response's first row (copies keep uuids; see parse.parse_lines).
     """
     counts = f"{model or ''}|{input_tokens}|{cache_creation_tokens}|{cache_read_tokens}"
     if message_id:

@@ -14,9 +14,10 @@ import pytest
 
 from cli_runner import cnp
 from legacy_fixture import REALISTIC, LegacyDb, build_realistic
-from night_pilot import migrate_legacy as ml
+from night_pilot import legacy as ml
 from night_pilot.config import DB_FILENAME, LEGACY_DB_FILENAME
 from night_pilot.errors import StorageError
+from night_pilot.legacy.values import TOTAL_NOTE
 from night_pilot.models import RunStatus
 from night_pilot.store import SqliteStore
 
@@ -210,7 +211,7 @@ def test_legacy_values_in_every_shape() -> None:
     assert ml.parse_legacy_tags("[not json") == ["[not json"]
     assert ml.parse_legacy_tags(None) == []
 
-    assert ml.parse_token_usage(1234) == ml.Tokens(input=1234, note=ml._TOTAL_NOTE.format(1234))
+    assert ml.parse_token_usage(1234) == ml.Tokens(input=1234, note=TOTAL_NOTE.format(1234))
     assert ml.parse_token_usage('{"input_tokens": 3, "output_tokens": 4}') == ml.Tokens(3, 4)
     assert ml.parse_token_usage('{"total_tokens": 9}').input == 9
     assert ml.parse_token_usage(None) == ml.Tokens()

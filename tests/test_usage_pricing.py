@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from night_pilot.pricing import PRICES_AS_OF, PRICES_SOURCE, cost_usd, price_for
+from night_pilot.usage.pricing import PRICES_AS_OF, PRICES_SOURCE, cost_usd, price_for
 
 
 @pytest.mark.parametrize(

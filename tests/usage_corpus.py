@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 # USD per million tokens: input, output, 5-minute cache write, 1-hour cache write, cache read.
-# Written out here independently of night_pilot.pricing, so that a wrong table fails the tests.
+# Written out here independently of night_pilot.usage.pricing, so that a wrong table fails the
+# tests.
 PRICES = {
     "claude-sonnet-4-5-20250929": (3.0, 15.0, 3.75, 6.0, 0.30),
     "claude-opus-4-5-20251101": (5.0, 25.0, 6.25, 10.0, 0.50),

@@ -108,7 +108,7 @@ def _database(location: DbLocation, fast: bool) -> tuple[Any, Check]:
 
 
 def _legacy(home: Path, cwd: Path, ours: Path | None) -> Check:
-    from .migrate_legacy import find_legacy_databases
+    from .legacy import find_legacy_databases
 
     discovery = find_legacy_databases(cwd, home, ours)
     found = [str(p) for p in discovery.found]

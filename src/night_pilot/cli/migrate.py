@@ -41,7 +41,7 @@ def migrate_legacy(env: Env, path: str | None, dry_run: bool, timezone: str | No
     directory and the data directory. The report (counts on both sides, what was skipped and
     why, a sampled field-by-field check) is printed and kept in the audit log.
     """
-    from .. import catalog, migrate_legacy
+    from .. import catalog, legacy as migrate_legacy
     from ..config import LEGACY_DB_FILENAME, data_dir, resolve_db
     from ..cron import validate_timezone
     from ..errors import InvalidInput

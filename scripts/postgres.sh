@@ -4,6 +4,7 @@
 # holds nothing but test data). Idempotent: `start` reuses a running server.
 #
 #   bash scripts/postgres.sh start    # prints the server's URL on its last line
+#   bash scripts/postgres.sh status   # exit 0 if the server is running, 3 if not
 #   bash scripts/postgres.sh stop
 #
 # CNP_PG_DIR (default /tmp/cnp-postgres) and CNP_PG_PORT (default 54329) move it.
@@ -16,10 +17,16 @@ url="postgresql://cnp@127.0.0.1:${port}/cnp"
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 if [ -z "$(bindir)" ]; then
+  if [ "$action" != start ]; then
+    [ "$action" = status ] && exit 3
+    exit 0
+  fi
   if [ "$(id -u)" != 0 ]; then
-    echo "PostgreSQL is not installed; run as root or: apt-get install postgresql" >&2
+    echo "PostgreSQL is not installed, and installing Debian's package needs root:" \
+      "run this as root, or first: sudo apt-get install postgresql" >&2
     exit 1
   fi
+  echo "postgres.sh: installing Debian's postgresql package (as root)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql \
     >/dev/null
@@ -34,6 +41,10 @@ else
 fi
 
 case "$action" in
+  status)
+    as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || exit 3
+    exit 0
+    ;;
   stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
       as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
@@ -41,7 +52,7 @@ case "$action" in
     exit 0
     ;;
   start) ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|status|stop" >&2; exit 2 ;;
 esac
 
 if [ ! -f "$dir/data/PG_VERSION" ]; then

@@ -18,14 +18,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import filerefs, runs, templates, worktree as worktrees
-from .capture import Capture, Chunk
+from .capture import Capture, Chunk, Tail
 from .claude_stream import StreamSummary
 from .config import data_dir, find_claude
 from .cooldown import detect as detect_limit
@@ -71,26 +70,6 @@ class RunnerConfig:
                                    cooldown_margin_s=self.cooldown_margin_s)
 
 
-class _Tail:
-    """The last `limit` characters of the lines added, kept without holding the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.lines: deque[str] = deque()
-        self.size = 0
-
-    def add(self, line: str) -> None:
-        if len(line) > self.limit:
-            line = line[-self.limit:]
-        self.lines.append(line)
-        self.size += len(line) + 1
-        while self.size - len(self.lines[0]) - 1 >= self.limit:
-            self.size -= len(self.lines.popleft()) + 1
-
-    def text(self) -> str:
-        return "\n".join(self.lines)[-self.limit:]
-
-
 @dataclass
 class _Watch:
     """What the output loop knows while a process runs."""
@@ -98,8 +77,8 @@ class _Watch:
     started: float
     output: OutputRecorder
     summary: StreamSummary = field(default_factory=StreamSummary)
-    stdout: _Tail = field(default_factory=lambda: _Tail(RESULT_TEXT_LIMIT))  # shell runs
-    stderr: _Tail = field(default_factory=lambda: _Tail(STDERR_TAIL_BYTES))
+    stdout: Tail = field(default_factory=lambda: Tail(RESULT_TEXT_LIMIT))  # shell runs
+    stderr: Tail = field(default_factory=lambda: Tail(STDERR_TAIL_BYTES))
     stop_reason: str | None = None
     stop_status: RunStatus | None = None
     lost_claim: bool = False

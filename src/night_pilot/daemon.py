@@ -285,7 +285,7 @@ class Daemon:
             if holding and mono >= next_renewal:
                 # Runs waiting in our queue hold leases too; keep them alive (a third of the
                 # lease ahead of its end: a thousand queued runs are not rewritten each pass).
-                store.heartbeat_runs(self.instance, now, now + lease)
+                runs.renew_claims(store, self.instance, now, lease)
                 next_renewal = mono + self.config.lease_s / 3
             if mono >= next_heartbeat:
                 store.daemon_heartbeat(self.instance, now)

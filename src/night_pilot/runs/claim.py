@@ -109,6 +109,11 @@ def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: 
     return run
 
 
+def renew_claims(store: Store, instance: str, now: datetime, lease: timedelta) -> None:
+    """Keep the leases of a daemon's claimed runs alive (those waiting for a slot too)."""
+    store.heartbeat_runs(instance, now, now + lease)
+
+
 def release_claims(store: Store, instance: str, now: datetime) -> int:
     """A stopping daemon's claims that no worker started go back to pending for the next."""
     return store.release_claims(instance, now)

@@ -23,7 +23,7 @@ from night_pilot.daemon import Daemon, DaemonConfig
 from night_pilot.execution import RunSettings
 from night_pilot.models import ExecutorKind, RunStatus, Trigger
 from night_pilot.procs import start_time
-from night_pilot.scheduler import claim_runs, trigger_job
+from night_pilot.runs import claim_runs, trigger_job
 from night_pilot.store import open_store
 from night_pilot.store.timefmt import from_db
 from pg import fresh_schema

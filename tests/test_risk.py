@@ -13,7 +13,7 @@ from cli_runner import cnp
 from night_pilot.models import ClaudeOptions
 from night_pilot.risk import assess, assess_permissions, assess_place, assess_prompt
 from night_pilot.runner import Runner, RunnerConfig
-from night_pilot.scheduler import claim_one, trigger_job
+from night_pilot.runs import claim_one, trigger_job
 from night_pilot.store import SqliteStore
 
 HOME = "/home/ada"

@@ -16,7 +16,7 @@ from night_pilot.execution import RunSettings
 from night_pilot.models import ExecutorKind, RunStatus, Trigger
 from night_pilot.procs import group_members
 from night_pilot.runner import Runner, RunnerConfig, StopSignal, claude_argv, redact_argv
-from night_pilot.scheduler import claim_one
+from night_pilot.runs import claim_one
 from night_pilot.store import SqliteStore
 
 

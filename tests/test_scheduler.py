@@ -14,15 +14,8 @@ from night_pilot.catalog import JobSpec, build_job, make_prompt, pause_job, sche
 from night_pilot.config import resolve_db
 from night_pilot.execution import RunResult
 from night_pilot.models import Job, RunStatus
-from night_pilot.scheduler import (
-    MAX_FIRES_PER_PASS,
-    claim_runs,
-    materialize_due,
-    materialize_some,
-    plan_fires,
-    reap,
-    trigger_job,
-)
+from night_pilot.runs import claim_runs, reap, trigger_job
+from night_pilot.scheduler import MAX_FIRES_PER_PASS, materialize_due, materialize_some, plan_fires
 from night_pilot.store import Store, open_store
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)

@@ -17,7 +17,8 @@ from daemon_proc import DaemonProcess, wait_until
 from night_pilot.catalog import JobSpec, create_job, make_prompt
 from night_pilot.execution import RunResult
 from night_pilot.models import RunStatus
-from night_pilot.scheduler import claim_runs, materialize_due
+from night_pilot.runs import claim_runs
+from night_pilot.scheduler import materialize_due
 from night_pilot.store import SqliteStore
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CnpError, InvalidInput
-from .models import RunStatus, Trigger
+from .models import RunStatus
 
 if TYPE_CHECKING:
     from .execution import Execution, RunSettings
@@ -116,8 +116,8 @@ def run_batch(
     stop: threading.Event | None = None,
 ) -> list[BatchOutcome]:
     """Run every item, at most `concurrency` at a time, in order of the list."""
-    from .runner import Runner, StopSignal, run_to_end
-    from .scheduler import claim_one
+    from .runner import Runner, StopSignal
+    from .runs import claim_one, create_batch_item, run_to_end
 
     if concurrency < 1:
         raise InvalidInput("--concurrent must be at least 1")
@@ -138,10 +138,9 @@ def run_batch(
         try:
             now = clock()
             with store.write():
-                run_id = store.insert_run(
-                    job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
-                    status=RunStatus.PENDING, now=now, prompt_id=item.prompt_id,
-                    settings=replace(settings, prompt_text=item.prompt_text))
+                run_id = create_batch_item(
+                    store, replace(settings, prompt_text=item.prompt_text), now,
+                    prompt_id=item.prompt_id)
                 claimed = claim_one(store, run_id, now, instance=instance, host=host,
                                     lease=timedelta(seconds=config.lease_s))
             assert claimed is not None  # inserted and claimed in one transaction

@@ -197,3 +197,23 @@ class Capture:
 def _text(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     return text[:-1] if text.endswith("\r") else text
+
+
+class Tail:
+    """The last `limit` characters of the lines added, kept without holding the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: deque[str] = deque()
+        self.size = 0
+
+    def add(self, line: str) -> None:
+        if len(line) > self.limit:
+            line = line[-self.limit:]
+        self.lines.append(line)
+        self.size += len(line) + 1
+        while self.size - len(self.lines[0]) - 1 >= self.limit:
+            self.size -= len(self.lines.popleft()) + 1
+
+    def text(self) -> str:
+        return "\n".join(self.lines)[-self.limit:]

@@ -1,6 +1,6 @@
 """The daemon: one long-lived process that reads the clock and drives the scheduler and the
-runner. An edge: it owns threads, signals and the single-daemon lock; decisions live in
-`scheduler`, execution in `runner`.
+runner. An edge: it owns threads, signals and the single-daemon lock; what runs when is
+`scheduler`'s, every change to a run `runs`'s, execution `runner`'s.
 
 Loop: claim due runs into free worker slots → reap → materialize fire times up to a few
 seconds ahead → sleep until the next due time (at most one second, so jobs created from the
@@ -16,21 +16,21 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
-from . import __version__, notify
+from . import __version__, notify, runs
 from .config import DbLocation
+from .daemons import active_daemons, instance_id, owner_is_dead
 from .errors import CnpError
 from .execution import Claim, Execution
 from .faults import crash_point
 from .models import RunStatus
 from .runner import Runner, RunnerConfig, StopSignal
-from .scheduler import claim_runs, cooldown_until, materialize_some, reap
+from .scheduler import materialize_some
 from .store import Store, open_store
 from .tracing import log, trace
 
@@ -42,8 +42,6 @@ class RunnerLike(Protocol):
 # How workers get their runner; benchmarks pass one that executes nothing.
 RunnerFactory = Callable[[Store, str, Callable[[], datetime], RunnerConfig], RunnerLike]
 
-# A daemon whose heartbeat is older than this is presumed gone (health, `trigger --wait`).
-DAEMON_STALE_AFTER = timedelta(seconds=15)
 DAEMON_HEARTBEAT_EVERY = 5.0
 # Due jobs materialized per pass of the loop, at most (rounded to the store's batches).
 MATERIALIZE_PER_PASS = 1000
@@ -82,27 +80,6 @@ class DaemonConfig:
 
 class AnotherDaemon(CnpError):
     kind = "daemon_running"
-
-
-def instance_id(host: str | None = None, pid: int | None = None) -> str:
-    return f"{host or socket.gethostname()}:{pid or os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_is_dead(instance: str, host: str) -> bool:
-    """True when `instance` names a process on this host that no longer exists."""
-    parts = instance.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class DaemonLock:
@@ -259,7 +236,7 @@ class Daemon:
         orphans = [r for r in self.store.owned_runs(self.instance)
                    if r.claimed_by and owner_is_dead(r.claimed_by, self.host)]
         if orphans:
-            reap(self.store, self.now(), host=self.host, orphans=orphans)
+            runs.reap(self.store, self.now(), host=self.host, orphans=orphans)
 
     def _take_back_ahead(self, store: Store, now: datetime, *, due: bool) -> None:
         """Runs materialized ahead go back to their jobs: with `due`, those that came due while
@@ -268,10 +245,7 @@ class Daemon:
         anew). While another daemon is alive (PostgreSQL) they are its business."""
         if any(d["instance_id"] != self.instance for d in active_daemons(store, now)):
             return
-        taken = store.take_back_ahead(now, due=due)
-        if taken:
-            trace("taken_back", jobs=len(taken), due=due,
-                  earliest=min(taken.values()).isoformat())
+        runs.take_back_ahead(store, now, due=due)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -291,7 +265,7 @@ class Daemon:
             last_wall, last_mono = now, mono
             # Claim first: runs materialized ahead are waiting for exactly this moment.
             self._claim(store, now, lease, margin)
-            reap(store, now, host=self.host)
+            runs.reap(store, now, host=self.host)
             # At most about a thousand due jobs per pass: a larger burst is worked off over
             # several passes, each of which also claims and renews the leases it holds. After
             # each batch, what has come due meanwhile is claimed: materializing the next
@@ -302,7 +276,7 @@ class Daemon:
                     self._claim(store, self.now(), lease, margin)
                 if not behind:
                     break
-            until = cooldown_until(store, now, margin)
+            until = runs.cooldown_until(store, now, margin)
             if in_cooldown is not None and until is None:
                 trace("cooldown_end", ended=in_cooldown.isoformat())
             in_cooldown = until
@@ -311,7 +285,7 @@ class Daemon:
             if holding and mono >= next_renewal:
                 # Runs waiting in our queue hold leases too; keep them alive (a third of the
                 # lease ahead of its end: a thousand queued runs are not rewritten each pass).
-                store.heartbeat_runs(self.instance, now, now + lease)
+                runs.renew_claims(store, self.instance, now, lease)
                 next_renewal = mono + self.config.lease_s / 3
             if mono >= next_heartbeat:
                 store.daemon_heartbeat(self.instance, now)
@@ -328,7 +302,7 @@ class Daemon:
             free = self.config.concurrency + self.prefetch - self.busy
         if free <= 0:
             return
-        claim_runs(store, now, instance=self.instance, host=self.host, slots=free,
+        runs.claim_runs(store, now, instance=self.instance, host=self.host, slots=free,
                    lease=lease, cooldown_margin=margin, hand_over=self._hand_over)
 
     def _hand_over(self, run: Claim) -> None:
@@ -348,7 +322,7 @@ class Daemon:
             return None
         try:
             before = now - timedelta(days=self.config.retain_days)
-            pruned = store.prune_runs(before)
+            pruned = runs.prune(store, before)
         finally:
             store.unlock("maintenance")
         trace("maintenance", before=before.isoformat(), **pruned)
@@ -445,13 +419,9 @@ class Daemon:
             store.close()
 
     def _record_internal_error(self, store: Store, run: Claim, exc: Exception) -> None:
-        from .execution import RunResult
-
         assert run.fencing_token is not None
         try:
-            store.finish_run(run.id, self.instance, run.fencing_token,
-                             RunResult(RunStatus.FAILED, reason=f"internal error: {exc!r}"),
-                             self.now())
+            runs.fail_internal(store, run.id, self.instance, run.fencing_token, exc, self.now())
         except Exception:
             log.exception("could not record the failure of execution %s", run.id)
 
@@ -470,7 +440,7 @@ class Daemon:
             if item is not None:
                 with self.busy_lock:
                     self.busy -= 1
-        released = store.release_claims(self.instance, self.now())
+        released = runs.release_claims(store, self.instance, self.now())
         self._take_back_ahead(store, self.now(), due=False)
         deadline = time.monotonic() + self.config.shutdown_grace_s
         while time.monotonic() < deadline:
@@ -493,15 +463,4 @@ class Daemon:
         store.close()
 
 
-def active_daemons(store: Store, now: datetime) -> list[dict[str, object]]:
-    """The rows of active (not standby) daemons that heartbeated recently, freshest first."""
-    return [row for row in store.live_daemons() if row["role"] == "active"
-            and now - datetime.fromisoformat(str(row["heartbeat_at"])) < DAEMON_STALE_AFTER]
-
-
-def daemon_alive(store: Store, now: datetime) -> dict[str, object] | None:
-    """The freshest live daemon row, or None if no daemon has heartbeated recently."""
-    return next(iter(active_daemons(store, now)), None)
-
-
-__all__ = ["Daemon", "DaemonConfig", "daemon_alive", "instance_id", "owner_is_dead"]
+__all__ = ["Daemon", "DaemonConfig"]

@@ -1,31 +1,30 @@
-"""The runner: executes one claimed run and records everything about it.
+"""The runner: executes one claimed run and reports what happened.
 
-It spawns the process (claude or /bin/sh) in its own process group, feeds the prompt on stdin,
-stores every output line as it arrives, heartbeats its lease, enforces the hard and idle
-timeouts, and writes the result (plus a retry attempt for transient failures) in one
-transaction. It never decides *when* something runs; that is the scheduler's job.
+It prepares the run (the prompt rendered, its risk, the worktree, the argv), spawns the process
+(claude or /bin/sh) in its own process group, feeds the prompt on stdin, hands every output
+line to the run's recorder as it arrives, heartbeats its lease, enforces the hard and idle
+timeouts, and parses the stream into an `Outcome`. Recording the start and the outcome, and
+deciding what follows (a retry, a deferral), is `runs`'s; *when* something runs is the
+scheduler's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import random
 import re
 import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import filerefs, notify, templates, worktree as worktrees
-from .capture import Capture, Chunk
+from . import filerefs, runs, templates, worktree as worktrees
+from .capture import Capture, Chunk, Tail
 from .claude_stream import StreamSummary
 from .config import data_dir, find_claude
 from .cooldown import detect as detect_limit
@@ -33,21 +32,16 @@ from .cron import system_timezone
 from .errors import CnpError, NotFound, StorageError
 from .execution import Execution, RunResult
 from .faults import crash_point
-from .models import ExecutorKind, OnLimit, RunStatus, Trigger
-from .procs import PREEXEC, signal_group, start_time
-from .risk import ACCEPT_FLAG, RiskReport, assess
-from .run_output import DEFAULT_MAX_OUTPUT, OutputRecorder
+from .models import ExecutorKind, RunStatus
+from .procs import PREEXEC, signal_group
+from .risk import ACCEPT_FLAG, assess
+from .runs import DEFAULT_MAX_OUTPUT, Outcome, OutputRecorder, Prepared
 from .store import Store
 from .store.timefmt import to_db
 from .tracing import trace
 
 STDERR_TAIL_BYTES = 8192
 RESULT_TEXT_LIMIT = 1_000_000
-# What a resumed session is told after a usage limit interrupted it.
-CONTINUE_PROMPT = (
-    "Your previous turn was interrupted because a usage limit was reached; it has reset now. "
-    "Continue the task from where you stopped."
-)
 # After the process exits, how long to keep reading output its background children may hold.
 EXIT_DRAIN_S = 2.0
 # How long taking a process's output waits, at most, for a busy scheduling pass to end.
@@ -70,39 +64,10 @@ class RunnerConfig:
     # after waiting at most SCHEDULER_FIRST_S for it.
     scheduler_idle: threading.Event | None = None
 
-
-@dataclass
-class _Prepared:
-    """A run ready to spawn, and what was decided on the way (recorded and audited)."""
-
-    prompt: str
-    templated: bool
-    risk: RiskReport
-    argv: list[str] = field(default_factory=list)
-    cwd: str = ""
-    tree: worktrees.Worktree | None = None
-    refs: filerefs.RefReport = field(default_factory=filerefs.RefReport)
-    resume: str | None = None
-
-
-class _Tail:
-    """The last `limit` characters of the lines added, kept without holding the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.lines: deque[str] = deque()
-        self.size = 0
-
-    def add(self, line: str) -> None:
-        if len(line) > self.limit:
-            line = line[-self.limit:]
-        self.lines.append(line)
-        self.size += len(line) + 1
-        while self.size - len(self.lines[0]) - 1 >= self.limit:
-            self.size -= len(self.lines.popleft()) + 1
-
-    def text(self) -> str:
-        return "\n".join(self.lines)[-self.limit:]
+    def follow_up(self) -> runs.FollowUpPolicy:
+        """The policy `runs.finish` decides a run's next attempt by."""
+        return runs.FollowUpPolicy(retry_base_s=self.retry_base_s, retry_max_s=self.retry_max_s,
+                                   cooldown_margin_s=self.cooldown_margin_s)
 
 
 @dataclass
@@ -112,8 +77,8 @@ class _Watch:
     started: float
     output: OutputRecorder
     summary: StreamSummary = field(default_factory=StreamSummary)
-    stdout: _Tail = field(default_factory=lambda: _Tail(RESULT_TEXT_LIMIT))  # shell runs
-    stderr: _Tail = field(default_factory=lambda: _Tail(STDERR_TAIL_BYTES))
+    stdout: Tail = field(default_factory=lambda: Tail(RESULT_TEXT_LIMIT))  # shell runs
+    stderr: Tail = field(default_factory=lambda: Tail(STDERR_TAIL_BYTES))
     stop_reason: str | None = None
     stop_status: RunStatus | None = None
     lost_claim: bool = False
@@ -147,19 +112,27 @@ class Runner:
     # -- the whole run ----------------------------------------------------------------------
 
     def run(self, run: Execution, cancel: StopSignal | None = None) -> RunResult | None:
-        """Execute a run this instance has claimed (status `queued`); None if we lost it."""
+        """Execute a run this instance has claimed (status `queued`) and have `runs` record the
+        outcome and its follow-up. Returns the result as recorded; None if we lost the run."""
+        outcome = self.execute(run, cancel)
+        if outcome is None:
+            return None
+        return runs.finish(self.store, run, outcome, instance=self.instance, now=self.clock(),
+                           policy=self.config.follow_up())
+
+    def execute(self, run: Execution, cancel: StopSignal | None = None) -> Outcome | None:
+        """Execute a claimed run to its outcome, which is not recorded yet (its last output
+        lines wait in the outcome's recorder); None if the claim was lost on the way."""
         cancel = cancel or StopSignal()
         assert run.fencing_token is not None
         fields: dict[str, Any] = {
             "job_id": run.job_id, "execution_id": run.id, "attempt": run.attempt}
         if self.store.get_run(run.id).cancel_requested_at is not None:
-            return self._finish(run, RunResult(RunStatus.CANCELLED,
-                                               reason="cancelled before it started"), fields)
+            return Outcome(RunResult(RunStatus.CANCELLED, reason="cancelled before it started"))
         try:
             prep = self._prepare(run)
         except CnpError as exc:
-            result = RunResult(RunStatus.FAILED, reason=exc.message)
-            return self._finish(run, result, fields)
+            return Outcome(RunResult(RunStatus.FAILED, reason=exc.message))
         env = self._child_env()
         try:
             proc = subprocess.Popen(
@@ -168,19 +141,18 @@ class Runner:
                 preexec_fn=PREEXEC,
             )
         except OSError as exc:
-            result = RunResult(RunStatus.FAILED,
-                               reason=f"cannot start {prep.argv[0]}: {exc.strerror or exc}")
             self._close_worktree(prep.tree, fields)  # never recorded: nothing ran in it
-            return self._finish(run, result, fields)
-        sha = hashlib.sha256(prep.prompt.encode()).hexdigest()
-        if not self._record_start(run, prep, proc, sha):
+            return Outcome(RunResult(
+                RunStatus.FAILED, reason=f"cannot start {prep.argv[0]}: {exc.strerror or exc}"))
+        if not runs.start(self.store, run, self.instance, prep, proc.pid,
+                          redact_argv(prep.argv), self.clock()):
             # Cancelled or reaped between claim and spawn: not ours any more.
             self._kill(proc)
             self._close_worktree(prep.tree, fields)
             trace("lost_claim", **fields)
             return None
         trace("spawn", pid=proc.pid, executor=str(run.settings.executor),
-              prompt_sha256=sha, risk=prep.risk.level, **fields)
+              prompt_sha256=prep.sha256, risk=prep.risk.level, **fields)
         crash_point("after_spawn")
         watch = self._watch(run, proc, prep.prompt, cancel)
         if watch.lost_claim:
@@ -188,9 +160,9 @@ class Runner:
             return None
         result = self._result(run, proc, watch)
         result.worktree_state = self._close_worktree(prep.tree, fields)
-        return self._finish(run, result, fields, watch.output)
+        return Outcome(result, watch.output)
 
-    def _prepare(self, run: Execution) -> _Prepared:
+    def _prepare(self, run: Execution) -> Prepared:
         """Everything decided before the process starts: the prompt (rendered), its risk, the
         worktree, the @file references (checked where the run will work), the session to
         resume, and the argv. A refusal is recorded and audited, then raised."""
@@ -206,7 +178,7 @@ class Runner:
         rendered = self._render(run, raw)
         risk = assess(options=s.options, work_dir=work_dir, prompt=rendered.text,
                       executor=s.executor)
-        prep = _Prepared(rendered.text, rendered.templated, risk, cwd=work_dir)
+        prep = Prepared(rendered.text, rendered.templated, risk, cwd=work_dir)
         if risk.critical and not s.risk_accepted:
             self._refuse(run, prep, f"refused: critical risk ({risk.summary()}) was not "
                                     f"accepted with {ACCEPT_FLAG}")
@@ -255,60 +227,10 @@ class Runner:
             values["job_name"] = "execute"
         return templates.render(raw, {**values, **run.settings.template_vars})
 
-    def _facts(self, run: Execution, prep: _Prepared) -> dict[str, Any]:
-        return {
-            "job_id": run.job_id, "attempt": run.attempt, "trigger": str(run.trigger),
-            "risk_level": prep.risk.level,
-            "risk_triggers": [f.to_dict() for f in prep.risk.findings],
-            "risk_accepted": run.settings.risk_accepted,
-            "work_dir": run.settings.work_dir, "cwd": prep.cwd,
-            "worktree": prep.tree.to_dict() if prep.tree else None,
-            "templated": prep.templated, "file_refs": prep.refs.to_list(),
-            "resume_session_id": prep.resume,
-        }
-
-    def _record_facts(self, run: Execution, prep: _Prepared) -> bool:
-        assert run.fencing_token is not None
-        tree = prep.tree
-        return self.store.record_spawn(
-            run.id, self.instance, run.fencing_token, rendered=prep.templated,
-            file_refs=prep.refs.to_list(), risk_level=prep.risk.level,
-            worktree_branch=tree.branch if tree else None,
-            worktree_path=tree.path if tree else None,
-            worktree_base=tree.base if tree else None, resume_session_id=prep.resume)
-
-    def _refuse(self, run: Execution, prep: _Prepared, reason: str) -> None:
-        """Record why a run does not start (its risk, its references) and raise."""
-        with self.store.write():
-            if self._record_facts(run, prep):
-                self.store.add_audit(
-                    self.clock(), "refuse", "execution", run.id,
-                    {**self._facts(run, prep), "reason": reason,
-                     "prompt_sha256": hashlib.sha256(prep.prompt.encode()).hexdigest()},
-                    actor=self.instance)
-        trace("refused", execution_id=run.id, job_id=run.job_id, reason=reason)
+    def _refuse(self, run: Execution, prep: Prepared, reason: str) -> None:
+        """Have the refusal recorded and audited (its risk, its references), and raise."""
+        runs.refuse(self.store, run, self.instance, prep, reason, self.clock())
         raise CnpError(reason)
-
-    def _record_start(self, run: Execution, prep: _Prepared, proc: subprocess.Popen[bytes],
-                      sha: str) -> bool:
-        """Mark the run running, with what it was given and its audit entry, in one step."""
-        assert run.fencing_token is not None
-        argv = redact_argv(prep.argv)
-        # The exact text sent is kept when it is not the stored prompt as written.
-        keep_text = run.settings.prompt_text is None or prep.templated
-        with self.store.write():
-            started = self.store.mark_running(
-                run.id, self.instance, run.fencing_token, self.clock(), pid=proc.pid,
-                process_start=start_time(proc.pid), argv=argv,
-                prompt_text=prep.prompt if keep_text else None, prompt_sha256=sha,
-            )
-            if started:
-                self._record_facts(run, prep)
-                self.store.add_audit(
-                    self.clock(), "run", "execution", run.id,
-                    {**self._facts(run, prep), "prompt_sha256": sha, "argv": argv,
-                     "pid": proc.pid}, actor=self.instance)
-        return started
 
     def _worktree_root(self) -> str:
         return self.config.worktree_root or str(data_dir() / "worktrees")
@@ -451,10 +373,8 @@ class Runner:
             out.cut(chunk.cut_bytes)
 
     def _heartbeat(self, run: Execution) -> bool:
-        now = self.clock()
-        assert run.fencing_token is not None
-        return self.store.heartbeat_run(run.id, self.instance, run.fencing_token, now,
-                                        now + timedelta(seconds=self.config.lease_s))
+        return runs.heartbeat(self.store, run, self.instance, self.clock(),
+                              timedelta(seconds=self.config.lease_s))
 
     def _stop(self, proc: subprocess.Popen[bytes], watch: _Watch, status: RunStatus,
               reason: str) -> None:
@@ -500,7 +420,7 @@ class Runner:
             result.transient = s.transient
             limit = detect_limit(s, self.clock(), self.config.local_zone or system_timezone())
             if limit is not None:
-                result.transient = False  # waited out, not retried (see _finish)
+                result.transient = False  # waited out, not retried (see runs.finish)
                 result.limit_kind = limit.kind
                 result.limit_reset_at = limit.wait_until(self.clock())
                 when = f"{result.limit_reset_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -522,137 +442,6 @@ class Runner:
         else:
             result.reason = f"the script exited {code}"
         return result
-
-    def _finish(self, run: Execution, result: RunResult, fields: dict[str, Any],
-                output: OutputRecorder | None = None) -> RunResult | None:
-        now = self.clock()
-        assert run.fencing_token is not None
-        if output is not None and output.truncated:
-            result.output_dropped_lines = output.dropped_lines
-            result.output_dropped_bytes = output.dropped_bytes
-            note = output.note()
-            result.reason = f"{result.reason}; {note}" if result.reason else note
-        retry = result.transient and result.status == RunStatus.FAILED and (
-            run.attempt < run.settings.max_attempts)
-        if retry:
-            result.retry_at = now + timedelta(seconds=self.backoff(run.attempt))
-            when = f"{result.retry_at:%H:%M:%S} UTC"
-            result.reason = f"{result.reason}; attempt {run.attempt + 1} at {when}"
-        trace("result", status=str(result.status), reason=result.reason,
-              exit_code=result.exit_code, **fields)
-        crash_point("before_final_commit")
-        with self.store.write():
-            # The last lines and the outcome commit together: a run is never recorded
-            # completed without its result line.
-            if (output is not None and not output.finish()) or not self.store.finish_run(
-                    run.id, self.instance, run.fencing_token, result, now):
-                trace("lost_claim", **fields)
-                return None
-            if result.worktree_state is not None:
-                self.store.set_worktree_state(run.id, result.worktree_state)
-            if result.limit_reset_at is not None:
-                self._wait_out_limit(run, result, now, fields)
-            elif not retry:
-                notify.run_finished(self.store, run, result.status, result.reason, now,
-                                    details=_usage_line(result))
-            else:
-                assert result.retry_at is not None
-                self.store.insert_run(
-                    job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
-                    status=RunStatus.RETRY_WAIT, settings=run.settings, now=now,
-                    attempt=run.attempt + 1, prompt_id=run.prompt_id, retry_at=result.retry_at,
-                    reason=f"retry of execution {run.id}", retry_of=run.id,
-                )
-        trace("persist", status=str(result.status), retry=retry, **fields)
-        return result
-
-    def _wait_out_limit(self, run: Execution, result: RunResult, now: datetime,
-                        fields: dict[str, Any]) -> None:
-        """Record the cooldown and a follow-up attempt that starts after the reset, either the
-        prompt again or the interrupted session resumed (the job's --on-limit)."""
-        assert result.limit_reset_at is not None and result.limit_kind is not None
-        cooldown_id = self.store.insert_cooldown(
-            kind=result.limit_kind, reset_at=result.limit_reset_at, detected_at=now,
-            source_execution_id=run.id, message=result.reason)
-        if cooldown_id is not None:
-            trace("cooldown_start", kind=result.limit_kind,
-                  reset_at=result.limit_reset_at.isoformat(), **fields)
-        start = result.limit_reset_at + timedelta(seconds=self.config.cooldown_margin_s)
-        if cooldown_id is not None:
-            _, body = notify.run_summary(run, result.status, result.reason)
-            notify.enqueue(self.store, "cooldown_start", now, job_id=run.job_id,
-                           execution_id=run.id,
-                           title=f"[cnp] usage limit reached ({result.limit_kind})", body=body)
-            # The end is known now: the outbox holds it until then (`cooldown clear` brings
-            # it forward), so no loop has to notice the moment.
-            notify.enqueue(self.store, "cooldown_end", now, job_id=run.job_id,
-                           execution_id=run.id, deliver_at=start,
-                           title="[cnp] usage limit over: Claude runs resume",
-                           body=f"The {result.limit_kind} limit reset at "
-                                f"{result.limit_reset_at:%Y-%m-%d %H:%M:%S} UTC; deferred runs "
-                                "start now.")
-        settings = replace(run.settings, max_attempts=run.settings.max_attempts + 1)
-        if run.settings.on_limit == OnLimit.RESUME and result.session_id:
-            settings = replace(settings, resume_session_id=result.session_id,
-                               prompt_text=CONTINUE_PROMPT)
-        follow = self.store.insert_run(
-            job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
-            status=RunStatus.DEFERRED, settings=settings, now=now, attempt=run.attempt + 1,
-            prompt_id=run.prompt_id, retry_at=start, retry_of=run.id,
-            reason=f"deferred until the usage limit resets ({run.settings.on_limit} "
-                   f"of execution {run.id})",
-        )
-        trace("deferred", execution_id=follow, job_id=run.job_id, attempt=run.attempt + 1,
-              start=start.isoformat())
-        result.reason = f"{result.reason}; continues as execution {follow}"
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with ±20 % jitter, so a fleet of retries does not align."""
-        base = self.config.retry_base_s * (2 ** (attempt - 1))
-        return float(min(self.config.retry_max_s, base * random.uniform(0.8, 1.2)))
-
-
-def run_to_end(store: Store, runner: Runner, run: Execution, *, host: str,
-               cancel: StopSignal | None = None) -> Execution:
-    """Execute a pending run in this process and follow its retries to the final outcome:
-    what `cnp execute`, `cnp job trigger --wait` (without a daemon) and `cnp batch` do.
-
-    Returns the last attempt as recorded. If `cancel` is set while a retry waits, the retry is
-    cancelled too. A run another process claimed first is left to it; a run this runner has
-    already claimed (`batch` inserts and claims in one step) is executed as it is.
-    """
-    from .scheduler import claim_one, next_attempt
-
-    lease = timedelta(seconds=runner.config.lease_s)
-    while True:
-        claimed: Execution | None = run
-        if not (run.status == RunStatus.QUEUED and run.claimed_by == runner.instance):
-            claimed = claim_one(store, run.id, runner.clock(), instance=runner.instance,
-                                host=host, lease=lease)
-        if claimed is None:
-            return store.get_run(run.id)  # somebody else took it (a daemon started meanwhile)
-        runner.run(claimed, cancel)
-        done = store.get_run(run.id)
-        follow = next_attempt(store, done) if done.status == RunStatus.FAILED else None
-        if follow is None or follow.status != RunStatus.RETRY_WAIT:
-            return done
-        wait = max(0.0, (follow.retry_at - runner.clock()).total_seconds()
-                   if follow.retry_at is not None else 0.0)
-        if cancel is not None:
-            if cancel.wait(wait):
-                store.request_cancel(follow.id, runner.clock())
-                return store.get_run(follow.id)
-        else:
-            time.sleep(wait)
-        run = follow
-
-
-def _usage_line(result: RunResult) -> str:
-    if result.input_tokens is None and result.total_cost_usd is None:
-        return ""
-    cost = f"${result.total_cost_usd:.4f}" if result.total_cost_usd is not None else "unknown"
-    return (f"Tokens: {result.input_tokens or 0} in, {result.output_tokens or 0} out; "
-            f"cost {cost}; session {result.session_id or '-'}")
 
 
 def claude_argv(claude: str, run: Execution, *, resume: str | None = None) -> list[str]:

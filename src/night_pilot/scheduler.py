@@ -1,33 +1,24 @@
-"""The scheduler: decides what runs when, and writes the run rows that say so.
+"""The scheduler: decides what runs when.
 
-It materializes due fire times into runs (applying the misfire and overlap policies), claims
-runs for a daemon with a lease and a fencing token, and reaps runs whose owner vanished. Every
-decision takes `now` as an argument; nothing here reads the clock or starts a process.
+It plans each due job's fire times (applying the misfire and overlap policies) and has `runs`
+materialize them, advancing the job's next fire time in the same transaction. Claiming,
+reaping and everything else that changes a run is `runs`'s. Every decision takes `now` as an
+argument; nothing here reads the clock or starts a process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import notify
+from . import notify, runs
 from .catalog import schedule_of
 from .cron import Schedule
-from .errors import CnpError, NotFound
-from .execution import Claim, Execution, RunSettings
-from .models import (
-    ExecutorKind,
-    InterruptPolicy,
-    Job,
-    MisfirePolicy,
-    OverlapPolicy,
-    RunStatus,
-    Trigger,
-)
-from .procs import kill_orphaned_group
+from .errors import CnpError
+from .execution import RunSettings
+from .models import Job, MisfirePolicy, OverlapPolicy, RunStatus
+from .runs import OVERLAP_SKIPPED, PlannedRun
 from .store import Store
 from .tracing import trace
 
@@ -41,16 +32,6 @@ MAX_CATCHUP_RUNS = 100
 # At most this many fire times of one job are materialized ahead per pass (the rest wait for
 # the next pass).
 MAX_AHEAD_PER_PASS = 100
-
-
-OVERLAP_SKIPPED = "skipped: the previous run was still active (overlap skip)"
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    scheduled_for: datetime
-    status: RunStatus  # PENDING, MISSED or SKIPPED
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +132,7 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
     done before it is due, and claiming is all that is left at the due time. Such a run is
     taken back if its job is edited, paused or deleted before it is due
     (`store.core.withdraw_ahead`), and if no daemon was looking when it came due
-    (`Store.take_back_ahead`); its overlap policy is applied when it is claimed.
+    (`runs.take_back_ahead`); its overlap policy is applied when it is claimed.
     """
     created: list[int] = []
     done = 0
@@ -226,186 +207,7 @@ def _materialize_job(store: Store, job: Job, now: datetime, until: datetime, bus
                  f"{missed[0].scheduled_for:%Y-%m-%d %H:%M:%S} and "
                  f"{missed[-1].scheduled_for:%Y-%m-%d %H:%M:%S} UTC: {missed[-1].reason}",
         )
-    made = []
-    for planned in plan.runs:
-        run_id = store.insert_run(
-            job_id=job_id, scheduled_for=planned.scheduled_for, trigger=Trigger.SCHEDULE,
-            status=planned.status, reason=planned.reason, settings=settings, now=now,
-            prompt_id=job.prompt_id,
-        )
-        made.append((job_id, run_id, planned))
+    ids = runs.create_scheduled(store, job_id, plan.runs, settings, now, prompt_id=job.prompt_id)
+    made = [(job_id, run_id, planned) for run_id, planned in zip(ids, plan.runs, strict=True)]
     store.advance_job(job_id, job.next_run_at, plan.next_run_at, now)
     return made
-
-
-def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
-    """A manual run of a job, now: recorded like a scheduled one (overlap policy included)."""
-    with store.write():
-        job = store.get_job(job_id)
-        busy = bool(store.active_runs([job_id], now)[job_id])
-        status, reason = RunStatus.PENDING, None
-        if busy and job.overlap == OverlapPolicy.SKIP:
-            status = RunStatus.SKIPPED
-            reason = OVERLAP_SKIPPED
-        run_id = store.insert_run(
-            job_id=job_id, scheduled_for=now, trigger=Trigger.MANUAL, status=status,
-            reason=reason, settings=RunSettings.of_job(job), now=now, prompt_id=job.prompt_id,
-        )
-    trace("trigger", job_id=job_id, execution_id=run_id, attempt=1, manual=True)
-    return store.get_run(run_id)
-
-
-def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime | None:
-    """While a usage limit is in force (its reset plus the margin is ahead), when it ends."""
-    active = store.active_cooldown(now - margin)
-    if active is None:
-        return None
-    end: datetime = active["reset_at"] + margin
-    return end
-
-
-def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
-               lease: timedelta, cooldown_margin: timedelta = timedelta(seconds=60),
-               hand_over: Callable[[Claim], None] | None = None) -> list[Claim]:
-    """Claim up to `slots` runs that may start now, oldest first, in one transaction.
-
-    A run waits (stays pending) while another run of its job is queued or running, unless the
-    job allows overlap. During a usage-limit cooldown, Claude runs are deferred until it ends
-    (shell runs go on): nothing spends quota to find out whether the limit is still there.
-
-    Once the claim has committed, each run is given to `hand_over` (the daemon's workers)
-    before the claims are traced: a burst's runs are not kept waiting for a thousand lines of
-    log.
-    """
-    if slots <= 0:
-        return []
-    claimed: list[Claim] = []
-    skipped: list[Claim] = []
-    with store.write():
-        until = cooldown_until(store, now, cooldown_margin)
-        candidates = store.claimable_runs(now, limit=slots * 4 + 16)
-        if until is not None:
-            for run in [c for c in candidates if c.executor == ExecutorKind.CLAUDE]:
-                store.defer_run(run.id, until, "deferred: a usage limit is in force until "
-                                f"{until:%Y-%m-%d %H:%M:%S} UTC")
-                trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
-                      start=until.isoformat())
-            candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
-        overlap = store.job_overlaps({c.job_id for c in candidates if c.job_id is not None})
-        exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
-        # Whether such a job already has a run going is decided by one daemon at a time; a
-        # job another daemon is deciding about right now is left for the next pass.
-        held = store.lock_jobs(exclusive)
-        active = store.active_runs(held, now)
-        running = {job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
-                   for job_id, runs in active.items()}
-        for run in candidates:
-            if len(claimed) >= slots:
-                break
-            if run.job_id is not None and overlap.get(run.job_id) != OverlapPolicy.ALLOW:
-                if run.job_id not in held:
-                    continue
-                if overlap[run.job_id] == OverlapPolicy.SKIP and run.ahead and (
-                        running[run.job_id] or any(s != RunStatus.PENDING
-                                                   for _, s in active[run.job_id])):
-                    # Materialized ahead, so not judged when it was written: it is now.
-                    skipped.append(run)
-                    continue
-                if running[run.job_id]:
-                    continue
-                running[run.job_id] = True
-            claimed.append(run)
-        for run in skipped:
-            store.set_run_status(run.id, RunStatus.SKIPPED, OVERLAP_SKIPPED, now)
-        tokens = store.next_fencing_tokens(len(claimed))
-        store.claim_many([(run.id, token) for run, token in zip(claimed, tokens, strict=True)],
-                         instance, host, now, now + lease)
-        for run, token in zip(claimed, tokens, strict=True):
-            run.fencing_token = token
-    if hand_over is not None:
-        for run in claimed:
-            hand_over(run)
-    for run in skipped:
-        trace("skipped", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
-              reason=OVERLAP_SKIPPED)
-    for run in claimed:
-        trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
-              token=run.fencing_token, instance=instance)
-    return claimed
-
-
-def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | None = None,
-         ) -> list[Execution]:
-    """Turn runs whose lease expired (or the given orphans) into `interrupted`, kill what is
-    left of their processes on this host, and retry them per the job's interrupt policy."""
-    victims = {r.id: r for r in store.expired_runs(now)}
-    orphan_ids = {r.id for r in orphans or []}
-    for r in orphans or []:
-        victims.setdefault(r.id, r)
-    reaped = []
-    for run in victims.values():
-        owner = run.claimed_by or "unknown"
-        reason = f"interrupted: its daemon ({owner}) stopped heartbeating"
-        with store.write():
-            # Conditional on the lease still being over: the owner may have heartbeated
-            # since we listed it (an orphan's owner is known dead; no condition).
-            expired = None if run.id in orphan_ids else now
-            if not store.interrupt_run(run.id, run.fencing_token, reason, now,
-                                       lease_expired_at=expired):
-                continue
-            # Decide on the row as it is now, not as listed: its owner may have started it
-            # in between, and a started run must not be rerun behind the policy's back.
-            run = store.get_run(run.id)
-            retry = _retry_after_interrupt(store, run)
-            if not retry:
-                notify.run_finished(store, run, RunStatus.INTERRUPTED, reason, now)
-            if retry:
-                store.insert_run(
-                    job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
-                    status=RunStatus.PENDING, settings=run.settings, now=now,
-                    attempt=run.attempt + 1, prompt_id=run.prompt_id,
-                    reason=f"retry of execution {run.id} after interruption", retry_of=run.id,
-                )
-        killed: list[int] = []
-        if run.pid and run.host == host:
-            killed = kill_orphaned_group(run.pid, run.process_start)
-        trace("interrupted", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
-              owner=owner, retried=retry, killed_pids=killed)
-        reaped.append(run)
-    return reaped
-
-
-# An interrupted run is retried at most this many times, whatever the policy.
-MAX_INTERRUPT_ATTEMPTS = 5
-
-
-def _retry_after_interrupt(store: Store, run: Execution) -> bool:
-    if run.attempt >= MAX_INTERRUPT_ATTEMPTS:
-        return False
-    policy = InterruptPolicy.RETRY_UNSTARTED
-    if run.job_id is not None:
-        with contextlib.suppress(NotFound):
-            policy = store.get_job(run.job_id, include_deleted=True).on_interrupt
-    if policy == InterruptPolicy.ALWAYS:
-        return True
-    if policy == InterruptPolicy.NEVER:
-        return False
-    return run.started_at is None  # never reached running: no side effects yet
-
-
-def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,
-              lease: timedelta) -> Execution | None:
-    """Claim one specific run for in-process execution (`execute`, `job trigger --wait`)."""
-    with store.write():
-        token = store.next_fencing_token()
-        if not store.claim_run(run_id, instance, host, token, now, now + lease):
-            return None
-    run = store.get_run(run_id)
-    trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt, token=token,
-          instance=instance)
-    return run
-
-
-def next_attempt(store: Store, run: Execution) -> Execution | None:
-    """The attempt that continues `run` (a retry or a deferral), if one was scheduled."""
-    return store.next_attempt_of(run.id)

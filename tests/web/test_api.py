@@ -402,6 +402,23 @@ def test_execute_queues_an_ad_hoc_run_and_respects_a_cooldown(site: Site) -> Non
     assert forced.status_code == 201
 
 
+@pytest.mark.parametrize("prompt,executor", [
+    ("rm -rf ~", "shell"),  # critical risk, not accepted
+    ("Summarize {{nope}}", "claude"),  # a template variable without a value
+])
+def test_execute_refuses_what_the_cli_refuses(site: Site, prompt: str, executor: str) -> None:
+    work = str(site.root / "work")
+    by_cli = cnp("--db", str(site.db), "execute", "--prompt", prompt, "--executor", executor,
+                 "--work-dir", work, "--mode", "async", "--format", "json")
+    assert by_cli.exit_code == 2
+    by_api = site.api.post("/api/execute", json={"prompt": prompt, "executor": executor,
+                                                 "work_dir": work})
+    assert by_api.status_code == 422, by_api.text
+    assert by_api.json()["error"] == by_cli.error["error"]
+    assert by_api.json()["message"] == by_cli.error["message"]
+    assert site.api.get("/api/executions").json()["executions"] == []
+
+
 # -- status, cooldown, usage, health -------------------------------------------------------------
 
 

@@ -85,7 +85,7 @@ def batch(env: Env, /, prompt_ids: str | None, file: str | None, concurrent: int
     from .. import catalog
     from ..batch import run_batch
     from ..config import resolve_db
-    from ..daemon import instance_id
+    from ..daemons import instance_id
     from ..risk import RiskRefused
     from ..runner import RunnerConfig
     from ..store import open_store

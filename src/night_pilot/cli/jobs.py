@@ -324,9 +324,9 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
 @pass_env
 def job_trigger(env: Env, job_id: int, wait: bool) -> None:
     """Run a job now, recorded like a scheduled run."""
-    from ..daemon import daemon_alive
+    from ..daemons import daemon_alive
     from ..models import RunStatus
-    from ..scheduler import trigger_job
+    from ..runs import trigger_job
     from .runs import _now, _outcome, run_in_foreground, wait_for
 
     store = env.store()

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import catalog
-from ..errors import CnpError
 from ..execution import Execution
-from ..models import TERMINAL_STATUSES, RunStatus, Trigger
+from ..models import TERMINAL_STATUSES, RunStatus
 from .app import (
     Choice,
     Env,
@@ -37,8 +36,9 @@ def _now() -> datetime:
 def run_in_foreground(env: Env, run: Execution, *, retry_base_s: float | None = None
                       ) -> Execution:
     """Execute a pending run in this process, following its retries to the final outcome."""
-    from ..daemon import instance_id
-    from ..runner import Runner, RunnerConfig, run_to_end
+    from ..daemons import instance_id
+    from ..runner import Runner, RunnerConfig
+    from ..runs import run_to_end
 
     store = env.store()
     host = socket.gethostname()
@@ -59,7 +59,7 @@ def _deliver_notifications(env: Env) -> None:
 
 def wait_for(env: Env, run: Execution, poll: float = 0.25) -> Execution:
     """Wait for a daemon to finish a run (and any retries it schedules)."""
-    from ..scheduler import next_attempt
+    from ..runs import next_attempt
 
     store = env.store()
     while True:
@@ -127,33 +127,23 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
             cooldown_check: bool, force: bool, resume: str | None, add_dirs: tuple[str, ...],
             **opts: Any) -> None:
     """Run a prompt once, now, recorded like any job run."""
-    from ..risk import refuse_critical
+    from .. import runs
     from .jobs import warn
     from .prompts import _content
 
     text = _content(prompt_text, file, stdin)
     if cooldown_check and not force and opts.get("executor", "claude") == "claude":
-        active = env.store().active_cooldown(_now())
-        if active is not None:
-            raise CnpError(
-                f"a usage limit ({active['kind']}) is in force until "
-                f"{active['reset_at']:%Y-%m-%d %H:%M:%S} UTC; not starting",
-                hint="wait for the reset, or pass --force to try anyway (it may spend quota)",
-            )
+        runs.refuse_during_cooldown(
+            env.store(), _now(),
+            hint="wait for the reset, or pass --force to try anyway (it may spend quota)")
     spec = catalog.JobSpec(prompt_id=0, cron="@daily", add_dirs=list(add_dirs), **opts)
     settings = catalog.adhoc_settings(spec, Path.cwd(), prompt_text=text,
                                       resume_session_id=resume)
-    review = catalog.review_adhoc(text, settings, _now())
-    refuse_critical(review.risk, settings.risk_accepted)
+    run, review = runs.create_adhoc(env.store(), settings, _now())
     warn(env, review.warnings)
-    store = env.store()
-    now = _now()
-    run_id = store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
-                              status=RunStatus.PENDING, settings=settings, now=now)
-    run = store.get_run(run_id)
     if mode == "async":
         emit(env.fmt, run_data(run),
-             lambda: echo(f"Queued execution {run_id}; a running daemon will start it"))
+             lambda: echo(f"Queued execution {run.id}; a running daemon will start it"))
         return
     _outcome(env, run_in_foreground(env, run))
 
@@ -248,12 +238,11 @@ def _follow(env: Env, execution_id: int) -> None:
 @pass_env
 def execution_cancel(env: Env, execution_id: int) -> None:
     """Cancel a run: at once if it has not started, else its daemon stops it."""
-    store = env.store()
-    status = store.request_cancel(execution_id, _now())
-    if status in TERMINAL_STATUSES and status != RunStatus.CANCELLED:
-        raise CnpError(f"execution {execution_id} already ended ({status})")
+    from ..runs import cancel, stop_requested
+
+    status = cancel(env.store(), execution_id, _now())
     data = {"id": execution_id, "status": str(status),
-            "cancel_requested": status in (RunStatus.QUEUED, RunStatus.RUNNING)}
+            "cancel_requested": stop_requested(status)}
     emit(env.fmt, data, lambda: echo(
         f"Cancelled execution {execution_id}" if status == RunStatus.CANCELLED
         else f"Asked the daemon to stop execution {execution_id} ({status})"))

@@ -35,7 +35,7 @@ def init(env: Env) -> None:
 @pass_env
 def status(env: Env) -> None:
     """One screen: the database, the daemon, any usage limit, recent failures, today's usage."""
-    from ..daemon import daemon_alive
+    from ..daemons import daemon_alive
     from ..health import status_report
 
     store = env.store()

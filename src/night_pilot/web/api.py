@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from .. import catalog
-from ..errors import CnpError, InvalidInput
-from ..models import TERMINAL_STATUSES, RunStatus
+from .. import catalog, runs
+from ..errors import InvalidInput
+from ..models import RunStatus
 from . import views
 from .deps import Db, cwd_of, now, zone_of
 from .schemas import (
@@ -228,8 +228,8 @@ def resume_job(db: Db, job_id: JobId) -> Json:
 @router.post("/jobs/{job_id}/trigger", tags=["jobs"], status_code=201,
              summary="`cnp job trigger`: a manual run, started by the daemon")
 def trigger_job(db: Db, job_id: JobId) -> Json:
-    from ..daemon import daemon_alive
-    from ..scheduler import trigger_job as trigger
+    from ..daemons import daemon_alive
+    from ..runs import trigger_job as trigger
 
     with db() as store:
         at = now()
@@ -307,11 +307,9 @@ def cancel_execution(db: Db, execution_id: RunId) -> Json:
 
 
 def cancel(store: Any, execution_id: int) -> Json:
-    status = store.request_cancel(execution_id, now())
-    if status in TERMINAL_STATUSES and status != RunStatus.CANCELLED:
-        raise CnpError(f"execution {execution_id} already ended ({status})")
+    status = runs.cancel(store, execution_id, now())
     return {"id": execution_id, "status": str(status),
-            "cancel_requested": status in (RunStatus.QUEUED, RunStatus.RUNNING)}
+            "cancel_requested": runs.stop_requested(status)}
 
 
 class ExecuteBody(BodyModel):
@@ -335,7 +333,7 @@ class ExecuteBody(BodyModel):
              summary="`cnp execute --mode async`: run a prompt once, by the daemon")
 def execute(request: Request, db: Db, body: ExecuteBody) -> Json:
     from ..execution import RunSettings
-    from ..models import ExecutorKind, Trigger
+    from ..models import ExecutorKind
 
     text = catalog.check_content(body.prompt)
     tools = {k: (v if v is None or isinstance(v, str) else ",".join(v))
@@ -355,12 +353,7 @@ def execute(request: Request, db: Db, body: ExecuteBody) -> Json:
     at = now()
     with db() as store:
         if body.executor == "claude" and not body.force:
-            active = store.active_cooldown(at)
-            if active is not None:
-                raise CnpError(
-                    f"a usage limit ({active['kind']}) is in force until "
-                    f"{active['reset_at']:%Y-%m-%d %H:%M:%S} UTC; not starting",
-                    hint="wait for the reset, or send force=true (it may spend quota)")
-        run_id = store.insert_run(job_id=None, scheduled_for=at, trigger=Trigger.EXECUTE,
-                                  status=RunStatus.PENDING, settings=settings, now=at)
-        return execution_dict(store.get_run(run_id))
+            runs.refuse_during_cooldown(
+                store, at, hint="wait for the reset, or send force=true (it may spend quota)")
+        run, _ = runs.create_adhoc(store, settings, at)
+        return execution_dict(run)

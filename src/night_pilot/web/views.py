@@ -27,7 +27,7 @@ def cooldown_state(store: Store, now: datetime) -> dict[str, Any]:
 
 
 def daemon_state(store: Store, now: datetime) -> dict[str, Any]:
-    from ..daemon import DAEMON_STALE_AFTER
+    from ..daemons import DAEMON_STALE_AFTER
 
     rows = []
     alive = None
@@ -68,7 +68,7 @@ def overview(store: Store, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
 
 def status(store: Store, now: datetime, location: DbLocation, zone: ZoneInfo) -> dict[str, Any]:
     """`cnp status --format json`, field for field."""
-    from ..daemon import daemon_alive
+    from ..daemons import daemon_alive
     from ..health import status_report
 
     return status_report(store, now, database=location.display(),

@@ -44,7 +44,7 @@ def executions_page(
 
 @router.get("/executions/{execution_id}")
 def execution_page(request: Request, db: Db, execution_id: int) -> Response:
-    from ...daemon import daemon_alive
+    from ...daemons import daemon_alive
 
     return page(request, db, "execution.html",
                 lambda store: views.execution(store, execution_id, with_events=True),

@@ -107,7 +107,7 @@ def _create_job(request: Request, db: Db, fields: dict[str, str]) -> Response:
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, db: Db, job_id: int) -> Response:
-    from ...daemon import daemon_alive
+    from ...daemons import daemon_alive
 
     return page(request, db, "job.html", lambda store: views.job(store, job_id, now()),
                 json_url=f"/api/jobs/{job_id}",
@@ -210,7 +210,7 @@ def resume_job(db: Db, job_id: int) -> Response:
 
 @router.post("/jobs/{job_id}/trigger")
 def trigger_job(db: Db, job_id: int) -> Response:
-    from ...scheduler import trigger_job as trigger
+    from ...runs import trigger_job as trigger
 
     with db() as store:
         run = trigger(store, job_id, now())

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 
-from .faults import crash_point
-from .store import Store
+from ..faults import crash_point
+from ..store import Store
 
 FLUSH_LINES = 500
 FLUSH_EVERY_S = 0.1
@@ -25,7 +25,7 @@ DEFAULT_MAX_OUTPUT = 64 << 20  # bytes of a run's output stored, by default
 
 
 def _size(n: int) -> str:
-    from .catalog import format_size
+    from ..catalog import format_size
 
     return format_size(n)
 

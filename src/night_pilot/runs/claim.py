@@ -1,0 +1,130 @@
+"""Claiming runs: a lease and a fencing token for the daemon (or process) that will execute
+them, with the usage-limit deferral and the overlap policy applied at the claim; handing
+claims back when a daemon stops, and taking back runs materialized ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..execution import Claim, Execution
+from ..models import ExecutorKind, OverlapPolicy, RunStatus
+from ..tracing import trace
+from .create import OVERLAP_SKIPPED
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+
+def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime | None:
+    """While a usage limit is in force (its reset plus the margin is ahead), when it ends."""
+    active = store.active_cooldown(now - margin)
+    if active is None:
+        return None
+    end: datetime = active["reset_at"] + margin
+    return end
+
+
+def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
+               lease: timedelta, cooldown_margin: timedelta = timedelta(seconds=60),
+               hand_over: Callable[[Claim], None] | None = None) -> list[Claim]:
+    """Claim up to `slots` runs that may start now, oldest first, in one transaction.
+
+    A run waits (stays pending) while another run of its job is queued or running, unless the
+    job allows overlap. During a usage-limit cooldown, Claude runs are deferred until it ends
+    (shell runs go on): nothing spends quota to find out whether the limit is still there.
+
+    Once the claim has committed, each run is given to `hand_over` (the daemon's workers)
+    before the claims are traced: a burst's runs are not kept waiting for a thousand lines of
+    log.
+    """
+    if slots <= 0:
+        return []
+    claimed: list[Claim] = []
+    skipped: list[Claim] = []
+    with store.write():
+        until = cooldown_until(store, now, cooldown_margin)
+        candidates = store.claimable_runs(now, limit=slots * 4 + 16)
+        if until is not None:
+            for run in [c for c in candidates if c.executor == ExecutorKind.CLAUDE]:
+                store.defer_run(run.id, until, "deferred: a usage limit is in force until "
+                                f"{until:%Y-%m-%d %H:%M:%S} UTC")
+                trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+                      start=until.isoformat())
+            candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
+        overlap = store.job_overlaps({c.job_id for c in candidates if c.job_id is not None})
+        exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
+        # Whether such a job already has a run going is decided by one daemon at a time; a
+        # job another daemon is deciding about right now is left for the next pass.
+        held = store.lock_jobs(exclusive)
+        active = store.active_runs(held, now)
+        running = {job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
+                   for job_id, runs in active.items()}
+        for run in candidates:
+            if len(claimed) >= slots:
+                break
+            if run.job_id is not None and overlap.get(run.job_id) != OverlapPolicy.ALLOW:
+                if run.job_id not in held:
+                    continue
+                if overlap[run.job_id] == OverlapPolicy.SKIP and run.ahead and (
+                        running[run.job_id] or any(s != RunStatus.PENDING
+                                                   for _, s in active[run.job_id])):
+                    # Materialized ahead, so not judged when it was written: it is now.
+                    skipped.append(run)
+                    continue
+                if running[run.job_id]:
+                    continue
+                running[run.job_id] = True
+            claimed.append(run)
+        for run in skipped:
+            store.set_run_status(run.id, RunStatus.SKIPPED, OVERLAP_SKIPPED, now)
+        tokens = store.next_fencing_tokens(len(claimed))
+        store.claim_many([(run.id, token) for run, token in zip(claimed, tokens, strict=True)],
+                         instance, host, now, now + lease)
+        for run, token in zip(claimed, tokens, strict=True):
+            run.fencing_token = token
+    if hand_over is not None:
+        for run in claimed:
+            hand_over(run)
+    for run in skipped:
+        trace("skipped", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+              reason=OVERLAP_SKIPPED)
+    for run in claimed:
+        trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+              token=run.fencing_token, instance=instance)
+    return claimed
+
+
+def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,
+              lease: timedelta) -> Execution | None:
+    """Claim one specific run for in-process execution (`execute`, `job trigger --wait`)."""
+    with store.write():
+        token = store.next_fencing_token()
+        if not store.claim_run(run_id, instance, host, token, now, now + lease):
+            return None
+    run = store.get_run(run_id)
+    trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt, token=token,
+          instance=instance)
+    return run
+
+
+def renew_claims(store: Store, instance: str, now: datetime, lease: timedelta) -> None:
+    """Keep the leases of a daemon's claimed runs alive (those waiting for a slot too)."""
+    store.heartbeat_runs(instance, now, now + lease)
+
+
+def release_claims(store: Store, instance: str, now: datetime) -> int:
+    """A stopping daemon's claims that no worker started go back to pending for the next."""
+    return store.release_claims(instance, now)
+
+
+def take_back_ahead(store: Store, now: datetime, *, due: bool) -> dict[int, datetime]:
+    """Runs materialized ahead go back to their jobs (`Store.take_back_ahead`): with `due`,
+    those that came due while no daemon was looking, else those still to come. Returns each
+    job's restored next fire time."""
+    taken = store.take_back_ahead(now, due=due)
+    if taken:
+        trace("taken_back", jobs=len(taken), due=due,
+              earliest=min(taken.values()).isoformat())
+    return taken

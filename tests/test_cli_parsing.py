@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from cli_runner import cnp
+from night_pilot.cli.app import COMMANDS
 
 
 def run_cnp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -135,3 +138,14 @@ def test_completing_a_subcommand_and_an_options_choices() -> None:
     assert complete("cnp job l", 2) == "plain,list\n"
     assert complete("cnp job list --format ", 4) == "plain,pretty\nplain,json\n"
     assert cnp("completion", "tcsh").exit_code == 2
+
+
+def test_the_command_reference_names_every_command() -> None:
+    """docs/architecture.md's table of commands, and `cnp --help`, list exactly `COMMANDS`."""
+    doc = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    table = doc.split("`cnp --help` lists every command", 1)[1].split("\n\n")[1]
+    named = {name for row in table.splitlines()[2:]
+             for name in re.findall(r"`([a-z]+)`", row.split("|")[1])}
+    assert named == set(COMMANDS)
+    listed = cnp("--help").stdout.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in listed.splitlines()] == sorted(COMMANDS)

@@ -13,13 +13,13 @@ SHELLS = ("bash", "zsh", "fish")
 @cli.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS))
 def completion(shell: str) -> None:
-    """Print the completion script for SHELL; load it from the shell's startup file.
+    """Print the completion script for SHELL (bash, zsh or fish).
 
-    bash (~/.bashrc): eval "$(cnp completion bash)"
+    bash: add eval "$(cnp completion bash)" to ~/.bashrc
 
-    zsh (~/.zshrc): eval "$(cnp completion zsh)"
+    zsh: add eval "$(cnp completion zsh)" to ~/.zshrc
 
-    fish (~/.config/fish/completions/cnp.fish): cnp completion fish | source
+    fish: cnp completion fish > ~/.config/fish/completions/cnp.fish
 
     The script asks `cnp` itself for the words that fit, through the `_CNP_COMPLETE`
     environment variable (click's shell completion).

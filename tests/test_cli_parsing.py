@@ -149,3 +149,9 @@ def test_the_command_reference_names_every_command() -> None:
     assert named == set(COMMANDS)
     listed = cnp("--help").stdout.split("Commands:\n", 1)[1]
     assert [line.split()[0] for line in listed.splitlines()] == sorted(COMMANDS)
+
+
+def test_what_a_run_printed_is_shown_as_recorded() -> None:
+    """Escape sequences in a run's result reach a pipe unchanged (click.echo would drop them)."""
+    shown = cnp("execute", "--executor", "shell", "--prompt", r"printf '\033[31mred\033[0m\n'")
+    assert shown.exit_code == 0 and shown.stdout.endswith("\n\x1b[31mred\x1b[0m\n")

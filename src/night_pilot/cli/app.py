@@ -8,6 +8,7 @@ Commands live in sibling modules, each imported only when its command is used (`
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
     from ..store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """Write a line (or, with nl=False, text) to stdout or stderr, at once, exactly as given:
+    unlike `click.echo`, which drops ANSI escapes when the stream is not a terminal, since what
+    runs printed is shown as it was recorded."""
+    stream = sys.stderr if err else sys.stdout
+    text = "" if message is None else str(message)
+    stream.write(f"{text}\n" if nl else text)
+    stream.flush()
 
 
 class Env:
@@ -161,5 +172,5 @@ def cli(ctx: click.Context) -> None:
     env = ctx.ensure_object(Env)
     ctx.call_on_close(env.close)
     if ctx.invoked_subcommand is None:  # `cnp` alone, or with shared options only
-        click.echo(ctx.get_help(), err=True)
+        echo(ctx.get_help(), err=True)
         ctx.exit(2)

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from click import echo
 
 from ..shapes import cooldown_dict
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields
 
 

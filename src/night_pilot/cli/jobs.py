@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
-from click import echo
 
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
 from ..shapes import job_dicts
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
 
 if TYPE_CHECKING:

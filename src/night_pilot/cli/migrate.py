@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click import echo
 
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, table
 
 _SHOWN = 15  # skipped rows and notes listed in the readable report (all of them in JSON)

@@ -13,7 +13,6 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 import click
-from click import echo
 
 from ..errors import CnpError
 from ..shapes import (
@@ -22,6 +21,7 @@ from ..shapes import (
     job_dict as job_dict,
     prompt_dict as prompt_dict,
 )
+from .app import echo
 
 
 def local_time(value: datetime | str | None, zone: str) -> str:

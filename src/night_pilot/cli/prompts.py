@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from click import echo
 
 from .. import catalog
 from ..errors import InvalidInput
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields, prompt_dict, stdin_text, table
 
 

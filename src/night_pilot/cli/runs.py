@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click import echo
 from click.exceptions import Exit
 
 from .. import catalog
 from ..errors import CnpError
 from ..execution import Execution
 from ..models import TERMINAL_STATUSES, RunStatus, Trigger
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .jobs import run_options
 from .output import emit, execution_dict, fields, table
 

@@ -7,9 +7,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import click
-from click import echo
 
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields
 
 if TYPE_CHECKING:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from click import echo
 
 from ..errors import InvalidInput, NotFound
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields, iso, table
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
-from click import echo
 from click.exceptions import Exit
 
 from ..config import resolve_db
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields, table
 
 

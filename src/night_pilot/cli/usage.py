@@ -11,9 +11,8 @@ from datetime import date
 from typing import Any
 
 import click
-from click import echo
 
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
 
 REPORTS = ("daily", "monthly", "session", "blocks", "jobs")
 

@@ -9,14 +9,13 @@ import sys
 import click
 
 from ..errors import CnpError
+from .app import cli
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `cnp` with these arguments (default: the process's) and return its exit code.
     Command-line mistakes exit 2 and failures the commands raise (`CnpError`) their own code,
     reported on stderr: as JSON under `--format json`, else readable."""
-    from .app import cli
-
     args = sys.argv[1:] if argv is None else argv
     try:
         # Without standalone mode click returns an exit's code instead of ending the process.

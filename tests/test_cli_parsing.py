@@ -74,10 +74,18 @@ def test_bad_command_lines_are_usage_errors(argv: tuple[str, ...], message: str)
 
 
 def test_a_flag_pair_writes_one_parameter() -> None:
-    """`--cooldown-check/--no-cooldown-check`: the later of the two holds."""
-    refused = cnp("execute", "--prompt", "x", "--executor", "shell", "--mode", "async",
-                  "--no-cooldown-check", "--cooldown-check", "--format", "json")
-    assert refused.exit_code == 0 and refused.json["status"] == "pending"
+    """`--cooldown-check/--no-cooldown-check`: one parameter, its default unless given, and the
+    later of the two holds."""
+    from night_pilot.cli.runs import execute
+
+    def parsed(*args: str) -> bool:
+        with execute.make_context("execute", list(args)) as ctx:
+            return bool(ctx.params["cooldown_check"])
+
+    assert parsed() is True
+    assert parsed("--no-cooldown-check") is False
+    assert parsed("--no-cooldown-check", "--cooldown-check") is True
+    assert parsed("--cooldown-check", "--no-cooldown-check") is False
 
 
 def test_help_is_printed_and_ends_the_command() -> None:

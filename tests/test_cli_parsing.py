@@ -1,186 +1,165 @@
-"""The command layer (cli/app.py): commands declared with decorators, parsed with argparse.
-
-A small tree of its own is built here so that each rule is seen alone; the last tests go
-through `cnp` itself.
-"""
+"""The command line's own rules (cli/app.py, cli/__init__.py): shared options before or after
+the command, group options holding for their subcommands, command-line mistakes as usage
+errors, commands' modules imported only when used, and shell completion."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from cli_runner import cnp
-from night_pilot.cli.app import (
-    Choice,
-    Env,
-    Exit,
-    FloatRange,
-    Group,
-    IntRange,
-    Parser,
-    UsageError,
-    argument,
-    option,
-    pass_env,
-)
-
-calls: list[tuple[str, dict[str, Any]]] = []
+from night_pilot.cli.app import COMMANDS
 
 
-def _root() -> None:
-    """A root."""
+def run_cnp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`cnp ARGS` as a program (`python -m night_pilot`), with extra environment variables."""
+    return subprocess.run([sys.executable, "-m", "night_pilot", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=60)
 
 
-root = Group("t", _root, None, invoke_without_command=True)
-
-
-@root.group(invoke_without_command=True)
-@option("--since", type=int)
-def report(since: int | None) -> None:
-    """Reports.
-
-    The default report when none is named.
-    """
-    calls.append(("report", {"since": since}))
-
-
-@report.command("daily")
-@option("--since", type=int)
-def daily(since: int | None) -> None:
-    """One line a day."""
-    calls.append(("daily", {"since": since}))
-
-
-@root.group()
-def thing() -> None:
-    """Things: a subcommand is required."""
-
-
-@thing.command("make")
-@argument("name")
-@argument("extra", required=False)
-@option("--web/--no-web", default=False, show_default=True, help="Serve too.")
-@option("--tag", "tags", multiple=True, help="A tag (repeatable).")
-@option("--retries", type=IntRange(0, 5), default=2, show_default=True, help="Up to 5.")
-@option("--days", type=FloatRange(min=0, min_open=True), help="More than 0.")
-@option("--mode", type=Choice(["a", "b"]), default="a", help="100% a or b.")
-@option("-n", "count", type=int, default=1)
-@pass_env
-def make(env: Env, **values: Any) -> None:
-    """Make a thing."""
-    calls.append(("make", {"env": env, **values}))
-
-
-def run(*argv: str) -> tuple[str, dict[str, Any]]:
-    calls.clear()
-    parser = Parser(prog="t")
-    root.build(parser, frozenset(argv))
-    namespace = parser.parse_args(list(argv))
-    namespace.cnp_command.call(Env(), namespace)
-    [call] = calls
-    return call
-
-
-def test_parameters_arrive_as_declared_with_their_defaults() -> None:
-    name, values = run("thing", "make", "box")
-    assert name == "make" and isinstance(values.pop("env"), Env)
-    assert values == {"name": "box", "extra": None, "web": False, "tags": (), "retries": 2,
-                      "days": None, "mode": "a", "count": 1}
-    _, values = run("thing", "make", "box", "more", "--web", "--tag", "x", "--tag", "y",
-                    "--retries", "5", "--days", "0.5", "--mode", "b", "-n", "7")
-    assert values["extra"] == "more" and values["web"] is True and values["tags"] == ("x", "y")
-    assert (values["retries"], values["days"], values["mode"], values["count"]) == (5, 0.5, "b", 7)
-    assert run("thing", "make", "box", "--web", "--no-web")[1]["web"] is False
+def test_the_shared_options_are_accepted_before_and_after_the_command() -> None:
+    assert cnp("--format", "json", "job", "list").json == {"jobs": []}
+    assert cnp("job", "list", "--format", "json").json == {"jobs": []}
+    # Given again after the command, the later one holds.
+    assert cnp("--format", "json", "job", "list", "--format", "pretty").stdout.startswith("ID")
 
 
 def test_a_group_option_holds_for_its_subcommand_unless_given_again() -> None:
-    assert run("report") == ("report", {"since": None})
-    assert run("report", "--since", "3") == ("report", {"since": 3})
-    assert run("report", "--since", "3", "daily") == ("daily", {"since": 3})
-    assert run("report", "--since", "3", "daily", "--since", "4") == ("daily", {"since": 4})
-    assert run("report", "daily") == ("daily", {"since": None})
+    late = cnp("usage", "--since", "20260102", "--until", "20260101", "daily",
+               "--format", "json")
+    assert late.exit_code == 2
+    assert late.error == {"error": "usage",
+                          "message": "--since 2026-01-02 is after --until 2026-01-01"}
+    fixed = cnp("usage", "--since", "20260102", "--until", "20260101", "daily",
+                "--since", "20260101", "--format", "json")
+    assert fixed.exit_code == 0 and fixed.json["report"] == "daily"
+    assert cnp("usage", "--format", "json").json["report"] == "daily"  # the group's own report
+    assert cnp("cooldown", "--format", "json", "clear").json == {"cleared": 0}
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("thing", "make", "box", "--retries", "6"), "argument --retries: 6 is not in the range "
-                                                     "0<=x<=5"),
-        (("thing", "make", "box", "--retries", "two"), "'two' is not a valid integer"),
-        (("thing", "make", "box", "--days", "0"), "0 is not in the range 0<x"),
-        (("thing", "make", "box", "--mode", "c"), "invalid choice: 'c'"),
-        (("thing", "make"), "the following arguments are required: NAME"),
-        (("thing",), "the following arguments are required: COMMAND"),
-        (("thing", "make", "box", "--wbe"), "unrecognized arguments: --wbe"),
-        (("thing", "make", "box", "--we"), "unrecognized arguments: --we"),  # no abbreviations
-        (("nothing",), "invalid choice: 'nothing'"),
+        (("job", "next", "1", "-n", "0"), "Invalid value for '-n': 0 is not in the range "
+                                          "1<=x<=1000."),
+        (("job", "show", "two"), "Invalid value for 'JOB_ID': 'two' is not a valid integer."),
+        (("job", "list", "--format", "xml"), "Invalid value for '--format': 'xml' is not one "
+                                             "of 'pretty', 'json'."),
+        (("job", "show"), "Missing argument 'JOB_ID'."),
+        (("job",), "Missing command."),
+        (("job", "list", "--bogus"), "No such option '--bogus'."),
+        # Options are never abbreviated.
+        (("job", "list", "--al"), "No such option '--al'. (Did you mean one of: '--all', "
+                                  "'--help'?)"),
+        (("nosuch",), "No such command 'nosuch'."),
+        (("job", "lsit"), "No such command 'lsit'. Did you mean 'list'?"),
     ],
 )
 def test_bad_command_lines_are_usage_errors(argv: tuple[str, ...], message: str) -> None:
-    with pytest.raises(UsageError) as raised:
-        run(*argv)
-    assert message in raised.value.message
-    assert raised.value.exit_code == 2 and raised.value.usage.startswith("usage: t")
+    """Exit 2; the usage line of the command and the message, or under --format json the
+    message alone as the one JSON error document."""
+    pretty = cnp(*argv)
+    assert pretty.exit_code == 2 and pretty.stdout == ""
+    usage, error = pretty.stderr.splitlines()
+    assert usage.startswith("Usage: cnp") and error == f"Error: {message}"
+    as_json = cnp("--format", "json", *argv)
+    assert as_json.exit_code == 2 and as_json.stdout == ""
+    assert as_json.error == {"error": "usage", "message": message}
 
 
-def test_help_is_printed_and_ends_the_command(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(Exit) as done:
-        run("thing", "make", "--help")
-    assert done.value.code == 0
-    text = capsys.readouterr().out
-    assert "Make a thing." in text and "The opposite of --web." in text
-    assert "Serve too. (default: no)" in text and "Up to 5. (default: 2)" in text
-    assert "100% a or b." in text
-    with pytest.raises(Exit):
-        run("report", "--help")
-    text = capsys.readouterr().out
-    assert "Reports.\n\nThe default report when none is named." in text and "daily" in text
+def test_a_flag_pair_writes_one_parameter() -> None:
+    """`--cooldown-check/--no-cooldown-check`: one parameter, its default unless given, and the
+    later of the two holds."""
+    from night_pilot.cli.runs import execute
+
+    def parsed(*args: str) -> bool:
+        with execute.make_context("execute", list(args)) as ctx:
+            return bool(ctx.params["cooldown_check"])
+
+    assert parsed() is True
+    assert parsed("--no-cooldown-check") is False
+    assert parsed("--no-cooldown-check", "--cooldown-check") is True
+    assert parsed("--cooldown-check", "--no-cooldown-check") is False
 
 
-def test_only_the_subcommands_named_get_their_parameters() -> None:
-    parser = Parser(prog="t")
-    root.build(parser, frozenset(["thing"]))
-    with pytest.raises(UsageError, match="unrecognized arguments: box"):
-        parser.parse_args(["thing", "make", "box"])
-
-
-def test_without_every_only_the_subcommands_named_are_listed() -> None:
-    parser = Parser(prog="t")
-    root.build(parser, frozenset(["thing", "make"]), every=False)
-    assert parser.parse_args(["thing", "make", "box"]).name == "box"
-    parser = Parser(prog="t")
-    root.build(parser, frozenset(["thing"]), every=False)
-    with pytest.raises(UsageError, match="invalid choice: 'make'"):
-        parser.parse_args(["thing", "make", "box"])
-
-
-def test_a_command_line_error_lists_every_command() -> None:
-    """Parsers list only the commands named; a mistake is reported with all of them."""
-    wrong = cnp("job", "lsit")
-    assert wrong.exit_code == 2
-    assert "invalid choice: 'lsit' (choose from 'create', 'delete', 'list', 'next', 'pause', " \
-        "'resume', 'show', 'trigger')" in wrong.stderr
-    assert cnp("job", "list", "--bogus").stderr.startswith("usage: cnp job list [-h] [--all]")
+def test_help_is_printed_and_ends_the_command() -> None:
+    helped = cnp("job", "--help")
+    assert helped.exit_code == 0 and "List jobs with their next run" in helped.stdout
+    listed = cnp("job", "list", "-h")
+    assert listed.exit_code == 0 and "--all" in listed.stdout and "Include deleted" in listed.stdout
+    shown = cnp("job", "create", "--help").stdout
+    assert "[default: 2]" in shown and "--misfire [skip|latest|all]" in shown
+    report = cnp("usage", "--help").stdout
+    assert "Tokens and cost per day (default)" in report and "blocks" in report
 
 
 def test_the_console_command_line() -> None:
     bare = cnp()
-    assert bare.exit_code == 2 and "usage: cnp" in bare.stderr and "job" in bare.stderr
-    helped = cnp("job", "--help")
-    assert helped.exit_code == 0 and "List jobs with their next run" in helped.stdout
-    listed = cnp("job", "list", "--help")
-    assert listed.exit_code == 0 and "--all" in listed.stdout
-    assert cnp("--version").stdout.startswith("cnp ")
+    assert bare.exit_code == 2 and bare.stdout == ""
+    assert bare.stderr.startswith("Usage: cnp") and "job" in bare.stderr
+    assert cnp("--version").stdout == "cnp 0.1.0\n"
     wrong = cnp("--format", "json", "nosuch")
-    assert wrong.exit_code == 2 and wrong.stdout == ""
-    assert json.loads(wrong.stderr) == {
-        "error": "usage", "message": wrong.error["message"]}
-    assert "invalid choice: 'nosuch'" in wrong.error["message"]
-    abbreviated = cnp("--form", "json", "job", "list")
-    assert abbreviated.exit_code == 2 and "--form" in abbreviated.stderr
-    pretty = cnp("job", "list", "--format", "xml")
-    assert pretty.exit_code == 2
-    assert pretty.stderr.startswith("usage: cnp job list")
-    assert "Error: argument --format: invalid choice: 'xml'" in pretty.stderr
+    assert json.loads(wrong.stderr) == {"error": "usage", "message": "No such command 'nosuch'."}
+    assert cnp("--help").stdout.count("\n  ") > 15  # every command listed
+
+
+def test_only_the_named_commands_module_is_imported() -> None:
+    code = ("import sys; from night_pilot.cli import main; main(['job', 'list', '--format',"
+            " 'json']); print(sorted(m for m in sys.modules if m.startswith('night_pilot.cli.')),"
+            " file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=os.environ)
+    assert out.stderr.strip().splitlines()[-1] == (
+        "['night_pilot.cli.app', 'night_pilot.cli.jobs', 'night_pilot.cli.output']")
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_completion_script_is_clicks_own(shell: str) -> None:
+    printed = cnp("completion", shell)
+    assert printed.exit_code == 0
+    assert printed.stdout == run_cnp(env={"_CNP_COMPLETE": f"{shell}_source"}).stdout
+    assert "_CNP_COMPLETE" in printed.stdout and f"{shell}_complete" in printed.stdout
+
+
+@pytest.mark.parametrize(("shell", "cword", "expected"), [
+    ("bash", "1", "plain,job\n"),
+    ("zsh", "1", "plain\njob\nJobs: a prompt on a schedule.\n"),
+    ("fish", "jo", "plain,job\tJobs: a prompt on a schedule.\n"),
+])
+def test_completing_a_partial_command(shell: str, cword: str, expected: str) -> None:
+    done = run_cnp(env={"_CNP_COMPLETE": f"{shell}_complete", "COMP_WORDS": "cnp jo",
+                        "COMP_CWORD": cword})
+    assert done.returncode == 0 and done.stdout == expected
+
+
+def test_completing_a_subcommand_and_an_options_choices() -> None:
+    def complete(words: str, cword: int) -> str:
+        return run_cnp(env={"_CNP_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                            "COMP_CWORD": str(cword)}).stdout
+
+    assert complete("cnp job l", 2) == "plain,list\n"
+    assert complete("cnp job list --format ", 4) == "plain,pretty\nplain,json\n"
+    assert cnp("completion", "tcsh").exit_code == 2
+
+
+def test_the_command_reference_names_every_command() -> None:
+    """docs/architecture.md's table of commands, and `cnp --help`, list exactly `COMMANDS`."""
+    doc = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    table = doc.split("`cnp --help` lists every command", 1)[1].split("\n\n")[1]
+    named = {name for row in table.splitlines()[2:]
+             for name in re.findall(r"`([a-z]+)`", row.split("|")[1])}
+    assert named == set(COMMANDS)
+    listed = cnp("--help").stdout.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in listed.splitlines()] == sorted(COMMANDS)
+
+
+def test_what_a_run_printed_is_shown_as_recorded() -> None:
+    """Escape sequences in a run's result reach a pipe unchanged (click.echo would drop them)."""
+    shown = cnp("execute", "--executor", "shell", "--prompt", r"printf '\033[31mred\033[0m\n'")
+    assert shown.exit_code == 0 and shown.stdout.endswith("\n\x1b[31mred\x1b[0m\n")

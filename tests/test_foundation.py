@@ -119,21 +119,23 @@ def test_db_path_consistency(cnp_home: Path, tmp_path: Path, monkeypatch: pytest
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is for Linux")
-@pytest.mark.parametrize("xdg", [None, "", "relative/data", "/srv/data", "/srv/data/",
-                                 "//srv//data"])
-def test_the_default_data_directory_is_where_platformdirs_puts_it(
-        xdg: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without CNP_HOME the data directory follows the XDG rule without importing
-    platformdirs; it must be the directory platformdirs names (and earlier versions used)."""
-    import platformdirs
-
+@pytest.mark.parametrize(("xdg", "base"), [
+    (None, "HOME/.local/share"), ("", "HOME/.local/share"),
+    ("relative/data", "HOME/.local/share"), ("~/data", "HOME/.local/share"),
+    ("/srv/data", "/srv/data"), ("/srv/data/", "/srv/data"), ("//srv//data", "//srv/data"),
+])
+def test_the_default_data_directory_follows_the_xdg_rule(
+        xdg: str | None, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CNP_HOME the data directory is platformdirs': on Linux `$XDG_DATA_HOME` if it
+    is absolute, else ~/.local/share, then the application's name; existing databases are
+    found there."""
     monkeypatch.delenv("CNP_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     if xdg is None:
         monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     else:
         monkeypatch.setenv("XDG_DATA_HOME", xdg)
-    expected = str(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
+    expected = base.replace("HOME", str(tmp_path / "home")) + "/" + APP_NAME
     assert data_dir_text() == expected
     assert resolve_db().path == Path(expected) / "claude-night-pilot.db"
 

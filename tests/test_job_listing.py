@@ -211,9 +211,8 @@ def test_empty_listing(backend: str) -> None:
     assert cnp("job", "list").stdout == "ID  NAME  SCHEDULE  TZ  ENABLED  NEXT RUN  LAST\n(none)\n"
 
 
-# The console script's own process, as `cnp` runs: main() without argv (which also freezes
-# what start-up loads, cli/__init__.py and cli/app.py `load`), printing to a pipe. It reports
-# which of the modules a listing does not need were loaded.
+# The console script's own process, as `cnp` runs: main() without argv, printing to a pipe.
+# It reports which of the modules a listing does not need were loaded.
 CONSOLE = """if True:
     import sys
     from night_pilot.cli import main
@@ -224,7 +223,7 @@ CONSOLE = """if True:
                 "night_pilot.store.web", "night_pilot.store.usage", "night_pilot.store.notify",
                 "night_pilot.store.integration", "night_pilot.execution", "night_pilot.catalog",
                 "night_pilot.cron", "zoneinfo", "night_pilot.models", "dataclasses",
-                "shutil", "click", "typing"]
+                "shutil"]
     print(",".join(m for m in unneeded if m in sys.modules), file=sys.stderr)
     sys.exit(rc)
 """
@@ -241,8 +240,8 @@ def console(*args: str) -> tuple[str, list[str]]:
 
 def test_the_console_process_prints_the_pinned_listing(listed: None, backend: str) -> None:
     """The same bytes from the program as from the in-process runner the pins use; a JSON
-    listing from SQLite loads neither pathlib, typing, the domain's dataclasses, click nor the
-    store's run, web or legacy queries."""
+    listing from SQLite loads neither pathlib, the domain's dataclasses nor the store's run,
+    web or legacy queries."""
     out, loaded = console("job", "list", "--format", "json")
     assert out == JSON_LIVE + "]}\n"
     if backend == "sqlite":

@@ -113,7 +113,7 @@ def test_awkward_paths_are_quoted_for_systemd(fixed: dict[str, str], tmp_path: P
 def test_stop_timeout_follows_the_daemon_shutdown_grace() -> None:
     from night_pilot.cli.runs import daemon
 
-    [grace] = [p for p in daemon.params if p.dest == "grace_s"]
+    [grace] = [p for p in daemon.params if p.name == "grace_s"]
     assert grace.default == svc.DEFAULT_SHUTDOWN_GRACE_S
     assert svc.shutdown_grace(svc.DAEMON_ARGS) == svc.DEFAULT_SHUTDOWN_GRACE_S
     assert svc.shutdown_grace(["daemon", "--shutdown-grace", "120"]) == 120

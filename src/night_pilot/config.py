@@ -7,10 +7,9 @@ path. Precedence: `--db` → `CNP_DB` → `claude-night-pilot.db` in the data di
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -20,8 +19,6 @@ DB_FILENAME = "claude-night-pilot.db"
 # The Rust tool sometimes wrote this name. We never create it; health reports it and
 # `cnp migrate legacy` imports it.
 LEGACY_DB_FILENAME = "claude-pilot.db"
-# Where the per-user data directory follows the XDG Base Directory specification.
-_XDG_PLATFORMS = ("linux", "freebsd", "openbsd", "netbsd", "dragonfly")
 
 # Every command resolves the database, and most need nothing else from the file system:
 # paths are handled here as text (`path_text`), and `pathlib` (~8 ms to import, with the
@@ -121,20 +118,14 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def data_dir_text(env: Mapping[str, str] | None = None) -> str:
-    """`data_dir` as text (`str(data_dir(env))`)."""
+    """`data_dir` as text (`str(data_dir(env))`): `$CNP_HOME` of `env` (default: the process's
+    environment) if set, else platformdirs' per-user data directory for this process (on Linux
+    `$XDG_DATA_HOME/claude-night-pilot`, by default `~/.local/share/claude-night-pilot`)."""
     env = os.environ if env is None else env
     home = env.get("CNP_HOME")
     if home:
         return absolute_text(home)
-    if sys.platform.startswith(_XDG_PLATFORMS):
-        # The XDG Base Directory rule, which is what platformdirs answers here (tested): its
-        # import (with pathlib, tempfile and shutil) is ~25 ms of every command that uses the
-        # default database.
-        base = env.get("XDG_DATA_HOME", "")
-        if not os.path.isabs(base):  # unset, empty or relative: the spec ignores it
-            base = os.path.join(os.path.expanduser("~"), ".local", "share")
-        return path_text(os.path.join(base, APP_NAME))
-    import platformdirs  # macOS, Windows
+    import platformdirs
 
     return path_text(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 

@@ -1,9 +1,8 @@
 """The domain's named values: run statuses, the policies a job is run by, what triggered a
 run, the permission modes Claude accepts. Plain `StrEnum`s stored and shown as their text.
 
-They are apart from `models` (which re-exports them with its dataclasses) so that what needs
-only them, such as the command-line parsers and the job listing's queries, loads without the
-dataclasses machinery (~20 ms of `cnp job list`'s start-up; docs/benchmarks.md).
+`models` re-exports them with its dataclasses: the domain is the two together. What needs only
+the named values (the command line's choices, the store's queries) imports them from here.
 """
 
 from __future__ import annotations

@@ -10,11 +10,9 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
-    from typing import Any
-
     from .execution import Execution
     from .models import Job, Prompt
 

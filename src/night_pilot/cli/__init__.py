@@ -1,51 +1,33 @@
 """The `cnp` command line: parses input, calls services, renders output. An edge: nothing
-imports it. This module is the console script's entry point and imports nothing heavy itself.
+imports it. `main` is the console script's entry point.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .. import __version__
+import click
+
+from ..errors import CnpError
+from .app import cli
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `cnp` with these arguments (default: the process's) and return its exit code.
+    Command-line mistakes exit 2 and failures the commands raise (`CnpError`) their own code,
+    reported on stderr: as JSON under `--format json`, else readable."""
     args = sys.argv[1:] if argv is None else argv
-    if args == ["--version"]:
-        # The one command that needs nothing: answer before any parser is built.
-        sys.stdout.write(f"cnp {__version__}\n")
-        return 0
-    import gc
-
-    # Start-up builds thousands of objects (the parsers, the command modules) that live as long
-    # as the process, and no garbage; the cyclic collector would walk them over and over, and
-    # once more at exit. It is paused while they are built, and for the process itself (not a
-    # caller that passes argv, such as the tests) they are then frozen out of its sight.
-    # Measured: ~20 ms of `cnp job list`'s ~200 (bench/cli_startup.py). The command's module
-    # and the store are loaded the same way (`app.load`).
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        from ..errors import CnpError
-        from . import app
-    finally:
-        if argv is None:
-            gc.freeze()
-        if collecting:
-            gc.enable()
-    app.FREEZE_LOADED = argv is None
-
-    try:
-        return app.run(args)
-    except CnpError as exc:
+        # Without standalone mode click returns an exit's code instead of ending the process.
+        rc = cli.main(args=args, prog_name="cnp", standalone_mode=False)
+    except (CnpError, click.ClickException) as exc:
         from .output import report_error, requested_format
 
         return report_error(exc, requested_format(args))
-    except app.Exit as exc:
-        return exc.code
-    except KeyboardInterrupt:
+    except click.Abort:
         sys.stderr.write("Aborted.\n")
         return 130
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

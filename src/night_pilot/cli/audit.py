@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from .app import Env, Exit, IntRange, cli, common, option, pass_env
+import click
+from click.exceptions import Exit
+
+from .app import Env, cli, common, pass_env
 from .output import emit, iso, table
 
 
@@ -30,12 +33,12 @@ def _summary(entry: dict[str, Any]) -> str:
 
 
 @cli.command("audit")
-@option("--job", "job_id", type=int, help="Only this job and its runs.")
-@option("--execution", "execution_id", type=int, help="Only this run.")
-@option("--action", help="Only entries of this action (run, refuse, create, …).")
-@option("--limit", type=IntRange(1, 100_000), default=50, show_default=True)
-@option("--verify", is_flag=True,
-        help="Check each run's recorded SHA-256 against the prompt text stored with it.")
+@click.option("--job", "job_id", type=int, help="Only this job and its runs.")
+@click.option("--execution", "execution_id", type=int, help="Only this run.")
+@click.option("--action", help="Only entries of this action (run, refuse, create, …).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--verify", is_flag=True,
+              help="Check each run's recorded SHA-256 against the prompt text stored with it.")
 @common
 @pass_env
 def audit(env: Env, job_id: int | None, execution_id: int | None, action: str | None,

@@ -11,8 +11,11 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+import click
+from click.exceptions import Exit
+
 from ..errors import CnpError, InvalidInput
-from .app import Env, Exit, IntRange, cli, common, option, pass_env
+from .app import Env, cli, common, pass_env
 from .jobs import run_options, warn
 from .output import emit
 from .runs import _deliver_notifications, _now, run_data
@@ -67,13 +70,13 @@ def _totals(outcomes: list[BatchOutcome]) -> dict[str, Any]:
 
 
 @cli.command("batch")
-@option("--prompts", "prompt_ids", metavar="ID,ID,…", help="Stored prompts, by id.")
-@option("--file", "file", metavar="F",
-        help="Prompts from a file: JSON (a list), or text with prompts separated by "
-        "'---' lines (else one prompt per line).")
-@option("--concurrent", type=IntRange(1, 64), default=2, show_default=True,
-        help="Prompts running at once.")
-@option("--force", is_flag=True, help="Start even while a usage limit is in force.")
+@click.option("--prompts", "prompt_ids", metavar="ID,ID,…", help="Stored prompts, by id.")
+@click.option("--file", "file", metavar="F",
+              help="Prompts from a file: JSON (a list), or text with prompts separated by "
+              "'---' lines (else one prompt per line).")
+@click.option("--concurrent", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Prompts running at once.")
+@click.option("--force", is_flag=True, help="Start even while a usage limit is in force.")
 @run_options
 @common
 @pass_env

@@ -6,8 +6,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import click
+
 from ..shapes import cooldown_dict
-from .app import Env, cli, common, echo, option, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields
 
 
@@ -23,11 +25,14 @@ def _countdown(seconds: int) -> str:
 
 
 @cli.group(invoke_without_command=True)
-@option("--watch", is_flag=True, help="Keep a live countdown until the limit resets.")
+@click.option("--watch", is_flag=True, help="Keep a live countdown until the limit resets.")
 @common
 @pass_env
-def cooldown(env: Env, watch: bool) -> None:
+@click.pass_context
+def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
     """The usage limit in force, when it resets, and which run hit it."""
+    if ctx.invoked_subcommand is not None:
+        return
     state = _state(env)
     if watch and env.fmt != "json":
         while state["active"]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
 from ..shapes import job_dicts
-from .app import Choice, Env, IntRange, argument, cli, common, echo, option, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
 
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
-    from typing import Any
-
     from ..catalog import Review
     from ..models import Job
 
@@ -22,36 +22,36 @@ if TYPE_CHECKING:
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options that say how a prompt runs; shared by `job create` and `execute`."""
     options = [
-        option("--work-dir", metavar="DIR", help="Working directory (default: here)."),
-        option("--model", help="Claude model name or alias."),
-        option("--allowed-tools", metavar="LIST", help="Tools granted without asking."),
-        option("--disallowed-tools", metavar="LIST", help="Tools always denied."),
-        option("--permission-mode", help="Claude permission mode (e.g. acceptEdits)."),
-        option("--max-turns", type=int, help="Stop after this many agent turns."),
-        option("--max-budget-usd", type=float, help="Stop after spending this much."),
-        option("--append-system-prompt", metavar="TEXT", help="Extra system prompt."),
-        option("--mcp-config", metavar="FILE|JSON", help="MCP servers to load."),
-        option("--add-dir", "add_dirs", multiple=True, metavar="DIR",
-               help="Another directory Claude may access (repeatable)."),
-        option("--timeout", metavar="DURATION", help="Hard time limit (default 1h)."),
-        option("--idle-timeout", metavar="DURATION",
-               help="Kill the run after this long without output (default 10m)."),
-        option("--max-output", metavar="SIZE",
-               help="Store at most this much of a run's output, e.g. 64M (default: the "
-               "daemon's --max-output); the rest is read for the result, not stored."),
-        option("--retries", type=int, default=2, show_default=True,
-               help="Extra attempts after a transient failure."),
-        option("--executor", type=Choice(ExecutorKind.values()), default="claude",
-               show_default=True, help="Run the prompt with claude, or as a shell script."),
-        option("--on-limit", type=Choice(OnLimit.values()), default="rerun",
-               show_default=True, help="After a usage limit: run again, or resume."),
-        option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-               help="A value for the prompt's {{NAME}} placeholder (repeatable)."),
-        option("--worktree", is_flag=True,
-               help="Run in a fresh git worktree on a cnp/ branch; kept if it changed "
-               "anything."),
-        option("--i-understand-the-risk", "i_understand_the_risk", is_flag=True,
-               help="Accept a critical risk level (see the dry run for why)."),
+        click.option("--work-dir", metavar="DIR", help="Working directory (default: here)."),
+        click.option("--model", help="Claude model name or alias."),
+        click.option("--allowed-tools", metavar="LIST", help="Tools granted without asking."),
+        click.option("--disallowed-tools", metavar="LIST", help="Tools always denied."),
+        click.option("--permission-mode", help="Claude permission mode (e.g. acceptEdits)."),
+        click.option("--max-turns", type=int, help="Stop after this many agent turns."),
+        click.option("--max-budget-usd", type=float, help="Stop after spending this much."),
+        click.option("--append-system-prompt", metavar="TEXT", help="Extra system prompt."),
+        click.option("--mcp-config", metavar="FILE|JSON", help="MCP servers to load."),
+        click.option("--add-dir", "add_dirs", multiple=True, metavar="DIR",
+                     help="Another directory Claude may access (repeatable)."),
+        click.option("--timeout", metavar="DURATION", help="Hard time limit (default 1h)."),
+        click.option("--idle-timeout", metavar="DURATION",
+                     help="Kill the run after this long without output (default 10m)."),
+        click.option("--max-output", metavar="SIZE",
+                     help="Store at most this much of a run's output, e.g. 64M (default: the "
+                     "daemon's --max-output); the rest is read for the result, not stored."),
+        click.option("--retries", type=int, default=2, show_default=True,
+                     help="Extra attempts after a transient failure."),
+        click.option("--executor", type=click.Choice(ExecutorKind.values()), default="claude",
+                     show_default=True, help="Run the prompt with claude, or as a shell script."),
+        click.option("--on-limit", type=click.Choice(OnLimit.values()), default="rerun",
+                     show_default=True, help="After a usage limit: run again, or resume."),
+        click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+                     help="A value for the prompt's {{NAME}} placeholder (repeatable)."),
+        click.option("--worktree", is_flag=True,
+                     help="Run in a fresh git worktree on a cnp/ branch; kept if it changed "
+                     "anything."),
+        click.option("--i-understand-the-risk", "i_understand_the_risk", is_flag=True,
+                     help="Accept a critical risk level (see the dry run for why)."),
     ]
     for declare in reversed(options):
         fn = declare(fn)
@@ -64,27 +64,27 @@ def job() -> None:
 
 
 @job.command("create")
-@argument("prompt_id", type=int)
-@argument("cron", required=False)
-@option("--name", help="Job name (default: the prompt's title).")
-@option("--description", default="", help="What the job is for.")
-@option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
-@option("--at", metavar="DATETIME", help="Run once at this ISO 8601 time instead of cron.")
+@click.argument("prompt_id", type=int)
+@click.argument("cron", required=False)
+@click.option("--name", help="Job name (default: the prompt's title).")
+@click.option("--description", default="", help="What the job is for.")
+@click.option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
+@click.option("--at", metavar="DATETIME", help="Run once at this ISO 8601 time instead of cron.")
 @run_options
-@option("--misfire", type=Choice(MisfirePolicy.values()), default="latest",
-        show_default=True, help="Fire times missed while no daemon ran.")
-@option("--misfire-grace", metavar="DURATION",
-        help="How late a missed run may still start (default 6h).")
-@option("--overlap", type=Choice(OverlapPolicy.values()), default="skip",
-        show_default=True, help="When the previous run is still going.")
-@option("--on-interrupt", type=Choice(InterruptPolicy.values()),
-        default="retry-unstarted", show_default=True,
-        help="Retry a run whose daemon vanished?")
-@option("--continue-session", is_flag=True,
-        help="Each run resumes the session of the job's previous run.")
-@option("--dry-run", is_flag=True,
-        help="Validate and show (rendered prompt, risk, fire times); write nothing.")
-@option("--no-register", is_flag=True, help="Store the job paused.")
+@click.option("--misfire", type=click.Choice(MisfirePolicy.values()), default="latest",
+              show_default=True, help="Fire times missed while no daemon ran.")
+@click.option("--misfire-grace", metavar="DURATION",
+              help="How late a missed run may still start (default 6h).")
+@click.option("--overlap", type=click.Choice(OverlapPolicy.values()), default="skip",
+              show_default=True, help="When the previous run is still going.")
+@click.option("--on-interrupt", type=click.Choice(InterruptPolicy.values()),
+              default="retry-unstarted", show_default=True,
+              help="Retry a run whose daemon vanished?")
+@click.option("--continue-session", is_flag=True,
+              help="Each run resumes the session of the job's previous run.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate and show (rendered prompt, risk, fire times); write nothing.")
+@click.option("--no-register", is_flag=True, help="Store the job paused.")
 @common
 @pass_env
 def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_register: bool,
@@ -164,7 +164,7 @@ def show_review(review: Review) -> None:
 
 
 @job.command("list")
-@option("--all", "include_deleted", is_flag=True, help="Include deleted jobs.")
+@click.option("--all", "include_deleted", is_flag=True, help="Include deleted jobs.")
 @common
 @pass_env
 def job_list(env: Env, include_deleted: bool) -> None:
@@ -232,7 +232,7 @@ def _show(data: dict[str, Any]) -> None:
 
 
 @job.command("show")
-@argument("job_id", type=int)
+@click.argument("job_id", type=int)
 @common
 @pass_env
 def job_show(env: Env, job_id: int) -> None:
@@ -245,7 +245,7 @@ def job_show(env: Env, job_id: int) -> None:
 
 
 @job.command("pause")
-@argument("job_id", type=int)
+@click.argument("job_id", type=int)
 @common
 @pass_env
 def job_pause(env: Env, job_id: int) -> None:
@@ -257,7 +257,7 @@ def job_pause(env: Env, job_id: int) -> None:
 
 
 @job.command("resume")
-@argument("job_id", type=int)
+@click.argument("job_id", type=int)
 @common
 @pass_env
 def job_resume(env: Env, job_id: int) -> None:
@@ -270,7 +270,7 @@ def job_resume(env: Env, job_id: int) -> None:
 
 
 @job.command("delete")
-@argument("job_id", type=int)
+@click.argument("job_id", type=int)
 @common
 @pass_env
 def job_delete(env: Env, job_id: int) -> None:
@@ -280,10 +280,10 @@ def job_delete(env: Env, job_id: int) -> None:
 
 
 @job.command("next")
-@argument("job_id", type=int)
-@option("-n", "count", type=IntRange(1, 1000), default=5, show_default=True)
-@option("--after", metavar="ISO-DATETIME",
-        help="Start from this time (default: now); without an offset, in the job's zone.")
+@click.argument("job_id", type=int)
+@click.option("-n", "count", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--after", metavar="ISO-DATETIME",
+              help="Start from this time (default: now); without an offset, in the job's zone.")
 @common
 @pass_env
 def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
@@ -317,9 +317,9 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
 
 
 @job.command("trigger")
-@argument("job_id", type=int)
-@option("--wait", is_flag=True,
-        help="Wait for the outcome (runs here when no daemon is running).")
+@click.argument("job_id", type=int)
+@click.option("--wait", is_flag=True,
+              help="Wait for the outcome (runs here when no daemon is running).")
 @common
 @pass_env
 def job_trigger(env: Env, job_id: int, wait: bool) -> None:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .app import Env, IntRange, argument, cli, common, echo, option, pass_env
+import click
+
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, table
 
 _SHOWN = 15  # skipped rows and notes listed in the readable report (all of them in JSON)
@@ -19,17 +21,17 @@ def migrate() -> None:
 
 
 @migrate.command("legacy")
-@argument("path", required=False)
-@option("--dry-run", is_flag=True, help="Read, map and report; write nothing.")
-@option("--tz", "timezone", metavar="ZONE",
-        help="Zone for the imported jobs and for legacy times without an offset "
-        "(default: the system's).")
-@option("--work-dir", metavar="DIR",
-        help="Where the imported jobs run (default: the current directory).")
-@option("--sample", "sample_size", type=IntRange(0, 10_000), default=20,
-        show_default=True, help="Schedules compared field by field in the report.")
-@option("--seed", type=int, default=0, show_default=True,
-        help="Seed for picking the sample (the same seed picks the same schedules).")
+@click.argument("path", required=False)
+@click.option("--dry-run", is_flag=True, help="Read, map and report; write nothing.")
+@click.option("--tz", "timezone", metavar="ZONE",
+              help="Zone for the imported jobs and for legacy times without an offset "
+              "(default: the system's).")
+@click.option("--work-dir", metavar="DIR",
+              help="Where the imported jobs run (default: the current directory).")
+@click.option("--sample", "sample_size", type=click.IntRange(0, 10_000), default=20,
+              show_default=True, help="Schedules compared field by field in the report.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for picking the sample (the same seed picks the same schedules).")
 @common
 @pass_env
 def migrate_legacy(env: Env, path: str | None, dry_run: bool, timezone: str | None,
@@ -140,20 +142,20 @@ def _listing(title: str, lines: list[str]) -> None:
 
 
 @migrate.command("copy")
-@option("--from", "source", metavar="PATH",
-        help="cnp's SQLite database to copy (default: the one --db or $CNP_DB names, "
-        "if that is a file).")
-@option("--to", "target", metavar="URL", required=True,
-        help="The PostgreSQL database to copy into (postgresql://...).")
-@option("--dry-run", is_flag=True, help="Check both ends and report; write nothing.")
-@option("--replace", is_flag=True,
-        help="Delete what the target already holds first (in the same transaction).")
-@option("--include-daemons", is_flag=True,
-        help="Copy the source's daemon registrations too (history only).")
-@option("--sample", "sample_size", type=IntRange(0, 10_000), default=20,
-        show_default=True, help="Rows per table compared field by field in the report.")
-@option("--seed", type=int, default=0, show_default=True,
-        help="Seed for picking the sample (the same seed picks the same rows).")
+@click.option("--from", "source", metavar="PATH",
+              help="cnp's SQLite database to copy (default: the one --db or $CNP_DB names, "
+              "if that is a file).")
+@click.option("--to", "target", metavar="URL", required=True,
+              help="The PostgreSQL database to copy into (postgresql://...).")
+@click.option("--dry-run", is_flag=True, help="Check both ends and report; write nothing.")
+@click.option("--replace", is_flag=True,
+              help="Delete what the target already holds first (in the same transaction).")
+@click.option("--include-daemons", is_flag=True,
+              help="Copy the source's daemon registrations too (history only).")
+@click.option("--sample", "sample_size", type=click.IntRange(0, 10_000), default=20,
+              show_default=True, help="Rows per table compared field by field in the report.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for picking the sample (the same seed picks the same rows).")
 @common
 @pass_env
 def migrate_copy(env: Env, source: str | None, target: str, dry_run: bool, replace: bool,

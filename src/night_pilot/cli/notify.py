@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import click
+
 from ..errors import InvalidInput
-from .app import Env, argument, cli, common, echo, option, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, table
 
 
@@ -31,10 +33,10 @@ def _events(text: str) -> list[str]:
 
 
 @notify.command("add")
-@argument("url")
-@option("--job", "job_id", type=int, help="Only for this job (default: every job).")
-@option("--on", "events", default="failure,cooldown,missed", show_default=True,
-        help="Events: failure, success, cooldown (start and end), missed.")
+@click.argument("url")
+@click.option("--job", "job_id", type=int, help="Only for this job (default: every job).")
+@click.option("--on", "events", default="failure,cooldown,missed", show_default=True,
+              help="Events: failure, success, cooldown (start and end), missed.")
 @common
 @pass_env
 def notify_add(env: Env, url: str, job_id: int | None, events: str) -> None:
@@ -63,7 +65,7 @@ def notify_list(env: Env) -> None:
 
 
 @notify.command("remove")
-@argument("target_id", type=int)
+@click.argument("target_id", type=int)
 @common
 @pass_env
 def notify_remove(env: Env, target_id: int) -> None:
@@ -74,7 +76,7 @@ def notify_remove(env: Env, target_id: int) -> None:
 
 
 @notify.command("test")
-@argument("url", required=False)
+@click.argument("url", required=False)
 @common
 @pass_env
 def notify_test(env: Env, url: str | None) -> None:

@@ -10,6 +10,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
+from typing import Any
+
+import click
 
 from ..errors import CnpError
 from ..shapes import (
@@ -18,11 +21,7 @@ from ..shapes import (
     job_dict as job_dict,
     prompt_dict as prompt_dict,
 )
-from .app import UsageError, echo
-
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
-if TYPE_CHECKING:
-    from typing import Any
+from .app import echo
 
 
 def local_time(value: datetime | str | None, zone: str) -> str:
@@ -90,19 +89,24 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def report_error(exc: CnpError, fmt: str) -> int:
-    data = exc.to_dict()
+def report_error(exc: CnpError | click.ClickException, fmt: str) -> int:
+    """Say what went wrong on stderr (one JSON document if `fmt` is json); the exit code.
+    A command-line mistake is of kind "usage", exit 2, with the command's usage line first."""
+    if isinstance(exc, CnpError):
+        code, data = exc.exit_code, exc.to_dict()
+    else:
+        code, data = exc.exit_code, {"error": "usage", "message": exc.format_message()}
     if fmt == "json":
         echo(json.dumps(data, ensure_ascii=False), err=True)
     else:
-        if isinstance(exc, UsageError) and exc.usage:  # how to use the command
-            echo(exc.usage, err=True)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:  # how to use the command
+            echo(exc.ctx.get_usage(), err=True)
         echo(f"Error: {data['message']}", err=True)
         for cause in data.get("cause", []):  # type: ignore[attr-defined]
             echo(f"  caused by: {cause}", err=True)
         if data.get("hint"):
             echo(f"Hint: {data['hint']}", err=True)
-    return exc.exit_code
+    return code
 
 
 def requested_format(argv: Sequence[str]) -> str:

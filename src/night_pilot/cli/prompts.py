@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
+
 from .. import catalog
 from ..errors import InvalidInput
-from .app import Env, argument, cli, common, echo, option, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields, prompt_dict, stdin_text, table
 
 
@@ -31,11 +33,11 @@ def _content(content: str | None, file: str | None, stdin: bool) -> str:
 
 
 @prompt.command("create")
-@argument("title")
-@argument("content", required=False)
-@option("--file", "file", metavar="F", help="Read the prompt text from a UTF-8 file.")
-@option("--stdin", is_flag=True, help="Read the prompt text from standard input.")
-@option("--tags", metavar="A,B", help="Comma-separated tags.")
+@click.argument("title")
+@click.argument("content", required=False)
+@click.option("--file", "file", metavar="F", help="Read the prompt text from a UTF-8 file.")
+@click.option("--stdin", is_flag=True, help="Read the prompt text from standard input.")
+@click.option("--tags", metavar="A,B", help="Comma-separated tags.")
 @common
 @pass_env
 def prompt_create(
@@ -48,7 +50,7 @@ def prompt_create(
 
 
 @prompt.command("list")
-@option("--tag", help="Only prompts with this tag.")
+@click.option("--tag", help="Only prompts with this tag.")
 @common
 @pass_env
 def prompt_list(env: Env, tag: str | None) -> None:
@@ -68,7 +70,7 @@ def prompt_list(env: Env, tag: str | None) -> None:
 
 
 @prompt.command("show")
-@argument("prompt_id", type=int)
+@click.argument("prompt_id", type=int)
 @common
 @pass_env
 def prompt_show(env: Env, prompt_id: int) -> None:
@@ -85,12 +87,12 @@ def prompt_show(env: Env, prompt_id: int) -> None:
 
 
 @prompt.command("edit")
-@argument("prompt_id", type=int)
-@option("--title", help="New title.")
-@option("--content", help="New text.")
-@option("--file", "file", metavar="F", help="New text from a UTF-8 file.")
-@option("--stdin", is_flag=True, help="New text from standard input.")
-@option("--tags", metavar="A,B", help="Replace the tags (empty string clears them).")
+@click.argument("prompt_id", type=int)
+@click.option("--title", help="New title.")
+@click.option("--content", help="New text.")
+@click.option("--file", "file", metavar="F", help="New text from a UTF-8 file.")
+@click.option("--stdin", is_flag=True, help="New text from standard input.")
+@click.option("--tags", metavar="A,B", help="Replace the tags (empty string clears them).")
 @common
 @pass_env
 def prompt_edit(
@@ -116,7 +118,7 @@ def prompt_edit(
 
 
 @prompt.command("delete")
-@argument("prompt_id", type=int)
+@click.argument("prompt_id", type=int)
 @common
 @pass_env
 def prompt_delete(env: Env, prompt_id: int) -> None:
@@ -127,7 +129,7 @@ def prompt_delete(env: Env, prompt_id: int) -> None:
 
 
 @prompt.command("export")
-@option("--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.")
+@click.option("--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.")
 @common
 @pass_env
 def prompt_export(env: Env, output: str | None) -> None:
@@ -142,7 +144,7 @@ def prompt_export(env: Env, output: str | None) -> None:
 
 
 @prompt.command("import")
-@argument("file")
+@click.argument("file")
 @common
 @pass_env
 def prompt_import(env: Env, file: str) -> None:

@@ -9,22 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
+from click.exceptions import Exit
+
 from .. import catalog
 from ..execution import Execution
 from ..models import TERMINAL_STATUSES, RunStatus
-from .app import (
-    Choice,
-    Env,
-    Exit,
-    FloatRange,
-    IntRange,
-    argument,
-    cli,
-    common,
-    echo,
-    option,
-    pass_env,
-)
+from .app import Env, cli, common, echo, pass_env
 from .jobs import run_options
 from .output import emit, execution_dict, fields, table
 
@@ -110,16 +101,16 @@ def _outcome(env: Env, e: Execution) -> None:
 
 
 @cli.command("execute")
-@option("--prompt", "prompt_text", metavar="TEXT", help="The prompt text.")
-@option("--file", "file", metavar="F", help="Read the prompt from a UTF-8 file.")
-@option("--stdin", is_flag=True, help="Read the prompt from standard input.")
-@option("--mode", type=Choice(["sync", "async"]), default="sync", show_default=True,
-        help="sync: run here and print the result; async: leave it to the daemon.")
-@option("--cooldown-check/--no-cooldown-check", default=True, show_default=True,
-        help="Refuse to start while a usage limit is in force.")
-@option("--force", is_flag=True, help="Start even while a usage limit is in force.")
-@option("--resume", "resume", metavar="SESSION",
-        help="Continue this Claude session (see `cnp session list`).")
+@click.option("--prompt", "prompt_text", metavar="TEXT", help="The prompt text.")
+@click.option("--file", "file", metavar="F", help="Read the prompt from a UTF-8 file.")
+@click.option("--stdin", is_flag=True, help="Read the prompt from standard input.")
+@click.option("--mode", type=click.Choice(["sync", "async"]), default="sync", show_default=True,
+              help="sync: run here and print the result; async: leave it to the daemon.")
+@click.option("--cooldown-check/--no-cooldown-check", default=True, show_default=True,
+              help="Refuse to start while a usage limit is in force.")
+@click.option("--force", is_flag=True, help="Start even while a usage limit is in force.")
+@click.option("--resume", "resume", metavar="SESSION",
+              help="Continue this Claude session (see `cnp session list`).")
 @run_options
 @common
 @pass_env
@@ -149,9 +140,9 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
 
 
 @cli.command("executions")
-@option("--job", "job_id", type=int, help="Only runs of this job.")
-@option("--status", type=Choice(RunStatus.values()), help="Only runs in this state.")
-@option("--limit", type=IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--job", "job_id", type=int, help="Only runs of this job.")
+@click.option("--status", type=click.Choice(RunStatus.values()), help="Only runs in this state.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
 @common
 @pass_env
 def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
@@ -173,11 +164,11 @@ def execution() -> None:
 
 
 @execution.command("show")
-@argument("execution_id", type=int)
-@option("--events", is_flag=True, help="Include every line the run printed.")
-@option("--follow", is_flag=True,
-        help="Print the run's lines as they are stored, until it ends (with --format json: "
-        "one JSON object per line, then the run).")
+@click.argument("execution_id", type=int)
+@click.option("--events", is_flag=True, help="Include every line the run printed.")
+@click.option("--follow", is_flag=True,
+              help="Print the run's lines as they are stored, until it ends (with --format json: "
+              "one JSON object per line, then the run).")
 @common
 @pass_env
 def execution_show(env: Env, execution_id: int, events: bool, follow: bool) -> None:
@@ -233,7 +224,7 @@ def _follow(env: Env, execution_id: int) -> None:
 
 
 @execution.command("cancel")
-@argument("execution_id", type=int)
+@click.argument("execution_id", type=int)
 @common
 @pass_env
 def execution_cancel(env: Env, execution_id: int) -> None:
@@ -249,35 +240,35 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 
 
 @cli.command("daemon")
-@option("--concurrency", type=IntRange(1, 64), default=2, show_default=True,
-        help="Runs at once.")
-@option("--prefetch", type=IntRange(0, 100_000), default=None,
-        help="Due runs claimed to wait for a free slot (queued), beyond the running "
-        "ones. Default: 10000 on SQLite (the one daemon takes a whole burst), 32 on "
-        "PostgreSQL (daemons share a backlog).")
-@option("--lease", "lease_s", type=FloatRange(1, 3600), default=30.0,
-        show_default=True, help="Seconds a claim lasts without a heartbeat.")
-@option("--shutdown-grace", "grace_s", type=FloatRange(0, 86400), default=30.0,
-        show_default=True, help="On SIGTERM, seconds to let running runs finish.")
-@option("--retry-base-delay", "retry_base_s", type=FloatRange(0, 86400),
-        default=30.0, show_default=True,
-        help="First retry delay after a transient failure (doubles each attempt).")
-@option("--cooldown-margin", "margin_s", type=FloatRange(0, 86400), default=60.0,
-        show_default=True,
-        help="After a usage limit resets, wait this many more seconds before Claude runs.")
-@option("--standby/--no-standby", default=True, show_default=True,
-        help="If another daemon owns the database, wait to take over (or exit).")
-@option("--retain-days", type=FloatRange(min=0, min_open=True), default=None,
-        help="Delete finished runs (and their events) older than this many days, "
-        "hourly. Default: keep every run.")
-@option("--max-output", "max_output", metavar="SIZE", default="64M", show_default=True,
-        help="Store at most this much of each run's output (a job's --max-output wins); "
-        "the rest is still read for the result and usage.")
-@option("--web/--no-web", default=False, show_default=True,
-        help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
-@option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
-@option("--port", type=IntRange(0, 65535), default=8765, show_default=True,
-        help="With --web: port (0: any free port).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Runs at once.")
+@click.option("--prefetch", type=click.IntRange(0, 100_000), default=None,
+              help="Due runs claimed to wait for a free slot (queued), beyond the running "
+              "ones. Default: 10000 on SQLite (the one daemon takes a whole burst), 32 on "
+              "PostgreSQL (daemons share a backlog).")
+@click.option("--lease", "lease_s", type=click.FloatRange(1, 3600), default=30.0,
+              show_default=True, help="Seconds a claim lasts without a heartbeat.")
+@click.option("--shutdown-grace", "grace_s", type=click.FloatRange(0, 86400), default=30.0,
+              show_default=True, help="On SIGTERM, seconds to let running runs finish.")
+@click.option("--retry-base-delay", "retry_base_s", type=click.FloatRange(0, 86400),
+              default=30.0, show_default=True,
+              help="First retry delay after a transient failure (doubles each attempt).")
+@click.option("--cooldown-margin", "margin_s", type=click.FloatRange(0, 86400), default=60.0,
+              show_default=True,
+              help="After a usage limit resets, wait this many more seconds before Claude runs.")
+@click.option("--standby/--no-standby", default=True, show_default=True,
+              help="If another daemon owns the database, wait to take over (or exit).")
+@click.option("--retain-days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Delete finished runs (and their events) older than this many days, "
+              "hourly. Default: keep every run.")
+@click.option("--max-output", "max_output", metavar="SIZE", default="64M", show_default=True,
+              help="Store at most this much of each run's output (a job's --max-output wins); "
+              "the rest is still read for the result and usage.")
+@click.option("--web/--no-web", default=False, show_default=True,
+              help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="With --web: port (0: any free port).")
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, grace_s: float,

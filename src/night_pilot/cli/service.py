@@ -6,7 +6,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .app import Env, cli, common, echo, option, pass_env
+import click
+
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields
 
 if TYPE_CHECKING:
@@ -47,11 +49,11 @@ def service() -> None:
 
 
 @service.command("install")
-@option("--print", "dry_run", is_flag=True,
-        help="Show the unit and the environment file (secrets masked); write nothing.")
-@option("--include-token", is_flag=True,
-        help="Copy CLAUDE_CODE_OAUTH_TOKEN / ANTHROPIC_API_KEY (and a database URL with "
-        "a password) from this shell into the environment file.")
+@click.option("--print", "dry_run", is_flag=True,
+              help="Show the unit and the environment file (secrets masked); write nothing.")
+@click.option("--include-token", is_flag=True,
+              help="Copy CLAUDE_CODE_OAUTH_TOKEN / ANTHROPIC_API_KEY (and a database URL with "
+              "a password) from this shell into the environment file.")
 @common
 @pass_env
 def install(env: Env, dry_run: bool, include_token: bool) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
+
 from ..errors import InvalidInput, NotFound
-from .app import Env, IntRange, argument, cli, common, echo, option, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields, iso, table
 
 
@@ -28,8 +30,8 @@ def session() -> None:
 
 
 @session.command("list")
-@option("--job", "job_id", type=int, help="Only sessions with a run of this job.")
-@option("--limit", type=IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--job", "job_id", type=int, help="Only sessions with a run of this job.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
 @common
 @pass_env
 def session_list(env: Env, job_id: int | None, limit: int) -> None:
@@ -61,7 +63,7 @@ def _resolve(env: Env, given: str) -> str:
 
 
 @session.command("show")
-@argument("session_id")
+@click.argument("session_id")
 @common
 @pass_env
 def session_show(env: Env, session_id: str) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import click
+from click.exceptions import Exit
+
 from ..config import resolve_db
-from .app import Env, Exit, cli, common, echo, option, pass_env
+from .app import Env, cli, common, echo, pass_env
 from .output import emit, fields, table
 
 
@@ -73,8 +76,8 @@ def status(env: Env) -> None:
 
 
 @cli.command()
-@option("--fast", is_flag=True,
-        help="Only cheap checks, from cached facts (no subprocess, no integrity scan).")
+@click.option("--fast", is_flag=True,
+              help="Only cheap checks, from cached facts (no subprocess, no integrity scan).")
 @common
 @pass_env
 def health(env: Env, fast: bool) -> None:

@@ -6,12 +6,13 @@ Parses options and renders reports (table, one JSON document, or CSV); the work 
 
 from __future__ import annotations
 
-from argparse import ArgumentTypeError
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from .app import BadParameter, Env, cli, common, echo, existing_directory, option, pass_env
+import click
+
+from .app import Env, cli, common, echo, pass_env
 
 REPORTS = ("daily", "monthly", "session", "blocks", "jobs")
 
@@ -23,7 +24,7 @@ def _day(text: str) -> date:
     try:
         return parse_day(text)
     except InvalidInput as exc:
-        raise ArgumentTypeError(f"{exc.message} (use YYYY-MM-DD or YYYYMMDD)") from exc
+        raise click.BadParameter(f"{exc.message} (use YYYY-MM-DD or YYYYMMDD)") from exc
 
 
 def report_options(fn: Callable[..., None]) -> Callable[..., None]:
@@ -33,26 +34,29 @@ def report_options(fn: Callable[..., None]) -> Callable[..., None]:
     fn = common(formats=("pretty", "json", "csv"), logging=False,
                 format_help="A table (default), one JSON document, or CSV (a header row, "
                 "then one row per group).")(fn)
-    fn = option("--tz", default=None, metavar="ZONE",
-                help="Group days in this IANA zone (default: the system's local time, "
-                "as ccusage does).")(fn)
-    fn = option("--until", type=_day, default=None, metavar="DATE",
-                help="Last day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
-    fn = option("--since", type=_day, default=None, metavar="DATE",
-                help="First day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
+    fn = click.option("--tz", default=None, metavar="ZONE",
+                      help="Group days in this IANA zone (default: the system's local time, "
+                      "as ccusage does).")(fn)
+    fn = click.option("--until", type=_day, default=None, metavar="DATE",
+                      help="Last day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
+    fn = click.option("--since", type=_day, default=None, metavar="DATE",
+                      help="First day to include (YYYY-MM-DD or YYYYMMDD).")(fn)
     return fn
 
 
 @cli.group(invoke_without_command=True)
 @report_options
 @pass_env
-def usage(env: Env, since: date | None, until: date | None, tz: str | None) -> None:
+@click.pass_context
+def usage(ctx: click.Context, env: Env, since: date | None, until: date | None,
+          tz: str | None) -> None:
     """Tokens and cost per day (default), month, session, 5-hour block or job.
 
     Transcript reports read the ledger that `cnp usage import` fills from Claude Code's own
     transcripts; `jobs` reads what each run's result reported.
     """
-    _report(env, "daily", since, until, tz)
+    if ctx.invoked_subcommand is None:
+        _report(env, "daily", since, until, tz)
 
 
 def _report(env: Env, kind: str, since: date | None, until: date | None,
@@ -62,13 +66,13 @@ def _report(env: Env, kind: str, since: date | None, until: date | None,
     from .. import usage as service
 
     if since and until and since > until:
-        raise BadParameter(f"--since {since} is after --until {until}")
+        raise click.UsageError(f"--since {since} is after --until {until}")
     from ..errors import InvalidInput
 
     try:
         tz = service.zone(tz_name)
     except InvalidInput as exc:
-        raise BadParameter(exc.message, param_hint="--tz") from exc
+        raise click.BadParameter(exc.message, param_hint="--tz") from exc
     store = env.store()
     if kind == "blocks":
         data = service.block_report(store, now=datetime.now(UTC), since=since, until=until,
@@ -94,8 +98,12 @@ def _make_report_command(kind: str, doc: str) -> None:
     @usage.command(kind, help=doc)
     @report_options
     @pass_env
-    def command(env: Env, since: date | None, until: date | None, tz: str | None) -> None:
-        _report(env, kind, since, until, tz)
+    @click.pass_context
+    def command(ctx: click.Context, env: Env, since: date | None, until: date | None,
+                tz: str | None) -> None:
+        group = ctx.parent.params if ctx.parent is not None else {}
+        _report(env, kind, since or group.get("since"), until or group.get("until"),
+                tz or group.get("tz"))
 
 
 _make_report_command("daily", "Tokens and cost per day, in local time unless --tz.")
@@ -108,12 +116,13 @@ _make_report_command(
 
 
 @usage.command("import")
-@option("--path", "paths", multiple=True, metavar="DIR", type=existing_directory,
-        help="Read transcripts here (a Claude config dir or any directory of .jsonl "
-        "files; repeatable). Default: $CLAUDE_CONFIG_DIR, else ~/.config/claude and "
-        "~/.claude.")
-@option("--rebuild", is_flag=True,
-        help="Forget the ledger and every file position, then read everything again.")
+@click.option("--path", "paths", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False),
+              help="Read transcripts here (a Claude config dir or any directory of .jsonl "
+              "files; repeatable). Default: $CLAUDE_CONFIG_DIR, else ~/.config/claude and "
+              "~/.claude.")
+@click.option("--rebuild", is_flag=True,
+              help="Forget the ledger and every file position, then read everything again.")
 @common
 @pass_env
 def usage_import(env: Env, paths: tuple[str, ...], rebuild: bool) -> None:

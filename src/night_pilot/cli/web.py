@@ -5,16 +5,18 @@ Imports the web stack (FastAPI, Jinja2, uvicorn) only when the command runs.
 
 from __future__ import annotations
 
+import click
+
 from ..errors import CnpError
-from .app import Env, IntRange, cli, common, option, pass_env
+from .app import Env, cli, common, pass_env
 
 
 @cli.command("serve")
-@option("--host", default="127.0.0.1", show_default=True,
-        help="Address to listen on. Anything but loopback is reachable from other "
-        "machines: every request from them then needs the web token.")
-@option("--port", type=IntRange(0, 65535), default=8765, show_default=True,
-        help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback is reachable from other "
+              "machines: every request from them then needs the web token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
 @common
 @pass_env
 def serve(env: Env, host: str, port: int) -> None:

@@ -10,8 +10,11 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import click
+from click.exceptions import Exit
+
 from ..errors import CnpError
-from .app import Env, Exit, cli, common, option, pass_env
+from .app import Env, cli, common, pass_env
 from .output import emit, table
 
 if TYPE_CHECKING:
@@ -51,8 +54,8 @@ def _describe(changes: dict[str, Any] | None) -> str:
 
 
 @worktree.command("list")
-@option("--job", "job_id", type=int, help="Only this job's runs.")
-@option("--all", "include_removed", is_flag=True, help="Include removed worktrees.")
+@click.option("--job", "job_id", type=int, help="Only this job's runs.")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed worktrees.")
 @common
 @pass_env
 def worktree_list(env: Env, job_id: int | None, include_removed: bool) -> None:
@@ -104,11 +107,11 @@ def _clean_one(env: Env, run: Execution, force: bool, dry_run: bool) -> dict[str
 
 
 @worktree.command("clean")
-@option("--job", "job_id", type=int, help="Only this job's runs.")
-@option("--force", is_flag=True,
-        help="Remove worktrees that hold changes too (uncommitted work is lost; "
-        "branches with commits are kept).")
-@option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--job", "job_id", type=int, help="Only this job's runs.")
+@click.option("--force", is_flag=True,
+              help="Remove worktrees that hold changes too (uncommitted work is lost; "
+              "branches with commits are kept).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @common
 @pass_env
 def worktree_clean(env: Env, job_id: int | None, force: bool, dry_run: bool) -> None:

@@ -499,6 +499,8 @@ COMMANDS = {
     "worktree": "worktree",
     "batch": "batch",
     "serve": "web",
+    "mcp": "mcp",
+    "import": "mcp",
 }
 # The root's options that take a value: skipped when looking for the command's name.
 _ROOT_VALUED = frozenset(name for p in cli.params if not p.is_flag for name in p.names)

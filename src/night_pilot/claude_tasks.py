@@ -173,6 +173,8 @@ def _spec(task: Task, project: Path, zone: str, now: datetime) -> JobSpec:
 def plan_import(store: Store, project: Path, now: datetime) -> ImportPlan:
     """What importing the project's tasks would do; nothing is written."""
     project = project.expanduser().absolute()
+    if not project.is_dir():
+        raise InvalidInput(f"{project} is not a directory")
     plan = ImportPlan(project, tasks_file(project))
     entries = read_entries(plan.file)
     done = store.imported_tasks(SOURCE, str(project))
@@ -229,10 +231,16 @@ def import_tasks(store: Store, plan: ImportPlan, now: datetime, *,
 
 
 def remove_tasks(file: Path, task_ids: set[str]) -> int:
-    """Delete the entries with these ids from the file, atomically; how many were deleted."""
+    """Delete the tasks with these ids from the file, atomically; how many were deleted."""
     entries = read_entries(file)
     doc = json.loads(file.read_text(encoding="utf-8"))
-    kept = [e for e in entries if not (isinstance(e, dict) and e.get("id") in task_ids)]
+    wanted = set(task_ids)
+    kept = []
+    for entry in entries:  # the first entry of each id: a later one of the same id is not it
+        if isinstance(entry, dict) and entry.get("id") in wanted:
+            wanted.discard(entry["id"])
+        else:
+            kept.append(entry)
     removed = len(entries) - len(kept)
     if not removed:
         return 0

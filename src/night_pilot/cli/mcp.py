@@ -69,7 +69,7 @@ def import_() -> None:
 
 
 @import_.command("claude-code")
-@argument("project_dir", required=False, type=existing_directory)
+@argument("project_dir", required=False)
 @option("--dry-run", is_flag=True, help="Show what would be created; write nothing.")
 @option("--remove", is_flag=True,
         help="Delete the imported tasks from the file, so that Claude Code sessions stop "
@@ -129,9 +129,8 @@ def _import_pretty(data: dict[str, Any], plan: ImportPlan) -> None:
         for item in plan.planned:
             job = item.draft.job
             nxt = item.draft.next_fire_times[0] if item.draft.next_fire_times else None
-            echo(f"  would create: task {item.task.id}: {item.draft.description} "
-                 f"({job.timezone}); next {local_time(iso(nxt), job.timezone)}; "
-                 f"risk {item.draft.review.risk.level}")
+            echo(f"  would create: task {item.task.id}: {item.draft.description}; next "
+                 f"{local_time(iso(nxt), job.timezone)}; risk {item.draft.review.risk.level}")
         if data["would_remove"]:
             echo(f"  would remove {data['would_remove']} task(s) from the file")
     for entry in data["created"]:

@@ -105,7 +105,7 @@ def test_the_project_defaults_to_the_current_directory(
     assert [j["work_dir"] for j in jobs()] == [str(project)]
 
 
-def test_tasks_imported_before_are_skipped(project: Path) -> None:
+def test_tasks_imported_before_are_skipped(project: Path, backend: str) -> None:
     write_tasks(project, [RECURRING])
     first = run(project)
     assert first.exit_code == 0, first.stderr

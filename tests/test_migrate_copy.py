@@ -86,6 +86,7 @@ def populate(path: Path) -> None:
                                     run_at=T0 + timedelta(hours=1),
                                     next_run_at=T0 + timedelta(hours=1)), T0)
         store.delete_job(once, T0)
+        store.record_imported_task("claude-code", "/p", "a1b2c3d4", nightly, T0)
         for day in range(4):
             at = T0 + timedelta(days=day)
             _run(store, nightly, at, RunResult(RunStatus.COMPLETED, exit_code=0,

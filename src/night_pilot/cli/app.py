@@ -131,6 +131,8 @@ COMMANDS = {
     "batch": "batch",
     "serve": "web",
     "completion": "completion",
+    "mcp": "mcp",
+    "import": "mcp",
 }
 
 

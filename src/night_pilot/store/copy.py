@@ -40,6 +40,7 @@ class CopyTable(NamedTuple):
 COPY_TABLES: tuple[CopyTable, ...] = (
     CopyTable("prompts", ("id",), True),
     CopyTable("jobs", ("id",), True),
+    CopyTable("imported_tasks", ("source", "origin", "task_id"), False),
     CopyTable("job_executions", ("id",), True),
     CopyTable("execution_events", ("execution_id", "seq"), False),
     CopyTable("cooldowns", ("id",), True),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dbapi import Connection
 from .runs import _RUN_SELECT, _execution
-from .timefmt import from_db
+from .timefmt import from_db, to_db
 
 if TYPE_CHECKING:
     from ..execution import Execution
@@ -191,3 +191,23 @@ class IntegrationQueries:
             db.execute("UPDATE job_executions SET worktree_state = 'removed' WHERE id = ?",
                        (run_id,))
             self._audit(db, now, "worktree_remove", "execution", run_id, details)
+
+    # -- tasks imported from another scheduler ------------------------------------------------
+
+    def imported_tasks(self, source: str, origin: str) -> dict[str, int]:
+        """The tasks of `origin` (a project directory, say) already imported: task id → job."""
+        rows = self.db.execute(
+            "SELECT task_id, job_id FROM imported_tasks WHERE source = ? AND origin = ?",
+            (source, origin),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def record_imported_task(self, source: str, origin: str, task_id: str, job_id: int,
+                             now: datetime) -> None:
+        """Remember that a task became this job (inside the import's transaction)."""
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO imported_tasks (source, origin, task_id, job_id, imported_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (source, origin, task_id, job_id, to_db(now)),
+            )

@@ -598,3 +598,27 @@ def m005_output_cap(db: sqlite3.Connection) -> None:
 @postgres(m005_output_cap)
 def m005_output_cap_pg(db: Any) -> None:
     run_pg_script(db, pg_ddl(M005_SQL))
+
+
+M006_SQL = """
+        -- Tasks of another scheduler imported as jobs (`cnp import claude-code`), by where they
+        -- came from, so that importing the same file again skips them.
+        CREATE TABLE imported_tasks (
+            source TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (source, origin, task_id)
+        );
+"""
+
+
+@migration
+def m006_imported_tasks(db: sqlite3.Connection) -> None:
+    run_script(db, M006_SQL)
+
+
+@postgres(m006_imported_tasks)
+def m006_imported_tasks_pg(db: Any) -> None:
+    run_pg_script(db, pg_ddl(M006_SQL))

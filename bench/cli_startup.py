@@ -136,15 +136,15 @@ def populate(home: Path, jobs: int, seed: int = 2, runs_per_job: int = 0,
             for job_id in range(1, jobs + 1) if runs_per_job else ():
                 for k in range(runs_per_job):
                     at = now - timedelta(hours=6 * (runs_per_job - k), minutes=rng.randint(0, 59))
-                    run_id = store.insert_run(job_id=job_id, scheduled_for=at,
+                    run_id = store.runs.insert(job_id=job_id, scheduled_for=at,
                                               trigger=Trigger.SCHEDULE, status=RunStatus.PENDING,
                                               settings=settings, now=at)
-                    token = store.next_fencing_token()
-                    store.claim_run(run_id, "bench", "bench-host", token, at, at)
-                    store.mark_running(run_id, "bench", token, at, pid=1, process_start=None,
+                    token = store.claims.next_token()
+                    store.claims.claim(run_id, "bench", "bench-host", token, at, at)
+                    store.claims.mark_running(run_id, "bench", token, at, pid=1, process_start=None,
                                        argv=["/bin/sh"], prompt_text=None, prompt_sha256=None)
                     status = RunStatus.COMPLETED if rng.random() < 0.9 else RunStatus.FAILED
-                    store.finish_run(run_id, "bench", token, RunResult(status=status), at)
+                    store.claims.finish(run_id, "bench", token, RunResult(status=status), at)
                     counts["runs"] += 1
     return counts
 

@@ -11,7 +11,7 @@ Each scenario gets an empty database: on PostgreSQL a new schema on the server t
 `scripts/postgres.sh start` runs (the URL's search_path points at it; the schema is dropped
 afterwards), for SQLite a temporary file. N jobs (default 5,000) whose 6-field cron fires at one
 fixed second a few seconds ahead are created through the catalog/store API
-(`catalog.build_job` + `store.insert_job`, all in one transaction). Then the daemons start and
+(`catalog.build_job` + `store.jobs.insert`, all in one transaction). Then the daemons start and
 register, and nothing happens until the due second.
 
 A daemon is `python bench/pg_burst.py --daemon DB ...`: the real `night_pilot.daemon.Daemon`
@@ -121,7 +121,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
         def run(self, run: Execution, cancel: StopSignal | None = None) -> RunResult | None:
             assert run.fencing_token is not None
             invoked = time.time()
-            started = self.store.mark_running(
+            started = self.store.claims.mark_running(
                 run.id, self.instance, run.fencing_token, self.now(), pid=os.getpid(),
                 process_start=None, argv=["noop"], prompt_text=None, prompt_sha256=None)
             with calls_lock:
@@ -129,7 +129,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
             if not started:
                 return None
             result = RunResult(RunStatus.COMPLETED, exit_code=0)
-            self.store.finish_run(run.id, self.instance, run.fencing_token, result, self.now())
+            self.store.claims.finish(run.id, self.instance, run.fencing_token, result, self.now())
             return result
 
     # Observe (never change) the loop's two scheduler calls.
@@ -231,7 +231,7 @@ def fill(db: str, n: int, due: datetime, tmp: Path) -> float:
                 job = catalog.build_job(catalog.JobSpec(
                     prompt_id=prompt.id or 0, cron=cron, name=f"burst-{i}", timezone="UTC",
                     executor="shell"), prompt, now, tmp)
-                store.insert_job(job, now)
+                store.jobs.insert(job, now)
     return time.monotonic() - t0
 
 

@@ -170,12 +170,12 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
                 if len(calls) >= n:
                     all_in.set()
             token = run.fencing_token
-            if not self.store.mark_running(run.id, self.instance, token, self.clock(),
+            if not self.store.claims.mark_running(run.id, self.instance, token, self.clock(),
                                            pid=os.getpid(), process_start=None, argv=["noop"],
                                            prompt_text=None, prompt_sha256=None):
                 return None
             result = RunResult(RunStatus.COMPLETED, exit_code=0)
-            self.store.finish_run(run.id, self.instance, token, result, self.clock())
+            self.store.claims.finish(run.id, self.instance, token, result, self.clock())
             return result
 
     # Observe (not change) the claim: `claim_runs` hands each run to the daemon's workers

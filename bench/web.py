@@ -46,7 +46,7 @@ def build(root: Path, n_jobs: int, n_runs: int) -> Path:
     work = root / "work"
     work.mkdir()
     with open_store(DbLocation(path=db)) as store:
-        prompt_ids = store.insert_prompts(
+        prompt_ids = store.prompts.insert_many(
             [Prompt(f"Prompt {i}", f"Do task {i} carefully.", [f"t{i % 5}"]) for i in range(40)],
             now)
         with store.write():
@@ -67,10 +67,10 @@ def build(root: Path, n_jobs: int, n_runs: int) -> Path:
                           when + timedelta(seconds=30), 30_000, tokens, tokens // 3,
                           tokens * 4, tokens * 10, tokens * 0.00002, "Done."))
             if len(batch) == 20_000:
-                store.bench_insert_runs(batch)
+                store.runs.bench_insert(batch)
                 batch = []
         if batch:
-            store.bench_insert_runs(batch)
+            store.runs.bench_insert(batch)
         store.db.execute("ANALYZE")
     return db
 

@@ -10,5 +10,5 @@ from night_pilot.store.timefmt import to_db
 
 def add_event(store: Any, run_id: int, seq: int, at: datetime, stream: str, line: str,
               event_type: str | None = None) -> None:
-    assert store.append_events(run_id, [(seq, to_db(at), stream, event_type, None, line)],
+    assert store.events.append(run_id, [(seq, to_db(at), stream, event_type, None, line)],
                                owner=None)

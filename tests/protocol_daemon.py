@@ -53,13 +53,13 @@ def main() -> int:
         def run(self, run: Execution, cancel: StopSignal | None = None) -> None:
             assert run.fencing_token is not None
             began = time.time()
-            if not self.store.mark_running(run.id, self.instance, run.fencing_token,
+            if not self.store.claims.mark_running(run.id, self.instance, run.fencing_token,
                                            self.now(), pid=group.pid,
                                            process_start=group_start, argv=["protocol"],
                                            prompt_text=None, prompt_sha256=None):
                 return
             time.sleep(args.run_s)
-            self.store.finish_run(run.id, self.instance, run.fencing_token,
+            self.store.claims.finish(run.id, self.instance, run.fencing_token,
                                   RunResult(RunStatus.COMPLETED, result_text=f"{began:.6f}"),
                                   self.now())
 

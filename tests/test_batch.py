@@ -178,4 +178,4 @@ def test_stopping_a_batch_cancels_the_running_and_starts_nothing_more(tmp_path: 
     assert first.reason == "cancelled: the batch was stopped"
     assert [o.error for o in outcomes[1:]] == ["not started: the batch was stopped"] * 2
     with SqliteStore(db) as store:
-        assert len(store.list_runs()) == 1
+        assert len(store.runs.recent()) == 1

@@ -184,37 +184,29 @@ def test_a_db_location_is_a_value(tmp_path: Path) -> None:
         url.url = "postgresql://other"  # type: ignore[misc]
 
 
-def test_the_sqlite_store_is_composed_of_every_query_mixin(cnp_home: Path) -> None:
-    """SqliteStore imports its less used query mixins on first use (store/sqlite.py); before
-    that they are not loaded, after it the class is what listing them all would make, and a
-    method is found on the class as well as on a store."""
+def test_the_store_makes_each_query_object_on_first_use(cnp_home: Path) -> None:
+    """A store's query objects (store/base.py) are made, and their modules imported, the
+    first time they are used: a job listing loads none of the others; a query object is made
+    once per store, and it queries that store."""
     code = """if True:
         import sys
         from night_pilot.config import resolve_db
         from night_pilot.store import SqliteStore, open_store
-        later = ["runs", "notify", "usage", "web", "integration", "legacy"]
+        later = ["runs", "claims", "events", "notifications", "usage", "sessions", "legacy"]
         def loaded():
             return [m for m in later if f"night_pilot.store.{m}" in sys.modules]
         store = open_store(resolve_db())
-        print(loaded(), store.job_rows()[1], "pathlib" in sys.modules)
-        print(store.list_runs(), loaded())
+        print(loaded(), store.jobs.rows()[1], "pathlib" in sys.modules)
+        print(store.runs.recent(), store.legacy.counts()["jobs"], loaded())
+        print(store.runs is store.runs, store.runs.store is store)
         print([c.__name__ for c in SqliteStore.__mro__])
-        print(hasattr(store, "no_such_method"), hasattr(SqliteStore, "no_such_method"))
     """
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.splitlines()
     assert lines[0] == "[] [] False"
-    assert lines[1] == "[] ['runs', 'notify', 'usage', 'web', 'integration', 'legacy']"
-    assert lines[2] == str(["SqliteStore", "Transactions", "ABC", "CoreQueries", "RunQueries",
-                            "NotifyQueries", "UsageQueries", "WebQueries",
-                            "IntegrationQueries", "LegacyQueries", "object"])
-    assert lines[3] == "False False"
-    # A method looked up on the class first composes it too (tests patch methods there).
-    code = ("from night_pilot.store import SqliteStore\n"
-            "print(SqliteStore.insert_legacy_runs.__qualname__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out == "LegacyQueries.insert_legacy_runs\n"
+    assert lines[1] == "[] 0 ['runs', 'legacy']"
+    assert lines[2] == "True True"
+    assert lines[3] == str(["SqliteStore", "BaseStore", "Transactions", "ABC", "object"])
 
 
 # -- prompts -----------------------------------------------------------------------------------

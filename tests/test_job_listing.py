@@ -46,27 +46,27 @@ MCP = ('{"mcpServers": {"gh": {"command": "gh-mcp", "env": {"GH_TOKEN": "ghp_sec
 
 def run(store: Store, job_id: int, at: datetime, status: RunStatus, *, start: bool = True) -> None:
     """A run of `job_id`: pending only, or claimed, started at `at` and finished as `status`."""
-    run_id = store.insert_run(job_id=job_id, scheduled_for=at, trigger=Trigger.SCHEDULE,
+    run_id = store.runs.insert(job_id=job_id, scheduled_for=at, trigger=Trigger.SCHEDULE,
                               status=RunStatus.PENDING, settings=SHELL, now=at)
     if not start:
         return
-    token = store.next_fencing_token()
-    assert store.claim_run(run_id, "d1", "host-a", token, at, at + timedelta(seconds=30))
-    assert store.mark_running(run_id, "d1", token, at, pid=1, process_start="1",
+    token = store.claims.next_token()
+    assert store.claims.claim(run_id, "d1", "host-a", token, at, at + timedelta(seconds=30))
+    assert store.claims.mark_running(run_id, "d1", token, at, pid=1, process_start="1",
                               argv=["/bin/sh"], prompt_text=None, prompt_sha256=None)
-    assert store.finish_run(run_id, "d1", token, RunResult(status=status), at)
+    assert store.claims.finish(run_id, "d1", token, RunResult(status=status), at)
 
 
 @pytest.fixture
 def listed(backend: str) -> Iterator[None]:
     with open_store(resolve_db()) as store:
-        [p1, p2] = store.insert_prompts(
+        [p1, p2] = store.prompts.insert_many(
             [Prompt("Nightly review", "Review the changes."),
              Prompt("Deps", "Update {{PKG}}.", tags=["deps"])], NOW)
-        j1 = store.insert_job(Job(
+        j1 = store.jobs.insert(Job(
             prompt_id=p1, name="nightly", timezone="Europe/Berlin", cron_expr="0 2 * * *",
             next_run_at=datetime(2026, 11, 29, 1, 0, tzinfo=UTC), work_dir="/srv/api"), NOW)
-        j2 = store.insert_job(Job(
+        j2 = store.jobs.insert(Job(
             prompt_id=p2, name="Wöchentlich «deps»", timezone="Asia/Tokyo",
             cron_expr="30 */10 * * * *", description="line one\nline two — ünïcode",
             next_run_at=LATER, work_dir="/srv/web", executor=ExecutorKind.CLAUDE,
@@ -80,20 +80,20 @@ def listed(backend: str) -> Iterator[None]:
             on_interrupt=InterruptPolicy.ALWAYS, on_limit=OnLimit.RESUME, worktree=True,
             continue_session=True, template_vars={"PKG": "click", "Ä": "ß"},
             risk_level="critical", risk_accepted=True), LATER)
-        j3 = store.insert_job(Job(
+        j3 = store.jobs.insert(Job(
             prompt_id=p1, name="once", timezone="America/New_York",
             run_at=datetime(2026, 12, 24, 23, 59, 59, 1, tzinfo=UTC),
             next_run_at=datetime(2026, 12, 24, 23, 59, 59, 1, tzinfo=UTC), enabled=True,
             executor=ExecutorKind.SHELL, options=ClaudeOptions(mcp_config="/etc/mcp.json"),
             misfire=MisfirePolicy.SKIP, overlap=OverlapPolicy.ALLOW,
             on_interrupt=InterruptPolicy.NEVER), NOW)
-        j4 = store.insert_job(Job(
+        j4 = store.jobs.insert(Job(
             prompt_id=p2, name="paused", timezone="UTC", cron_expr="@daily", enabled=False,
             options=ClaudeOptions(mcp_config="{not json"), risk_level="medium"), NOW)
-        j5 = store.insert_job(Job(
+        j5 = store.jobs.insert(Job(
             prompt_id=p1, name="gone", timezone="UTC", cron_expr="*/15 * * * *",
             next_run_at=NOW + timedelta(minutes=15)), NOW)
-        store.delete_job(j5, LATER)
+        store.jobs.delete(j5, LATER)
         run(store, j1, NOW - timedelta(days=1), RunStatus.COMPLETED)
         run(store, j1, NOW - timedelta(hours=1), RunStatus.FAILED)
         run(store, j2, NOW - timedelta(days=2), RunStatus.COMPLETED)
@@ -220,8 +220,9 @@ CONSOLE = """if True:
     rc = main()
     sys.stdout.flush()
     unneeded = ["pathlib", "platformdirs", "night_pilot.store.runs", "night_pilot.store.legacy",
-                "night_pilot.store.web", "night_pilot.store.usage", "night_pilot.store.notify",
-                "night_pilot.store.integration", "night_pilot.execution", "night_pilot.catalog",
+                "night_pilot.store.claims", "night_pilot.store.usage",
+                "night_pilot.store.notifications", "night_pilot.store.sessions",
+                "night_pilot.execution", "night_pilot.catalog",
                 "night_pilot.cron", "zoneinfo", "night_pilot.models", "dataclasses",
                 "shutil"]
     print(",".join(m for m in unneeded if m in sys.modules), file=sys.stderr)
@@ -256,9 +257,9 @@ def test_rows_and_jobs_give_the_same_documents(listed: None) -> None:
     """`job_dicts` over stored rows is `job_dict` over `Job`s, with and without settings."""
     with open_store(resolve_db()) as store:
         for deleted in (False, True):
-            jobs = store.list_jobs(include_deleted=deleted)
+            jobs = store.jobs.all(include_deleted=deleted)
             for settings in (False, True):
-                assert job_dicts(*store.job_rows(include_deleted=deleted),
+                assert job_dicts(*store.jobs.rows(include_deleted=deleted),
                                  settings=settings) == [
                     job_dict(j, settings=settings) for j in jobs]
 
@@ -281,11 +282,11 @@ def test_iso_text_parses_any_other_form(text: str | None) -> None:
 
 def test_the_listing_reads_no_run_it_does_not_need(tmp_path: Path) -> None:
     """With a long history the listing's query finds runs written ahead through their own
-    index (m004, whose terms must stay those of `store.core.AHEAD`) and the last run through
+    index (m004, whose terms must stay those of `store.schedule.AHEAD`) and the last run through
     the job's: no step reads every run."""
     with open_store(resolve_db(str(tmp_path / "plan.db"))) as store:
         plan = [row[3] for row in store.db.execute(
-            "EXPLAIN QUERY PLAN " + store._JOB_SELECT + " WHERE j.deleted_at IS NULL")]
+            "EXPLAIN QUERY PLAN " + store.jobs._JOB_SELECT + " WHERE j.deleted_at IS NULL")]
     assert any("USING INDEX job_executions_ahead" in step for step in plan), plan
     assert not [step for step in plan if step.startswith("SCAN") and "job_executions" in step
                 and "job_executions_ahead" not in step], plan

@@ -270,15 +270,15 @@ def test_a_run_shows_its_result_reason_and_cost(db: Path, work: Path) -> None:
 
     now = datetime.now(UTC)
     with SqliteStore(db) as store:
-        run_id = store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
+        run_id = store.runs.insert(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
                                   status=RunStatus.PENDING, now=now,
                                   settings=RunSettings(executor=ExecutorKind.SHELL,
                                                        prompt_text="true"))
-        token = store.next_fencing_token()
-        assert store.claim_run(run_id, "d1", "host", token, now, now + timedelta(seconds=30))
-        assert store.mark_running(run_id, "d1", token, now, pid=1, process_start="1",
+        token = store.claims.next_token()
+        assert store.claims.claim(run_id, "d1", "host", token, now, now + timedelta(seconds=30))
+        assert store.claims.mark_running(run_id, "d1", token, now, pid=1, process_start="1",
                                   argv=["true"], prompt_text=None, prompt_sha256="x")
-        assert store.finish_run(run_id, "d1", token, RunResult(
+        assert store.claims.finish(run_id, "d1", token, RunResult(
             RunStatus.FAILED, exit_code=1, reason="exit 1", result_text="it broke",
             total_cost_usd=0.25, input_tokens=3, output_tokens=4), now)
     expected = cli(db, work, "executions").json["executions"][0]
@@ -298,7 +298,7 @@ def test_a_run_shows_its_result_reason_and_cost(db: Path, work: Path) -> None:
 
 def test_usage_daily_is_the_command_lines_report(db: Path, work: Path) -> None:
     with SqliteStore(db) as store:
-        store.add_usage_entries([
+        store.usage.add_entries([
             (f"k{i}", f"2026-11-2{i}T02:00:00.000000Z", "s-0", "/p", "opus", f"m{i}", f"r{i}",
              0, 10 * i, 5 * i, i, 2 * i, 0.01 * i, "transcript", None) for i in range(1, 4)])
     expected = cli(db, work, "usage", "daily", "--tz", "UTC").json

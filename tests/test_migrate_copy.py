@@ -46,19 +46,19 @@ def source(tmp_path: Path) -> Path:
 
 def _run(store: SqliteStore, job_id: int | None, at: datetime, result: RunResult, *,
          attempt: int = 1, retry_of: int | None = None, events: int = 0) -> int:
-    run_id = store.insert_run(job_id=job_id, scheduled_for=at, attempt=attempt,
+    run_id = store.runs.insert(job_id=job_id, scheduled_for=at, attempt=attempt,
                               trigger=Trigger.RETRY if retry_of else Trigger.SCHEDULE,
                               status=RunStatus.PENDING, settings=SHELL, now=at,
                               retry_of=retry_of)
-    token = store.next_fencing_token()
-    assert store.claim_run(run_id, "d-sqlite", "host-a", token, at, at + timedelta(seconds=30))
-    assert store.mark_running(run_id, "d-sqlite", token, at, pid=4000 + run_id,
+    token = store.claims.next_token()
+    assert store.claims.claim(run_id, "d-sqlite", "host-a", token, at, at + timedelta(seconds=30))
+    assert store.claims.mark_running(run_id, "d-sqlite", token, at, pid=4000 + run_id,
                               process_start="123", argv=["/bin/sh", "-c", "true"],
                               prompt_text=None, prompt_sha256="sha")
     for seq in range(events):
         add_event(store, run_id, seq, at, "stdout", json.dumps({"type": "line", "n": seq}),
                            "line")
-    assert store.finish_run(run_id, "d-sqlite", token, result, at + timedelta(seconds=5))
+    assert store.claims.finish(run_id, "d-sqlite", token, result, at + timedelta(seconds=5))
     return run_id
 
 
@@ -69,24 +69,24 @@ def populate(path: Path) -> None:
     res = cnp("--db", str(path), "prompt", "create", "From the CLI", "echo cli", "--tags", "a,b")
     assert res.exit_code == 0, res.stderr
     with SqliteStore(path) as store:
-        p2, p3, p4 = store.insert_prompts(
+        p2, p3, p4 = store.prompts.insert_many(
             [Prompt("Nightly", "echo nightly", ["ops"]),
              Prompt("Weekly", "echo weekly 'quoted' % percent"), Prompt("Gone", "echo gone")],
             T0)
-        store.delete_prompt(p4, T0)  # the highest id stored is no longer the last handed out
-        nightly = store.insert_job(Job(prompt_id=p2, name="nightly", timezone="Europe/Berlin",
+        store.prompts.delete(p4, T0)  # the highest id stored is no longer the last handed out
+        nightly = store.jobs.insert(Job(prompt_id=p2, name="nightly", timezone="Europe/Berlin",
                                        cron_expr="0 3 * * *", executor=ExecutorKind.SHELL,
                                        next_run_at=T0 + timedelta(days=1),
                                        description="with 'quotes'"), T0)
-        weekly = store.insert_job(Job(prompt_id=p3, name="weekly", timezone="UTC",
+        weekly = store.jobs.insert(Job(prompt_id=p3, name="weekly", timezone="UTC",
                                       cron_expr="0 0 9 * * MON", executor=ExecutorKind.SHELL,
                                       next_run_at=T0 + timedelta(days=3),
                                       template_vars={"x": "1"}), T0)
-        once = store.insert_job(Job(prompt_id=1, name="once", timezone="UTC",
+        once = store.jobs.insert(Job(prompt_id=1, name="once", timezone="UTC",
                                     run_at=T0 + timedelta(hours=1),
                                     next_run_at=T0 + timedelta(hours=1)), T0)
-        store.delete_job(once, T0)
-        store.record_imported_task("claude-code", "/p", "a1b2c3d4", nightly, T0)
+        store.jobs.delete(once, T0)
+        store.imports.record("claude-code", "/p", "a1b2c3d4", nightly, T0)
         for day in range(4):
             at = T0 + timedelta(days=day)
             _run(store, nightly, at, RunResult(RunStatus.COMPLETED, exit_code=0,
@@ -97,28 +97,28 @@ def populate(path: Path) -> None:
                                                    reason="exit 1"), events=2)
         _run(store, weekly, T0, RunResult(RunStatus.COMPLETED, exit_code=0), attempt=2,
              retry_of=failed, events=1)
-        store.insert_run(job_id=weekly, scheduled_for=T0 + timedelta(days=7),
+        store.runs.insert(job_id=weekly, scheduled_for=T0 + timedelta(days=7),
                          trigger=Trigger.SCHEDULE, status=RunStatus.PENDING, settings=SHELL,
                          now=T0)
-        store.insert_cooldown(kind="five_hour", reset_at=T0 + timedelta(hours=5),
+        store.cooldowns.insert(kind="five_hour", reset_at=T0 + timedelta(hours=5),
                               detected_at=T0, source_execution_id=failed, message="limit")
-        store.save_usage_files([("/t/a.jsonl", 100, 1, 7, 100, "h", "t", 100, 4, 3, 1, 0)], T0)
-        store.add_usage_entries([
+        store.usage.save_files([("/t/a.jsonl", 100, 1, 7, 100, "h", "t", 100, 4, 3, 1, 0)], T0)
+        store.usage.add_entries([
             (f"k{i}", f"2026-11-20T02:{i * 7:02d}:00.000000Z", "s-0", "/p", "opus", f"m{i}",
              f"r{i}", 0, 10 * i, 5 * i, i, 2 * i, 0.01 * i if i % 2 else None,
              "transcript" if i % 2 else None, "/t/a.jsonl")
             for i in range(1, 7)])
-        store.add_notification_target("json://all", ["run_failed"], None, T0)
-        store.add_notification_target("json://nightly", ["run_completed"], nightly, T0)
-        n = store.enqueue_notification(event="run_failed", job_id=weekly, execution_id=failed,
+        store.notifications.add_target("json://all", ["run_failed"], None, T0)
+        store.notifications.add_target("json://nightly", ["run_completed"], nightly, T0)
+        n = store.notifications.enqueue(event="run_failed", job_id=weekly, execution_id=failed,
                                        title="weekly failed", body="exit 1", now=T0)
-        store.record_delivery(n, ok=True, error=None, now=T0, retry_at=None)
-        store.enqueue_notification(event="cooldown_end", job_id=None, execution_id=None,
+        store.notifications.record_delivery(n, ok=True, error=None, now=T0, retry_at=None)
+        store.notifications.enqueue(event="cooldown_end", job_id=None, execution_id=None,
                                    title="limit over", body="", now=T0,
                                    deliver_at=T0 + timedelta(hours=5))
-        store.register_daemon("d-sqlite", "host-a", 4242, "1.0", "active", T0)
-        store.daemon_stopped("d-sqlite", T0 + timedelta(days=5))
-        store.add_audit(T0, "spawn", "execution", failed, {"job_id": weekly})
+        store.daemons.register("d-sqlite", "host-a", 4242, "1.0", "active", T0)
+        store.daemons.stopped("d-sqlite", T0 + timedelta(days=5))
+        store.audit.add(T0, "spawn", "execution", failed, {"job_id": weekly})
 
 
 def sqlite_rows(path: Path, table: str) -> list[dict[str, Any]]:
@@ -253,11 +253,11 @@ def test_new_rows_after_the_copy_get_fresh_ids(source: Path, target: str) -> Non
     res = cnp("--db", target, "job", "trigger", "4", "--format", "json")
     assert res.exit_code == 0, res.stderr
     with open_store(DbLocation(url=target)) as store:
-        [run] = store.list_runs(job_id=4)
+        [run] = store.runs.recent(job_id=4)
         assert run.id == report["identities"]["job_executions"] == runs_before + 1
         # A new claim's fencing token is above every token the source handed out.
-        assert store.next_fencing_token() == report["counters"]["fencing"]["source"] + 1
-        audit_ids = [e["id"] for e in store.audit_entries(limit=1000)]
+        assert store.claims.next_token() == report["counters"]["fencing"]["source"] + 1
+        audit_ids = [e["id"] for e in store.audit.entries(limit=1000)]
         assert len(audit_ids) == len(set(audit_ids))
 
 
@@ -265,7 +265,7 @@ def test_fencing_carries_over_as_the_higher_of_both(source: Path, target: str,
                                                     tmp_path: Path) -> None:
     with open_store(DbLocation(url=target)) as store:
         for _ in range(40):
-            store.next_fencing_token()
+            store.claims.next_token()
     report = copy("--from", str(source), "--to", target)
     fencing = report["counters"]["fencing"]
     assert fencing["source"] < 40
@@ -305,7 +305,7 @@ def test_a_target_that_holds_data_is_refused_naming_it(source: Path, target: str
 
     # --replace: the target's data goes, in the same transaction, and the source's comes.
     with SqliteStore(source) as store:
-        store.insert_prompts([Prompt("Later", "echo later")], T0)
+        store.prompts.insert_many([Prompt("Later", "echo later")], T0)
     report = copy("--from", str(source), "--to", target, "--replace")
     assert report["reconciled"] is True
     assert report["tables"]["prompts"]["deleted"] == 3

@@ -19,7 +19,7 @@ from night_pilot.config import DB_FILENAME, LEGACY_DB_FILENAME
 from night_pilot.errors import StorageError
 from night_pilot.legacy.values import TOTAL_NOTE
 from night_pilot.models import RunStatus
-from night_pilot.store import SqliteStore
+from night_pilot.store.legacy import LegacyQueries
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -346,12 +346,12 @@ def test_a_failure_mid_import_leaves_our_database_unchanged(
     assert cnp("prompt", "create", "Mine", "Already here.").exit_code == 0
     before = counts()
 
-    def broken(self: SqliteStore, *args: Any, **kwargs: Any) -> None:
+    def broken(self: LegacyQueries, *args: Any, **kwargs: Any) -> None:
         raise StorageError("the disk is full")
 
-    for method in ("insert_legacy_runs", "record_legacy_import"):
+    for method in ("insert_runs", "record_import"):
         with monkeypatch.context() as patch:
-            patch.setattr(SqliteStore, method, broken)
+            patch.setattr(LegacyQueries, method, broken)
             res = cnp("migrate", "legacy", str(legacy), "--format", "json")
         assert res.exit_code == 1, method
         assert res.error["message"] == "the disk is full"
@@ -361,13 +361,13 @@ def test_a_failure_mid_import_leaves_our_database_unchanged(
 
     # A row our schema refuses (an id in the legacy file that clashes with nothing we planned
     # for) fails the whole import too: simulate with a run that names the same legacy id twice.
-    real = SqliteStore.insert_legacy_runs
+    real = LegacyQueries.insert_runs
 
-    def twice(self: SqliteStore, runs: Any) -> None:
+    def twice(self: LegacyQueries, runs: Any) -> None:
         runs = list(runs)
         real(self, runs + runs[:1])
 
-    monkeypatch.setattr(SqliteStore, "insert_legacy_runs", twice)
+    monkeypatch.setattr(LegacyQueries, "insert_runs", twice)
     res = cnp("migrate", "legacy", str(legacy), "--format", "json")
     assert res.exit_code == 1 and "UNIQUE" in json.dumps(res.error)
     assert counts() == before

@@ -70,10 +70,10 @@ def test_per_job_targets_hear_only_their_job(receiver: Receiver) -> None:
 def test_missed_runs_are_notified(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "db.db")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    [pid] = store.insert_prompts([make_prompt("p", "x", [])], t0)
+    [pid] = store.prompts.insert_many([make_prompt("p", "x", [])], t0)
     job = create_job(store, JobSpec(prompt_id=pid, cron="0 * * * *", timezone="UTC",
                                     misfire="skip"), t0, tmp_path)
-    store.add_notification_target("json://example.invalid/x", ["missed"], None, t0)
+    store.notifications.add_target("json://example.invalid/x", ["missed"], None, t0)
     materialize_due(store, t0 + timedelta(hours=5, minutes=30))
     sent: list[tuple[list[str], str, str, str]] = []
     assert deliver(store, t0 + timedelta(hours=6),

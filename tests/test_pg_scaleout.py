@@ -55,7 +55,7 @@ def test_four_skewed_daemons_run_every_fire_time_once_and_survive_a_kill(
     true time it began, so "early" and "late" are judged by a clock no daemon's skew touches."""
     now = datetime.now(UTC)
     with open_store(DbLocation(url=pg_url)) as store:
-        [pid] = store.insert_prompts([make_prompt("tick", "true", [])], now)
+        [pid] = store.prompts.insert_many([make_prompt("tick", "true", [])], now)
         for _ in range(JOBS):
             create_job(store, JobSpec(prompt_id=pid, cron=f"*/{EVERY_S} * * * * *",
                                       timezone="UTC", executor="shell", overlap="allow",
@@ -159,7 +159,7 @@ def test_a_change_wakes_a_sleeping_daemon_at_once(pg_url: str, tmp_path: Path) -
     another connection must still start within a second or two."""
     now = datetime.now(UTC)
     with open_store(DbLocation(url=pg_url)) as store:
-        [pid] = store.insert_prompts([make_prompt("t", "true", [])], now)
+        [pid] = store.prompts.insert_many([make_prompt("t", "true", [])], now)
         job = create_job(store, JobSpec(prompt_id=pid, cron="0 3 1 1 *", timezone="UTC",
                                         executor="shell"), now, tmp_path)
     daemon = _daemon(pg_url, max_sleep_s=30.0)
@@ -167,11 +167,11 @@ def test_a_change_wakes_a_sleeping_daemon_at_once(pg_url: str, tmp_path: Path) -
     thread.start()
     try:
         with open_store(DbLocation(url=pg_url)) as store:
-            wait_until(lambda: store.live_daemons(), 20, "the daemon to register")
+            wait_until(lambda: store.daemons.live(), 20, "the daemon to register")
             time.sleep(1.5)  # let it settle into its long sleep
             asked = time.monotonic()
             run = trigger_job(store, job.id, datetime.now(UTC))
-            wait_until(lambda: store.get_run(run.id).status == RunStatus.COMPLETED, 10,
+            wait_until(lambda: store.runs.get(run.id).status == RunStatus.COMPLETED, 10,
                        "the triggered run to complete")
             assert time.monotonic() - asked < 3.0
     finally:
@@ -185,7 +185,7 @@ def test_maintenance_runs_on_one_daemon_at_a_time(pg_url: str) -> None:
     settings = RunSettings(executor=ExecutorKind.SHELL, work_dir=None, prompt_text="true")
     with open_store(DbLocation(url=pg_url)) as store:
         for _ in range(3):
-            store.insert_run(job_id=None, scheduled_for=old, trigger=Trigger.MANUAL,
+            store.runs.insert(job_id=None, scheduled_for=old, trigger=Trigger.MANUAL,
                              status=RunStatus.COMPLETED, settings=settings, now=old)
         first, second = _daemon(pg_url, retain_days=30), _daemon(pg_url, retain_days=30)
         now = datetime.now(UTC)
@@ -193,13 +193,13 @@ def test_maintenance_runs_on_one_daemon_at_a_time(pg_url: str) -> None:
         try:
             assert other.try_lock("maintenance")  # another host is pruning right now
             assert first.maintain(store, now) is None
-            assert len(store.list_runs()) == 3
+            assert len(store.runs.recent()) == 3
             other.unlock("maintenance")
             assert first.maintain(store, now) == {"runs": 3, "events": 0}
             assert second.maintain(store, now) == {"runs": 0, "events": 0}
         finally:
             other.close()
-        assert store.list_runs() == []
+        assert store.runs.recent() == []
 
 
 def test_due_and_lease_decisions_use_the_database_clock(pg_url: str) -> None:
@@ -211,15 +211,15 @@ def test_due_and_lease_decisions_use_the_database_clock(pg_url: str) -> None:
         now = daemon.sync_clock(store)
         assert abs((now - datetime.now(UTC)).total_seconds()) < 2
         assert abs((daemon.now() - datetime.now(UTC)).total_seconds()) < 2
-        later = store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.RETRY,
+        later = store.runs.insert(job_id=None, scheduled_for=now, trigger=Trigger.RETRY,
                                  status=RunStatus.RETRY_WAIT, settings=settings, now=now,
                                  retry_at=now + timedelta(minutes=30))
-        leased = store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.MANUAL,
+        leased = store.runs.insert(job_id=None, scheduled_for=now, trigger=Trigger.MANUAL,
                                   status=RunStatus.PENDING, settings=settings, now=now)
         [claimed] = claim_runs(store, daemon.sync_clock(store), instance="a", host="h",
                                slots=4, lease=timedelta(seconds=30))
         assert claimed.id == leased
-        assert store.get_run(later).status == RunStatus.RETRY_WAIT
+        assert store.runs.get(later).status == RunStatus.RETRY_WAIT
         # By the daemon's own clock the lease would already be over; by the server's it is not.
-        assert [r.id for r in store.expired_runs(daemon.local_now())] == [leased]
-        assert store.expired_runs(daemon.sync_clock(store)) == []
+        assert [r.id for r in store.claims.expired(daemon.local_now())] == [leased]
+        assert store.claims.expired(daemon.sync_clock(store)) == []

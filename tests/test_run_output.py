@@ -24,6 +24,7 @@ from night_pilot.models import ExecutorKind, RunStatus, Trigger
 from night_pilot.runner import Runner, RunnerConfig
 from night_pilot.runs import claim_one
 from night_pilot.store import SqliteStore, open_store
+from night_pilot.store.events import EventQueries
 
 
 def now() -> datetime:
@@ -31,7 +32,7 @@ def now() -> datetime:
 
 
 def events(store: Any, run_id: int) -> list[dict[str, Any]]:
-    return store.run_events(run_id)
+    return store.events.read(run_id)
 
 
 def assert_whole(rows: list[dict[str, Any]]) -> None:
@@ -50,7 +51,7 @@ def start_run(store: SqliteStore, script: str, **settings: Any) -> tuple[int, th
     """A shell run claimed and executed on a thread of its own."""
     s = RunSettings(executor=ExecutorKind.SHELL, work_dir=str(store.path.parent),
                     prompt_text=script, **settings)
-    run_id = store.insert_run(job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE,
+    run_id = store.runs.insert(job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE,
                               status=RunStatus.PENDING, settings=s, now=now())
     path = store.path
 
@@ -75,7 +76,7 @@ def test_a_hundred_thousand_lines_then_the_result_is_one_completed_run(
     assert len(standin_claude.calls()) == 1  # executed once: no retry of a finished run
     with open_store(resolve_db()) as store:
         rows = events(store, run["id"])
-        assert len(store.list_runs()) == 1
+        assert len(store.runs.recent()) == 1
     assert_whole(rows)
     assert len(rows) == 100_002  # init, the lines, the result
     assert rows[-1]["type"] == "result"
@@ -87,13 +88,13 @@ def test_lines_are_stored_a_batch_to_a_transaction(
         standin_claude: StandinClaude, monkeypatch: pytest.MonkeyPatch) -> None:
     standin_claude.configure(lines=5000)
     batches: list[int] = []
-    real = SqliteStore.append_events
+    real = EventQueries.append
 
-    def counted(self: SqliteStore, run_id: int, rows: list[Any], **kw: Any) -> bool:
+    def counted(self: EventQueries, run_id: int, rows: list[Any], **kw: Any) -> bool:
         batches.append(len(rows))
         return real(self, run_id, rows, **kw)
 
-    monkeypatch.setattr(SqliteStore, "append_events", counted)
+    monkeypatch.setattr(EventQueries, "append", counted)
     run = execute()
     assert run["status"] == "completed"
     assert sum(batches) == 5002
@@ -112,13 +113,13 @@ def test_storing_slower_than_the_cli_prints_never_fails_the_run(
         standin_claude: StandinClaude, monkeypatch: pytest.MonkeyPatch,
         lines: dict[str, int]) -> None:
     standin_claude.configure(**lines)
-    real = SqliteStore.append_events
+    real = EventQueries.append
 
-    def slow(self: SqliteStore, run_id: int, rows: list[Any], **kw: Any) -> bool:
+    def slow(self: EventQueries, run_id: int, rows: list[Any], **kw: Any) -> bool:
         time.sleep(0.06)  # a disk busy with other work
         return real(self, run_id, rows, **kw)
 
-    monkeypatch.setattr(SqliteStore, "append_events", slow)
+    monkeypatch.setattr(EventQueries, "append", slow)
     started = time.monotonic()
     run = execute("--timeout", "2s", "--idle-timeout", "1s", "--retries", "0")
     took = time.monotonic() - started
@@ -145,7 +146,7 @@ def test_a_background_child_holding_the_pipe_loses_no_line(tmp_path: Path) -> No
     run_id, thread = start_run(store, script)
     thread.join(30)
     assert time.monotonic() - started < 10
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status == RunStatus.COMPLETED
     rows = events(store, run_id)
     assert_whole(rows)
@@ -163,7 +164,7 @@ def test_a_pipe_held_outside_the_process_group_is_given_up_after_the_drain(
     try:
         run_id, thread = start_run(store, script)
         thread.join(30)
-        run = store.get_run(run_id)
+        run = store.runs.get(run_id)
         assert run.status == RunStatus.COMPLETED
         assert [r["line"] for r in events(store, run_id)] == [str(i) for i in range(1, 1001)]
     finally:
@@ -210,7 +211,7 @@ def test_stored_lines_are_visible_within_a_second_while_the_run_goes_on(
     run_id, thread = start_run(store, "echo first\nsleep 3\necho second\n")
     try:
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and store.get_run(run_id).started_at is None:
+        while time.monotonic() < deadline and store.runs.get(run_id).started_at is None:
             time.sleep(0.02)
         started = time.monotonic()
         seen = None
@@ -222,7 +223,7 @@ def test_stored_lines_are_visible_within_a_second_while_the_run_goes_on(
             time.sleep(0.02)
         assert seen is not None and seen < 1.0
         assert [r["line"] for r in rows] == ["first"]
-        assert store.get_run(run_id).status == RunStatus.RUNNING
+        assert store.runs.get(run_id).status == RunStatus.RUNNING
     finally:
         thread.join(30)
     assert [r["line"] for r in events(store, run_id)] == ["first", "second"]
@@ -247,17 +248,17 @@ def test_execution_show_follow_prints_lines_until_the_run_ends(tmp_path: Path) -
 def test_events_of_a_run_whose_claim_is_lost_are_not_stored(backend: str) -> None:
     with open_store(resolve_db()) as store:
         s = RunSettings(executor=ExecutorKind.SHELL, prompt_text="true")
-        run_id = store.insert_run(job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE,
+        run_id = store.runs.insert(job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE,
                                   status=RunStatus.PENDING, settings=s, now=now())
         run = claim_one(store, run_id, now(), instance="a", host="h",
                         lease=timedelta(seconds=30))
         assert run is not None and run.fencing_token is not None
         row = (0, "2026-12-04T00:00:00.000000Z", "stdout", None, None, "x")
-        assert not store.append_events(run_id, [row], owner=("b", run.fencing_token))
-        assert not store.append_events(run_id, [row], owner=("a", run.fencing_token + 1))
-        assert store.run_events(run_id) == []
-        assert store.append_events(run_id, [row], owner=("a", run.fencing_token))
-        assert [e["line"] for e in store.run_events(run_id)] == ["x"]
+        assert not store.events.append(run_id, [row], owner=("b", run.fencing_token))
+        assert not store.events.append(run_id, [row], owner=("a", run.fencing_token + 1))
+        assert store.events.read(run_id) == []
+        assert store.events.append(run_id, [row], owner=("a", run.fencing_token))
+        assert [e["line"] for e in store.events.read(run_id)] == ["x"]
 
 
 @pytest.mark.slow

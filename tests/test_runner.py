@@ -34,7 +34,7 @@ def run_script(store: SqliteStore, script: str, *, executor: ExecutorKind = Exec
                **settings: object) -> int:
     s = RunSettings(executor=executor, work_dir=str(store.path.parent), prompt_text=script,
                     **settings)  # type: ignore[arg-type]
-    run_id = store.insert_run(job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE,
+    run_id = store.runs.insert(job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE,
                               status=RunStatus.PENDING, settings=s, now=now())
     run = claim_one(store, run_id, now(), instance="test:1:x", host="test",
                     lease=timedelta(seconds=30))
@@ -45,11 +45,11 @@ def run_script(store: SqliteStore, script: str, *, executor: ExecutorKind = Exec
 
 def test_a_shell_run_is_recorded_line_by_line(store: SqliteStore) -> None:
     run_id = run_script(store, "echo one\necho two >&2\necho three\n")
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status == RunStatus.COMPLETED and run.exit_code == 0
     assert run.result_text == "one\nthree"
     assert run.stderr_tail == "two"
-    events = store.run_events(run_id)
+    events = store.events.read(run_id)
     assert sorted((e["stream"], e["line"]) for e in events) == [
         ("stderr", "two"), ("stdout", "one"), ("stdout", "three")]
     assert run.prompt_sha256 is not None and run.started_at and run.finished_at
@@ -57,9 +57,9 @@ def test_a_shell_run_is_recorded_line_by_line(store: SqliteStore) -> None:
 
 def test_a_failing_script_is_failed_and_not_retried(store: SqliteStore) -> None:
     run_id = run_script(store, "exit 3")
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert (run.status, run.exit_code, run.reason) == (RunStatus.FAILED, 3, "the script exited 3")
-    assert len(store.list_runs()) == 1
+    assert len(store.runs.recent()) == 1
 
 
 def test_handles_empty_prompt_safely(store: SqliteStore) -> None:
@@ -69,7 +69,7 @@ def test_handles_empty_prompt_safely(store: SqliteStore) -> None:
     assert cnp("executions", "--format", "json").json["executions"] == []
     # And if one reaches the runner anyway, no process starts and the run says why.
     run_id = run_script(store, "   \n\t", executor=ExecutorKind.CLAUDE)
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status == RunStatus.FAILED
     assert run.reason == "the prompt is empty; nothing was sent"
     assert run.pid is None and run.started_at is None
@@ -80,7 +80,7 @@ def test_the_idle_timeout_kills_the_whole_process_group(store: SqliteStore) -> N
     started = time.monotonic()
     run_id = run_script(store, script, idle_timeout_s=1, timeout_s=60, max_attempts=1)
     assert time.monotonic() - started < 15
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status == RunStatus.FAILED
     assert "idle timeout" in (run.reason or "")
     assert run.pid is not None
@@ -100,9 +100,9 @@ def process_state(pid: int) -> str | None:
 def test_the_hard_timeout_fails_the_run_and_schedules_a_retry(store: SqliteStore) -> None:
     script = "while true; do echo tick; sleep 0.1; done\n"
     run_id = run_script(store, script, timeout_s=1, idle_timeout_s=30, max_attempts=2)
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status == RunStatus.FAILED and "hard timeout" in (run.reason or "")
-    [retry] = [r for r in store.list_runs() if r.id != run_id]
+    [retry] = [r for r in store.runs.recent() if r.id != run_id]
     assert (retry.status, retry.attempt, str(retry.trigger)) == (RunStatus.RETRY_WAIT, 2, "retry")
     assert retry.retry_at is not None and retry.retry_at > run.finished_at  # type: ignore[operator]
     assert retry.settings.prompt_text == script
@@ -112,9 +112,9 @@ def test_a_running_run_can_be_cancelled(store: SqliteStore) -> None:
     stop = StopSignal()
     threading.Timer(0.5, stop.stop, args=(RunStatus.CANCELLED, "cancelled on request")).start()
     run_id = run_script(store, "echo hi\nsleep 30\n", stop=stop)
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert (run.status, run.reason) == (RunStatus.CANCELLED, "cancelled on request")
-    assert len(store.list_runs()) == 1  # a cancel is never retried
+    assert len(store.runs.recent()) == 1  # a cancel is never retried
 
 
 def test_cancel_from_the_cli_reaches_the_running_process(store: SqliteStore) -> None:
@@ -122,22 +122,22 @@ def test_cancel_from_the_cli_reaches_the_running_process(store: SqliteStore) -> 
         other = SqliteStore(store.path)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            runs = other.list_runs()
+            runs = other.runs.recent()
             if runs and runs[0].status == RunStatus.RUNNING:
-                other.request_cancel(runs[0].id, now())
+                other.runs.request_cancel(runs[0].id, now())
                 return
             time.sleep(0.05)
 
     threading.Thread(target=cancel_soon).start()
     run_id = run_script(store, "echo hi\nsleep 30\n", config=RunnerConfig(lease_s=0.6,
                                                                           kill_grace_s=1))
-    assert store.get_run(run_id).status == RunStatus.CANCELLED
+    assert store.runs.get(run_id).status == RunStatus.CANCELLED
 
 
 def test_a_missing_claude_cli_is_a_clear_error_on_the_run(store: SqliteStore) -> None:
     config = RunnerConfig(env={"PATH": "/nonexistent", "CNP_CLAUDE_BIN": "/no/such/claude"})
     run_id = run_script(store, "hello", executor=ExecutorKind.CLAUDE, config=config)
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status == RunStatus.FAILED
     assert "claude CLI was not found" in (run.reason or "")
     assert "CNP_CLAUDE_BIN=/no/such/claude" in (run.reason or "")
@@ -149,10 +149,10 @@ def test_claude_argv_never_carries_the_prompt(store: SqliteStore) -> None:
 
     options = validate_claude_options(model="opus", allowed_tools="Bash(git *),Edit",
                                       permission_mode="acceptEdits", max_turns=3)
-    run_id = store.insert_run(
+    run_id = store.runs.insert(
         job_id=None, scheduled_for=now(), trigger=Trigger.EXECUTE, status=RunStatus.PENDING,
         settings=RunSettings(options=options, prompt_text="-rf secret prompt"), now=now())
-    argv = claude_argv("/usr/bin/claude", store.get_run(run_id))
+    argv = claude_argv("/usr/bin/claude", store.runs.get(run_id))
     assert argv[:5] == ["/usr/bin/claude", "-p", "--output-format", "stream-json", "--verbose"]
     assert "--allowedTools" in argv and "Bash(git *),Edit" in argv
     assert not any("secret" in a for a in argv)
@@ -170,5 +170,5 @@ def test_the_child_environment_drops_claudecode(store: SqliteStore, monkeypatch:
                                                 ) -> None:
     monkeypatch.setenv("CLAUDECODE", "1")
     run_id = run_script(store, 'echo "nested=${CLAUDECODE:-unset}"')
-    assert store.get_run(run_id).result_text == "nested=unset"
+    assert store.runs.get(run_id).result_text == "nested=unset"
     assert os.environ["CLAUDECODE"] == "1"

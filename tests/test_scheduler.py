@@ -26,19 +26,19 @@ LEASE = timedelta(seconds=30)
 def store(backend: str) -> Iterator[Store]:
     """Every test here runs on SQLite and on PostgreSQL."""
     s = open_store(resolve_db())
-    s.insert_prompts([make_prompt("p", "do the thing", [])], T0)
+    s.prompts.insert_many([make_prompt("p", "do the thing", [])], T0)
     yield s
     s.close()
 
 
 def add_job(store: Store, cron: str, now: datetime = T0, **spec: object) -> Job:
     job = build_job(JobSpec(prompt_id=1, cron=cron, timezone="UTC", **spec),  # type: ignore[arg-type]
-                    store.get_prompt(1), now, Path.cwd())
-    return store.get_job(store.insert_job(job, now))
+                    store.prompts.get(1), now, Path.cwd())
+    return store.jobs.get(store.jobs.insert(job, now))
 
 
 def statuses(store: Store, job_id: int) -> list[str]:
-    return [str(r.status) for r in reversed(store.list_runs(job_id=job_id, limit=10_000))]
+    return [str(r.status) for r in reversed(store.runs.recent(job_id=job_id, limit=10_000))]
 
 
 # -- misfire policies after a suspend -----------------------------------------------------------
@@ -58,16 +58,16 @@ def test_an_eight_hour_suspend(store: Store, policy: str, expected: list[str]) -
     wake = T0 + timedelta(hours=8, minutes=30)  # asleep from 00:00 to 08:30
     materialize_due(store, wake)
     assert statuses(store, job.id or 0) == expected
-    runs = list(reversed(store.list_runs(job_id=job.id)))
+    runs = list(reversed(store.runs.recent(job_id=job.id)))
     assert [r.scheduled_for.hour for r in runs] == list(range(1, 9))
     assert all(r.reason for r in runs if r.status == RunStatus.MISSED)
-    assert store.get_job(job.id or 0).next_run_at == T0 + timedelta(hours=9)
+    assert store.jobs.get(job.id or 0).next_run_at == T0 + timedelta(hours=9)
 
 
 def test_fires_older_than_the_grace_window_are_missed_with_the_reason(store: Store) -> None:
     job = add_job(store, "0 * * * *", misfire="all", misfire_grace="2h")
     materialize_due(store, T0 + timedelta(hours=5, minutes=1))
-    runs = list(reversed(store.list_runs(job_id=job.id)))
+    runs = list(reversed(store.runs.recent(job_id=job.id)))
     assert [str(r.status) for r in runs] == ["missed", "missed", "missed", "pending", "pending"]
     assert "beyond the 2h grace window" in (runs[0].reason or "")
 
@@ -85,7 +85,7 @@ def test_materializing_twice_creates_nothing_new(store: Store) -> None:
     assert len(materialize_due(store, now)) == 1
     assert materialize_due(store, now) == []
     assert materialize_due(store, now + timedelta(seconds=30)) == []
-    assert len(store.list_runs(job_id=job.id)) == 1
+    assert len(store.runs.recent(job_id=job.id)) == 1
 
 
 def test_the_clock_stepping_back_runs_nothing_twice(store: Store) -> None:
@@ -97,7 +97,7 @@ def test_the_clock_stepping_back_runs_nothing_twice(store: Store) -> None:
     for minutes in range(-30, 31, 5):
         materialize_due(store, T0 + timedelta(minutes=minutes))
     assert statuses(store, job.id or 0) == before == ["pending", "pending", "pending"]
-    seen = [(r.scheduled_for, r.attempt) for r in store.list_runs(job_id=job.id)]
+    seen = [(r.scheduled_for, r.attempt) for r in store.runs.recent(job_id=job.id)]
     assert len(seen) == len(set(seen))
 
 
@@ -107,18 +107,18 @@ def test_a_clock_jump_of_two_hundred_years_does_not_hang(store: Store) -> None:
     started = time.monotonic()
     materialize_due(store, future)
     assert time.monotonic() - started < 10
-    runs = store.list_runs(job_id=job.id, limit=10_000)
+    runs = store.runs.recent(job_id=job.id, limit=10_000)
     assert len(runs) <= MAX_FIRES_PER_PASS + 1
     assert any("not listed one by one" in (r.reason or "") for r in runs)
-    assert store.get_job(job.id or 0).next_run_at == future + timedelta(seconds=1)
+    assert store.jobs.get(job.id or 0).next_run_at == future + timedelta(seconds=1)
 
 
 def test_a_one_shot_job_fires_once(store: Store) -> None:
     job = build_job(JobSpec(prompt_id=1, at="2026-11-28T00:00:30", timezone="UTC"),
-                    store.get_prompt(1), T0, Path.cwd())
-    job_id = store.insert_job(job, T0)
+                    store.prompts.get(1), T0, Path.cwd())
+    job_id = store.jobs.insert(job, T0)
     assert len(materialize_due(store, T0 + timedelta(seconds=31))) == 1
-    assert store.get_job(job_id).next_run_at is None
+    assert store.jobs.get(job_id).next_run_at is None
     assert materialize_due(store, T0 + timedelta(days=1)) == []
 
 
@@ -140,7 +140,7 @@ def test_overlap_skip_records_a_skipped_run(store: Store) -> None:
     [first] = claim_runs(store, T0 + timedelta(minutes=1), instance="a", host="h", slots=2,
                          lease=LEASE)
     materialize_due(store, T0 + timedelta(minutes=2))
-    runs = store.list_runs(job_id=job.id)
+    runs = store.runs.recent(job_id=job.id)
     assert [str(r.status) for r in runs] == ["skipped", "queued"]
     assert "still active" in (runs[0].reason or "")
     assert first.id == runs[1].id
@@ -178,8 +178,8 @@ def test_a_stale_owner_cannot_record_a_result(store: Store) -> None:
     assert run.fencing_token is not None
     reap(store, now + timedelta(minutes=5), host="h")  # a's lease ran out: reaped
     done = RunResult(RunStatus.COMPLETED)
-    assert not store.finish_run(run.id, "a", run.fencing_token, done, now)
-    assert store.get_run(run.id).status == RunStatus.INTERRUPTED
+    assert not store.claims.finish(run.id, "a", run.fencing_token, done, now)
+    assert store.runs.get(run.id).status == RunStatus.INTERRUPTED
 
 
 # -- reaping ------------------------------------------------------------------------------------
@@ -203,12 +203,12 @@ def test_reaping_follows_the_interrupt_policy(
     [run] = claim_runs(store, now, instance="gone", host="elsewhere", slots=1, lease=LEASE)
     assert run.fencing_token is not None
     if started:
-        assert store.mark_running(run.id, "gone", run.fencing_token, now, pid=999_999,
+        assert store.claims.mark_running(run.id, "gone", run.fencing_token, now, pid=999_999,
                                   process_start=None, argv=["x"], prompt_text=None,
                                   prompt_sha256=None)
     assert reap(store, now + timedelta(seconds=10), host="h") == []  # lease still valid
     reap(store, now + timedelta(seconds=31), host="h")
-    runs = list(reversed(store.list_runs(job_id=job.id)))
+    runs = list(reversed(store.runs.recent(job_id=job.id)))
     assert runs[0].status == RunStatus.INTERRUPTED
     assert "stopped heartbeating" in (runs[0].reason or "")
     assert [(r.attempt, str(r.status)) for r in runs[1:]] == ([(2, "pending")] if retried else [])
@@ -225,21 +225,21 @@ def test_reaping_decides_on_the_run_as_it_is_not_as_it_was_listed(
     trigger_job(store, job.id or 0, now + timedelta(seconds=1))
     first, second = claim_runs(store, now, instance="busy", host="h", slots=2, lease=LEASE)
     late = now + timedelta(seconds=31)
-    listed = store.expired_runs(late)
+    listed = store.claims.expired(late)
     assert {r.id for r in listed} == {first.id, second.id}
     assert first.fencing_token is not None and second.fencing_token is not None
     # The owner, still alive, renews the first lease and starts the second run.
-    assert store.heartbeat_run(first.id, "busy", first.fencing_token, late,
+    assert store.claims.heartbeat(first.id, "busy", first.fencing_token, late,
                                late + LEASE)
-    assert store.mark_running(second.id, "busy", second.fencing_token, late, pid=999_999,
+    assert store.claims.mark_running(second.id, "busy", second.fencing_token, late, pid=999_999,
                               process_start=None, argv=["x"], prompt_text=None,
                               prompt_sha256=None)
-    monkeypatch.setattr(store, "expired_runs", lambda _now: listed)
+    monkeypatch.setattr(store.claims, "expired", lambda _now: listed)
     reaped = reap(store, late, host="elsewhere")
     assert [r.id for r in reaped] == [second.id]
-    assert store.get_run(first.id).status == RunStatus.QUEUED
-    assert store.get_run(second.id).status == RunStatus.INTERRUPTED
-    assert store.next_attempt_of(second.id) is None  # it had started: no rerun
+    assert store.runs.get(first.id).status == RunStatus.QUEUED
+    assert store.runs.get(second.id).status == RunStatus.INTERRUPTED
+    assert store.runs.next_attempt_of(second.id) is None  # it had started: no rerun
 
 
 def test_a_pass_materializes_a_bounded_number_of_batches(store: Store) -> None:
@@ -250,7 +250,8 @@ def test_a_pass_materializes_a_bounded_number_of_batches(store: Store) -> None:
     assert len(first) == batch and more
     rest, more = materialize_some(store, now, batches=None)
     assert len(rest) == batch + 5 and not more
-    assert sorted(first + rest) == sorted(r.id for j in jobs for r in store.list_runs(job_id=j.id))
+    assert sorted(first + rest) == sorted(r.id for j in jobs
+                                          for r in store.runs.recent(job_id=j.id))
     assert materialize_some(store, now, batches=1) == ([], False)
 
 
@@ -269,9 +270,9 @@ def test_a_broken_job_is_paused_and_the_others_still_fire(store: Store) -> None:
     healthy = add_job(store, "* * * * *")
     store.db.execute("UPDATE jobs SET cron_expr = '99 * * * *' WHERE id = ?", (broken.id,))
     created = materialize_due(store, T0 + timedelta(minutes=1))
-    assert [store.get_run(i).job_id for i in created] == [healthy.id]
-    assert store.get_job(broken.id or 0).enabled is False
-    assert store.list_runs(job_id=broken.id) == []
+    assert [store.runs.get(i).job_id for i in created] == [healthy.id]
+    assert store.jobs.get(broken.id or 0).enabled is False
+    assert store.runs.recent(job_id=broken.id) == []
 
 
 # -- fire times materialized ahead (the daemon's lookahead) ----------------------------------
@@ -284,11 +285,11 @@ def test_fire_times_ahead_are_written_early_and_claimable_only_when_due(store: S
     job = add_job(store, "* * * * *")
     [run_id] = materialize_some(store, MINUTE - timedelta(seconds=3), batches=None,
                                 lookahead=AHEAD)[0]
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert (run.status, run.scheduled_for) == (RunStatus.PENDING, MINUTE)
-    assert store.get_job(job.id or 0).next_run_at == MINUTE  # what the job shows: its next run
-    assert store.get_job(job.id or 0).last_status is None  # a run to come is not its last
-    assert store.next_wakeup(MINUTE - timedelta(seconds=3), lookahead=AHEAD) == MINUTE
+    assert store.jobs.get(job.id or 0).next_run_at == MINUTE  # what the job shows: its next run
+    assert store.jobs.get(job.id or 0).last_status is None  # a run to come is not its last
+    assert store.schedule.next_wakeup(MINUTE - timedelta(seconds=3), lookahead=AHEAD) == MINUTE
     assert claim_runs(store, MINUTE - timedelta(milliseconds=1), instance="a", host="h",
                       slots=4, lease=LEASE) == []
     [claimed] = claim_runs(store, MINUTE, instance="a", host="h", slots=4, lease=LEASE)
@@ -296,27 +297,27 @@ def test_fire_times_ahead_are_written_early_and_claimable_only_when_due(store: S
     # Written once: the next pass, on time or late, adds nothing for that minute.
     assert materialize_some(store, MINUTE + timedelta(seconds=1), batches=None,
                             lookahead=AHEAD)[0] == []
-    assert [r.scheduled_for for r in store.list_runs(job_id=job.id)] == [MINUTE]
+    assert [r.scheduled_for for r in store.runs.recent(job_id=job.id)] == [MINUTE]
 
 
 def test_editing_pausing_or_deleting_a_job_takes_its_runs_ahead_back(store: Store) -> None:
     early = MINUTE - timedelta(seconds=3)
     edited, paused, deleted = (add_job(store, "* * * * *") for _ in range(3))
     materialize_some(store, early, batches=None, lookahead=AHEAD)
-    assert all(len(store.list_runs(job_id=j.id)) == 1 for j in (edited, paused, deleted))
+    assert all(len(store.runs.recent(job_id=j.id)) == 1 for j in (edited, paused, deleted))
 
     # An edit that keeps the schedule keeps the fire time; the run comes back written anew.
     spec = JobSpec(prompt_id=1, cron="* * * * *", timezone="UTC", timeout="7m")
-    changed = build_job(spec, store.get_prompt(1), early, Path.cwd())
-    store.update_job(edited.id or 0, changed, early, reschedule=False)
-    assert store.list_runs(job_id=edited.id) == []
-    assert store.get_job(edited.id or 0).next_run_at == MINUTE
+    changed = build_job(spec, store.prompts.get(1), early, Path.cwd())
+    store.jobs.update(edited.id or 0, changed, early, reschedule=False)
+    assert store.runs.recent(job_id=edited.id) == []
+    assert store.jobs.get(edited.id or 0).next_run_at == MINUTE
     pause_job(store, paused.id or 0, early)
-    store.delete_job(deleted.id or 0, early)
-    assert store.list_runs(job_id=paused.id) == store.list_runs(job_id=deleted.id) == []
+    store.jobs.delete(deleted.id or 0, early)
+    assert store.runs.recent(job_id=paused.id) == store.runs.recent(job_id=deleted.id) == []
 
     [again] = materialize_some(store, early, batches=None, lookahead=AHEAD)[0]
-    assert store.get_run(again).settings.timeout_s == 7 * 60
+    assert store.runs.get(again).settings.timeout_s == 7 * 60
     assert [c.id for c in claim_runs(store, MINUTE, instance="a", host="h", slots=9,
                                      lease=LEASE)] == [again]
 
@@ -329,10 +330,10 @@ def test_runs_ahead_that_came_due_unseen_are_judged_by_the_misfire_policy(store:
                      lookahead=AHEAD)
     assert statuses(store, job.id or 0) == ["pending"]
     wake = T0 + timedelta(hours=8, minutes=30)
-    assert store.take_back_ahead(wake, due=True) == {job.id: T0 + timedelta(hours=1)}
+    assert store.schedule.take_back_ahead(wake, due=True) == {job.id: T0 + timedelta(hours=1)}
     materialize_some(store, wake, batches=None, lookahead=AHEAD)
     assert statuses(store, job.id or 0) == ["missed"] * 7 + ["pending"]
-    runs = list(reversed(store.list_runs(job_id=job.id)))
+    runs = list(reversed(store.runs.recent(job_id=job.id)))
     assert [r.scheduled_for.hour for r in runs] == list(range(1, 9))
 
 
@@ -360,13 +361,13 @@ def test_the_daemon_takes_back_overdue_runs_only_when_no_other_daemon_was_lookin
     materialize_some(store, MINUTE - timedelta(seconds=2), batches=None, lookahead=AHEAD)
     later = MINUTE + timedelta(minutes=5)
     daemon = Daemon(resolve_db())
-    store.register_daemon("other:1:x", "other", 1, "0", "active", later)
+    store.daemons.register("other:1:x", "other", 1, "0", "active", later)
     daemon._take_back_ahead(store, later, due=True)
-    assert [str(r.status) for r in store.list_runs()] == ["pending"]  # the other one has it
-    store.daemon_stopped("other:1:x", later)
+    assert [str(r.status) for r in store.runs.recent()] == ["pending"]  # the other one has it
+    store.daemons.stopped("other:1:x", later)
     daemon._take_back_ahead(store, later, due=True)
-    assert store.list_runs() == []
-    assert store.list_jobs()[0].next_run_at == MINUTE  # for the misfire policy to judge
+    assert store.runs.recent() == []
+    assert store.jobs.all()[0].next_run_at == MINUTE  # for the misfire policy to judge
 
 
 def test_a_run_written_ahead_does_not_make_a_manual_trigger_skip(store: Store) -> None:

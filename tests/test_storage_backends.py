@@ -61,7 +61,7 @@ def _pg_url() -> str:
 
 
 def tables_of(store: Store) -> set[str]:
-    if store.dialect == "sqlite":
+    if store.dialect.name == "sqlite":
         rows = store.db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     else:
@@ -72,7 +72,7 @@ def tables_of(store: Store) -> set[str]:
 
 
 def columns_of(store: Store, table: str) -> list[str]:
-    if store.dialect == "sqlite":
+    if store.dialect.name == "sqlite":
         return [r[1] for r in store.db.execute(f"PRAGMA table_info({table})")]
     rows = store.db.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema ="
@@ -82,7 +82,7 @@ def columns_of(store: Store, table: str) -> list[str]:
 
 def explicit_indexes(store: Store) -> set[str]:
     """Indexes created by name (not those behind a primary key or UNIQUE constraint)."""
-    if store.dialect == "sqlite":
+    if store.dialect.name == "sqlite":
         rows = store.db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
     else:
@@ -163,7 +163,7 @@ def build_pg_at(url: str, version: int) -> None:
 
 def make_job(store: Store, prompt_id: int, name: str = "j", *, cron: str = "0 3 * * *",
              next_run: datetime | None = None) -> int:
-    return store.insert_job(
+    return store.jobs.insert(
         Job(prompt_id=prompt_id, name=name, timezone="UTC", cron_expr=cron,
             next_run_at=next_run or datetime(2026, 11, 29, 3, tzinfo=UTC),
             executor=ExecutorKind.SHELL), NOW)
@@ -172,15 +172,15 @@ def make_job(store: Store, prompt_id: int, name: str = "j", *, cron: str = "0 3 
 def run_to_end(store: Store, job_id: int | None, at: datetime, result: RunResult, *,
                instance: str = "d1", scheduled: datetime | None = None) -> int:
     """A run through the whole protocol: pending, claimed, running, finished at `at`."""
-    run_id = store.insert_run(job_id=job_id, scheduled_for=scheduled or at,
+    run_id = store.runs.insert(job_id=job_id, scheduled_for=scheduled or at,
                               trigger=Trigger.MANUAL, status=RunStatus.PENDING, settings=SHELL,
                               now=at)
-    token = store.next_fencing_token()
-    assert store.claim_run(run_id, instance, "host-a", token, at, at + timedelta(seconds=30))
-    assert store.mark_running(run_id, instance, token, at, pid=4242, process_start="1",
+    token = store.claims.next_token()
+    assert store.claims.claim(run_id, instance, "host-a", token, at, at + timedelta(seconds=30))
+    assert store.claims.mark_running(run_id, instance, token, at, pid=4242, process_start="1",
                               argv=["/bin/sh", "-c", "true"], prompt_text=None,
                               prompt_sha256="abc")
-    assert store.finish_run(run_id, instance, token, result, at)
+    assert store.claims.finish(run_id, instance, token, result, at)
     return run_id
 
 
@@ -241,7 +241,7 @@ def test_a_database_newer_than_the_code_is_refused(store: Store) -> None:
     with store.write() as db:
         db.execute("INSERT INTO schema_migrations VALUES (?, 'from_the_future', ?)",
                    (newer, "2027-01-01T00:00:00.000000Z"))
-        if store.dialect == "sqlite":
+        if store.dialect.name == "sqlite":
             db.execute(f"PRAGMA user_version = {newer}")
     with pytest.raises(SchemaTooNew) as err:
         open_store(resolve_db())
@@ -274,8 +274,8 @@ def _break_the_next_migration(monkeypatch: pytest.MonkeyPatch) -> int:
 
 def test_a_failed_migration_leaves_the_database_untouched(backend: str) -> None:
     with open_store(resolve_db()) as s:
-        [pid] = s.insert_prompts([Prompt("kept", "still here")], NOW)
-        s.next_fencing_token()
+        [pid] = s.prompts.insert_many([Prompt("kept", "still here")], NOW)
+        s.claims.next_token()
     with pytest.MonkeyPatch.context() as patch:
         _break_the_next_migration(patch)
         with pytest.raises(RuntimeError, match="exploded"):
@@ -283,7 +283,7 @@ def test_a_failed_migration_leaves_the_database_untouched(backend: str) -> None:
     with open_store(resolve_db()) as s:
         assert s.schema_version() == latest_version()
         assert "half_done" not in tables_of(s)
-        assert s.get_prompt(pid).content == "still here"
+        assert s.prompts.get(pid).content == "still here"
         assert s.db.execute("SELECT value FROM counters").fetchone()[0] == 1
 
 
@@ -319,7 +319,7 @@ def test_opening_without_create_names_the_missing_database(backend: str) -> None
 
 
 def test_the_legacy_schedules_view_is_readable_and_refuses_writes(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid)
     [row] = store.db.execute("SELECT * FROM schedules").fetchall()
     assert dict(row) == {
@@ -329,7 +329,7 @@ def test_the_legacy_schedules_view_is_readable_and_refuses_writes(store: Store) 
         "updated_at": "2026-11-28T04:00:00.000000Z", "cron_expr": "0 3 * * *",
         "execution_count": 0,
     }
-    before = store.get_job(job_id)
+    before = store.jobs.get(job_id)
     for sql in ("INSERT INTO schedules (id, prompt_id) VALUES (77, 1)",
                 "UPDATE schedules SET prompt_id = NULL",
                 "DELETE FROM schedules",
@@ -338,196 +338,196 @@ def test_the_legacy_schedules_view_is_readable_and_refuses_writes(store: Store) 
             db.execute(sql)
         text = str(err.value)
         assert "schedules" in text and "view" in text, text
-    assert store.get_job(job_id) == before
-    assert [j.id for j in store.list_jobs(include_deleted=True)] == [job_id]
+    assert store.jobs.get(job_id) == before
+    assert [j.id for j in store.jobs.all(include_deleted=True)] == [job_id]
 
 
 # -- prompts and jobs ---------------------------------------------------------------------------
 
 
 def test_prompts_and_jobs_with_their_audit_entries(store: Store) -> None:
-    ids = store.insert_prompts([Prompt("Nightly", "review", ["ops", "night"]),
+    ids = store.prompts.insert_many([Prompt("Nightly", "review", ["ops", "night"]),
                                 Prompt("Other", "write", ["nightly"])], NOW)
     assert ids == [1, 2]
-    assert [p.id for p in store.list_prompts(tag="night")] == [1]  # whole tags only
-    assert [p.id for p in store.list_prompts(tag="nightly")] == [2]
+    assert [p.id for p in store.prompts.all(tag="night")] == [1]  # whole tags only
+    assert [p.id for p in store.prompts.all(tag="nightly")] == [2]
     later = NOW + timedelta(minutes=5)
-    updated = store.update_prompt(Prompt("Nightly!", "review all", ["ops"], id=1), later)
+    updated = store.prompts.update(Prompt("Nightly!", "review all", ["ops"], id=1), later)
     assert (updated.title, updated.content, updated.tags) == ("Nightly!", "review all", ["ops"])
     assert updated.created_at == NOW and updated.updated_at == later
     with pytest.raises(NotFound):
-        store.update_prompt(Prompt("x", "y", id=99), later)
+        store.prompts.update(Prompt("x", "y", id=99), later)
 
     job_id = make_job(store, 1, "nightly review")
-    job = store.get_job(job_id)
+    job = store.jobs.get(job_id)
     assert (job.name, job.cron_expr, job.enabled, job.last_status) == (
         "nightly review", "0 3 * * *", True, None)
     with pytest.raises(Conflict, match="used by job"):
-        store.delete_prompt(1, later)
-    store.set_job_enabled(job_id, False, None, later)
-    assert store.get_job(job_id).enabled is False
+        store.prompts.delete(1, later)
+    store.jobs.set_enabled(job_id, False, None, later)
+    assert store.jobs.get(job_id).enabled is False
     run_to_end(store, job_id, later, RunResult(RunStatus.COMPLETED))
-    listed = store.list_jobs()
+    listed = store.jobs.all()
     assert [(j.id, j.last_status, j.last_run_at) for j in listed] == [
         (job_id, "completed", later)]
-    store.delete_job(job_id, later)
-    assert store.list_jobs() == []
+    store.jobs.delete(job_id, later)
+    assert store.jobs.all() == []
     with pytest.raises(NotFound):
-        store.get_job(job_id)
-    assert store.get_job(job_id, include_deleted=True).deleted_at == later
-    store.delete_prompt(1, later)
-    assert store.get_job(job_id, include_deleted=True).prompt_id is None
+        store.jobs.get(job_id)
+    assert store.jobs.get(job_id, include_deleted=True).deleted_at == later
+    store.prompts.delete(1, later)
+    assert store.jobs.get(job_id, include_deleted=True).prompt_id is None
     with pytest.raises(NotFound):
-        store.get_prompt(1)
+        store.prompts.get(1)
 
-    prompt_actions = [(e["action"], e["entity_id"]) for e in store.audit_entries("prompt")]
+    prompt_actions = [(e["action"], e["entity_id"]) for e in store.audit.entries("prompt")]
     assert prompt_actions == [("delete", 1), ("update", 1), ("create", 2), ("create", 1)]
-    job_actions = [e["action"] for e in store.audit_log(job_id=job_id)]
+    job_actions = [e["action"] for e in store.audit.log(job_id=job_id)]
     assert job_actions == ["delete", "pause", "create"]
-    created = store.audit_entries("job")[-1]
+    created = store.audit.entries("job")[-1]
     assert created["details"]["prompt_id"] == 1 and created["details"]["enabled"] is True
 
 
 def test_the_audit_log_of_a_job_includes_its_runs_entries(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     mine, other = make_job(store, pid, "mine"), make_job(store, pid, "other")
-    run = store.insert_run(job_id=mine, scheduled_for=NOW, trigger=Trigger.MANUAL,
+    run = store.runs.insert(job_id=mine, scheduled_for=NOW, trigger=Trigger.MANUAL,
                            status=RunStatus.PENDING, settings=SHELL, now=NOW)
-    store.add_audit(NOW, "spawn", "execution", run, {"job_id": mine, "risk": "low"})
-    store.add_audit(NOW, "spawn", "execution", run + 1, {"job_id": other})
-    store.add_audit(NOW, "spawn", "execution", run + 2, {"no_job": True})
-    store.add_audit(NOW, "note", "prompt", pid, {"job_id": mine})  # not a run's entry
-    entries = store.audit_log(job_id=mine)
+    store.audit.add(NOW, "spawn", "execution", run, {"job_id": mine, "risk": "low"})
+    store.audit.add(NOW, "spawn", "execution", run + 1, {"job_id": other})
+    store.audit.add(NOW, "spawn", "execution", run + 2, {"no_job": True})
+    store.audit.add(NOW, "note", "prompt", pid, {"job_id": mine})  # not a run's entry
+    entries = store.audit.log(job_id=mine)
     assert [(e["entity"], e["action"]) for e in entries] == [
         ("execution", "spawn"), ("job", "create")]
     assert entries[0]["details"] == {"job_id": mine, "risk": "low"}
     assert entries[0]["at"] == NOW
-    assert [e["entity_id"] for e in store.audit_log(execution_id=run)] == [run]
-    assert len(store.audit_log(action="spawn")) == 3
+    assert [e["entity_id"] for e in store.audit.log(execution_id=run)] == [run]
+    assert len(store.audit.log(action="spawn")) == 3
 
 
 # -- runs ---------------------------------------------------------------------------------------
 
 
 def test_the_run_protocol_with_fencing_heartbeats_reaping_and_cancel(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid)
     lease = NOW + timedelta(seconds=30)
 
     def pending(at: datetime) -> int:
-        return store.insert_run(job_id=job_id, scheduled_for=at, trigger=Trigger.SCHEDULE,
+        return store.runs.insert(job_id=job_id, scheduled_for=at, trigger=Trigger.SCHEDULE,
                                 status=RunStatus.PENDING, settings=SHELL, now=NOW)
 
     a, b = pending(NOW), pending(NOW + timedelta(minutes=1))
     # A scheduled run written ahead of its fire time waits for it.
-    assert [r.id for r in store.claimable_runs(NOW, 10)] == [a]
-    assert [r.id for r in store.claimable_runs(NOW + timedelta(minutes=1), 10)] == [a, b]
-    t1 = store.next_fencing_token()
-    assert store.claim_run(a, "d1", "host-a", t1, NOW, lease)
-    assert not store.claim_run(a, "d2", "host-b", t1 + 1, NOW, lease)  # taken already
-    assert [r.id for r in store.claimable_runs(NOW + timedelta(minutes=1), 10)] == [b]
-    assert not store.mark_running(a, "d1", t1 + 7, NOW, pid=1, process_start=None, argv=[],
+    assert [r.id for r in store.claims.claimable(NOW, 10)] == [a]
+    assert [r.id for r in store.claims.claimable(NOW + timedelta(minutes=1), 10)] == [a, b]
+    t1 = store.claims.next_token()
+    assert store.claims.claim(a, "d1", "host-a", t1, NOW, lease)
+    assert not store.claims.claim(a, "d2", "host-b", t1 + 1, NOW, lease)  # taken already
+    assert [r.id for r in store.claims.claimable(NOW + timedelta(minutes=1), 10)] == [b]
+    assert not store.claims.mark_running(a, "d1", t1 + 7, NOW, pid=1, process_start=None, argv=[],
                                   prompt_text=None, prompt_sha256=None)
-    assert store.mark_running(a, "d1", t1, NOW, pid=99, process_start="77", argv=["sh"],
+    assert store.claims.mark_running(a, "d1", t1, NOW, pid=99, process_start="77", argv=["sh"],
                               prompt_text="echo hi", prompt_sha256="f00")
-    run = store.get_run(a)
+    run = store.runs.get(a)
     assert (run.status, run.claimed_by, run.fencing_token, run.pid, run.argv) == (
         RunStatus.RUNNING, "d1", t1, 99, ["sh"])
-    assert store.run_prompt_text(a) == "echo hi"
+    assert store.runs.prompt_text(a) == "echo hi"
 
     # Heartbeats extend the lease; a wrong token is told it no longer owns the run.
     later = NOW + timedelta(seconds=20)
-    assert store.heartbeat_run(a, "d1", t1, later, later + timedelta(seconds=30))
-    assert not store.heartbeat_run(a, "d1", t1 - 1, later, later + timedelta(seconds=60))
-    assert store.get_run(a).lease_expires_at == later + timedelta(seconds=30)
-    assert store.heartbeat_runs("d1", later, later + timedelta(seconds=30)) == 1
+    assert store.claims.heartbeat(a, "d1", t1, later, later + timedelta(seconds=30))
+    assert not store.claims.heartbeat(a, "d1", t1 - 1, later, later + timedelta(seconds=60))
+    assert store.runs.get(a).lease_expires_at == later + timedelta(seconds=30)
+    assert store.claims.heartbeat_all("d1", later, later + timedelta(seconds=30)) == 1
 
     # Reaping: only once the lease has run out, and only if it was not renewed meanwhile.
-    assert store.expired_runs(later + timedelta(seconds=29)) == []
+    assert store.claims.expired(later + timedelta(seconds=29)) == []
     expired_at = later + timedelta(seconds=31)
-    assert [r.id for r in store.expired_runs(expired_at)] == [a]
-    assert [r.id for r in store.owned_runs("d2")] == [a]
-    assert store.owned_runs("d1") == []
-    assert not store.interrupt_run(a, t1, "lease expired", expired_at, lease_expired_at=later)
-    assert store.interrupt_run(a, t1, "lease expired", expired_at, lease_expired_at=expired_at)
-    assert store.get_run(a).status == RunStatus.INTERRUPTED
+    assert [r.id for r in store.claims.expired(expired_at)] == [a]
+    assert [r.id for r in store.claims.owned_by_others("d2")] == [a]
+    assert store.claims.owned_by_others("d1") == []
+    assert not store.claims.interrupt(a, t1, "lease expired", expired_at, lease_expired_at=later)
+    assert store.claims.interrupt(a, t1, "lease expired", expired_at, lease_expired_at=expired_at)
+    assert store.runs.get(a).status == RunStatus.INTERRUPTED
     # The stale owner comes back: it can record nothing.
-    assert not store.finish_run(a, "d1", t1, RunResult(RunStatus.COMPLETED), expired_at)
-    assert store.get_run(a).status == RunStatus.INTERRUPTED
+    assert not store.claims.finish(a, "d1", t1, RunResult(RunStatus.COMPLETED), expired_at)
+    assert store.runs.get(a).status == RunStatus.INTERRUPTED
 
     # A claim handed back and taken by another daemon: the first one's token is stale.
-    t2 = store.next_fencing_token()
-    assert store.claim_run(b, "d1", "host-a", t2, NOW, lease)
-    assert store.release_claims("d1", NOW) == 1
-    assert store.get_run(b).status == RunStatus.PENDING
-    t3 = store.next_fencing_token()
+    t2 = store.claims.next_token()
+    assert store.claims.claim(b, "d1", "host-a", t2, NOW, lease)
+    assert store.claims.release("d1", NOW) == 1
+    assert store.runs.get(b).status == RunStatus.PENDING
+    t3 = store.claims.next_token()
     assert t1 < t2 < t3
-    assert store.claim_run(b, "d2", "host-b", t3, NOW, lease)
-    assert store.mark_running(b, "d2", t3, NOW, pid=5, process_start=None, argv=[],
+    assert store.claims.claim(b, "d2", "host-b", t3, NOW, lease)
+    assert store.claims.mark_running(b, "d2", t3, NOW, pid=5, process_start=None, argv=[],
                               prompt_text=None, prompt_sha256=None)
     done = RunResult(RunStatus.COMPLETED, exit_code=0, session_id="s-1", input_tokens=10,
                      output_tokens=20, total_cost_usd=0.25, result_text="ok",
                      permission_denials=[{"tool": "Bash"}])
-    assert not store.finish_run(b, "d1", t2, done, later)
-    assert not store.finish_run(b, "d2", t2, done, later)
-    assert store.finish_run(b, "d2", t3, done, later)
-    run = store.get_run(b)
+    assert not store.claims.finish(b, "d1", t2, done, later)
+    assert not store.claims.finish(b, "d2", t2, done, later)
+    assert store.claims.finish(b, "d2", t3, done, later)
+    run = store.runs.get(b)
     assert (run.status, run.finished_at, run.lease_expires_at, run.input_tokens,
             run.total_cost_usd, run.permission_denials) == (
         RunStatus.COMPLETED, later, None, 10, 0.25, [{"tool": "Bash"}])
 
     # Cancel: a pending run at once, a running one by asking its owner.
     c = pending(NOW + timedelta(minutes=2))
-    assert store.request_cancel(c, later) == RunStatus.CANCELLED
-    assert (store.get_run(c).status, store.get_run(c).finished_at) == (
+    assert store.runs.request_cancel(c, later) == RunStatus.CANCELLED
+    assert (store.runs.get(c).status, store.runs.get(c).finished_at) == (
         RunStatus.CANCELLED, later)
     d = pending(NOW + timedelta(minutes=3))
-    t4 = store.next_fencing_token()
-    assert store.claim_run(d, "d1", "host-a", t4, NOW, lease)
-    assert store.request_cancel(d, later) == RunStatus.QUEUED
-    assert store.cancel_requests("d1") == [d]
+    t4 = store.claims.next_token()
+    assert store.claims.claim(d, "d1", "host-a", t4, NOW, lease)
+    assert store.runs.request_cancel(d, later) == RunStatus.QUEUED
+    assert store.claims.cancel_requests("d1") == [d]
     with pytest.raises(NotFound):
-        store.request_cancel(9999, later)
+        store.runs.request_cancel(9999, later)
 
     # A status change from an expected state only; a terminal one sets finished_at.
     e = pending(NOW + timedelta(minutes=4))
-    assert store.set_run_status(e, RunStatus.SKIPPED, "overlap", later)
-    assert not store.set_run_status(e, RunStatus.MISSED, "again", later)
-    assert store.get_run(e).finished_at == later
+    assert store.runs.set_status(e, RunStatus.SKIPPED, "overlap", later)
+    assert not store.runs.set_status(e, RunStatus.MISSED, "again", later)
+    assert store.runs.get(e).finished_at == later
     f = pending(NOW + timedelta(minutes=5))
-    assert store.set_run_status(f, RunStatus.DEFERRED, "limit", later)
-    assert store.get_run(f).finished_at is None
-    assert [r.id for r in store.list_runs(job_id=job_id, status="cancelled")] == [c]
+    assert store.runs.set_status(f, RunStatus.DEFERRED, "limit", later)
+    assert store.runs.get(f).finished_at is None
+    assert [r.id for r in store.runs.recent(job_id=job_id, status="cancelled")] == [c]
 
 
 def test_a_duplicate_run_is_refused_by_the_database(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid)
     args: dict[str, Any] = dict(job_id=job_id, scheduled_for=NOW, trigger=Trigger.SCHEDULE,
                                 status=RunStatus.PENDING, settings=SHELL, now=NOW)
-    store.insert_run(**args)
+    store.runs.insert(**args)
     with pytest.raises((sqlite3.IntegrityError, Conflict)):
-        store.insert_run(**args)
-    assert store.run_count() == 1
+        store.runs.insert(**args)
+    assert store.runs.count() == 1
 
 
 def test_advancing_a_job_only_from_what_was_read(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid, next_run=NOW)
     one, two = NOW + timedelta(days=1), NOW + timedelta(days=2)
-    assert store.due_job_ids(NOW) == [job_id]
-    assert store.next_wakeup() == NOW
-    assert not store.advance_job(job_id, one, two, NOW)  # someone else's view
-    assert store.advance_job(job_id, NOW, one, NOW)
-    assert store.due_job_ids(NOW) == []
-    assert store.advance_job(job_id, one, None, NOW)
-    assert store.get_job(job_id).next_run_at is None
-    assert store.advance_job(job_id, None, two, NOW)  # IS NULL matches NULL
-    assert store.next_wakeup() == two
+    assert store.schedule.due_job_ids(NOW) == [job_id]
+    assert store.schedule.next_wakeup() == NOW
+    assert not store.schedule.advance(job_id, one, two, NOW)  # someone else's view
+    assert store.schedule.advance(job_id, NOW, one, NOW)
+    assert store.schedule.due_job_ids(NOW) == []
+    assert store.schedule.advance(job_id, one, None, NOW)
+    assert store.jobs.get(job_id).next_run_at is None
+    assert store.schedule.advance(job_id, None, two, NOW)  # IS NULL matches NULL
+    assert store.schedule.next_wakeup() == two
 
 
 def test_events_and_pruning_old_runs(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid)
     old, cutoff, recent = NOW, NOW + timedelta(days=30), NOW + timedelta(days=31)
     done = RunResult(RunStatus.COMPLETED)
@@ -536,39 +536,39 @@ def test_events_and_pruning_old_runs(store: Store) -> None:
     for seq in range(3):
         add_event(store, first, seq, old, "stdout", f"line {seq}", "assistant")
     # The attempt that continues it: finished, but after the cutoff; it loses only the link.
-    retry = store.insert_run(job_id=job_id, scheduled_for=old, attempt=2, trigger=Trigger.RETRY,
+    retry = store.runs.insert(job_id=job_id, scheduled_for=old, attempt=2, trigger=Trigger.RETRY,
                              status=RunStatus.PENDING, settings=SHELL, now=old, retry_of=first)
-    token = store.next_fencing_token()
-    assert store.claim_run(retry, "d1", "h", token, recent, recent + timedelta(seconds=30))
-    assert store.mark_running(retry, "d1", token, recent, pid=1, process_start=None, argv=[],
+    token = store.claims.next_token()
+    assert store.claims.claim(retry, "d1", "h", token, recent, recent + timedelta(seconds=30))
+    assert store.claims.mark_running(retry, "d1", token, recent, pid=1, process_start=None, argv=[],
                               prompt_text=None, prompt_sha256=None)
-    assert store.finish_run(retry, "d1", token, done, recent)
+    assert store.claims.finish(retry, "d1", token, done, recent)
     add_event(store, retry, 0, recent, "stdout", "kept")
     old_ones = [run_to_end(store, job_id, old + timedelta(minutes=i), done) for i in range(1, 4)]
     # Old but not finished: a run still going and one still waiting.
-    going = store.insert_run(job_id=job_id, scheduled_for=old + timedelta(hours=1),
+    going = store.runs.insert(job_id=job_id, scheduled_for=old + timedelta(hours=1),
                              trigger=Trigger.SCHEDULE, status=RunStatus.PENDING, settings=SHELL,
                              now=old)
-    token = store.next_fencing_token()
-    assert store.claim_run(going, "d1", "h", token, old, old + timedelta(seconds=30))
-    assert store.mark_running(going, "d1", token, old, pid=2, process_start=None, argv=[],
+    token = store.claims.next_token()
+    assert store.claims.claim(going, "d1", "h", token, old, old + timedelta(seconds=30))
+    assert store.claims.mark_running(going, "d1", token, old, pid=2, process_start=None, argv=[],
                               prompt_text=None, prompt_sha256=None)
     add_event(store, going, 0, old, "stdout", "still running")
-    waiting = store.insert_run(job_id=job_id, scheduled_for=old + timedelta(hours=2),
+    waiting = store.runs.insert(job_id=job_id, scheduled_for=old + timedelta(hours=2),
                                trigger=Trigger.SCHEDULE, status=RunStatus.PENDING,
                                settings=SHELL, now=old)
-    assert [e["line"] for e in store.run_events(first)] == ["line 0", "line 1", "line 2"]
-    assert [e["seq"] for e in store.run_events(first, after_seq=0)] == [1, 2]
+    assert [e["line"] for e in store.events.read(first)] == ["line 0", "line 1", "line 2"]
+    assert [e["seq"] for e in store.events.read(first, after_seq=0)] == [1, 2]
 
-    assert store.prune_runs(cutoff, batch=2) == {"runs": 4, "events": 3}
-    left = {r.id: r for r in store.list_runs(limit=100)}
+    assert store.runs.prune(cutoff, batch=2) == {"runs": 4, "events": 3}
+    left = {r.id: r for r in store.runs.recent(limit=100)}
     assert set(left) == {retry, going, waiting}
     assert not set(old_ones) & set(left)
     assert left[retry].retry_of is None
-    assert store.run_events(first) == []
-    assert [e["line"] for e in store.run_events(retry)] == ["kept"]
-    assert [e["line"] for e in store.run_events(going)] == ["still running"]
-    assert store.prune_runs(cutoff) == {"runs": 0, "events": 0}
+    assert store.events.read(first) == []
+    assert [e["line"] for e in store.events.read(retry)] == ["kept"]
+    assert [e["line"] for e in store.events.read(going)] == ["still running"]
+    assert store.runs.prune(cutoff) == {"runs": 0, "events": 0}
 
 
 # -- usage ledger -------------------------------------------------------------------------------
@@ -584,12 +584,12 @@ def _entry(key: str, ts: str, *, model: str | None = "opus", session: str = "s1"
 def test_the_usage_ledger_merges_copies_and_keeps_quarter_hour_sums(store: Store) -> None:
     files = [("/t/a.jsonl", 100, 1, 7, 100, "h", "t", 100, 4, 4, 0, 0),
              ("/t/b.jsonl", 50, 1, 8, 50, "h", "t", 50, 2, 2, 1, 0)]
-    store.save_usage_files(files, NOW)
+    store.usage.save_files(files, NOW)
     # Read on: counters grow. Read again from the start: they describe the new content.
-    store.save_usage_files([("/t/a.jsonl", 150, 2, 7, 100, "h", "t2", 150, 2, 2, 1, 0)], NOW)
-    store.save_usage_files([("/t/b.jsonl", 30, 3, 9, 30, "h2", "t3", 30, 1, 1, 0, 1)], NOW)
-    states = store.usage_file_states()
-    assert states["/t/a.jsonl"]["offset"] == 150
+    store.usage.save_files([("/t/a.jsonl", 150, 2, 7, 100, "h", "t2", 150, 2, 2, 1, 0)], NOW)
+    store.usage.save_files([("/t/b.jsonl", 30, 3, 9, 30, "h2", "t3", 30, 1, 1, 0, 1)], NOW)
+    states = store.usage.file_states()
+    assert states["/t/a.jsonl"]["read_offset"] == 150
     assert dict(store.db.execute(
         "SELECT lines, entries, malformed, rereads FROM usage_files WHERE path = ?",
         ("/t/a.jsonl",)).fetchone()) == {"lines": 6, "entries": 6, "malformed": 1, "rereads": 0}
@@ -597,7 +597,7 @@ def test_the_usage_ledger_merges_copies_and_keeps_quarter_hour_sums(store: Store
         "SELECT lines, entries, malformed, rereads FROM usage_files WHERE path = ?",
         ("/t/b.jsonl",)).fetchone()) == {"lines": 1, "entries": 1, "malformed": 0, "rereads": 1}
 
-    store.add_usage_entries([
+    store.usage.add_entries([
         _entry("a", "2026-11-28T04:01:00.000000Z", inp=10, out=5, cw=2, cr=1, cost=0.5),
         _entry("b", "2026-11-28T04:14:59.000000Z", inp=1, out=1, cost=None),
         _entry("c", "2026-11-28T04:15:00.000000Z", model=None, inp=3, out=3, cost=0.25,
@@ -606,13 +606,13 @@ def test_the_usage_ledger_merges_copies_and_keeps_quarter_hour_sums(store: Store
         _entry("d", "2026-11-28T05:40:00.000000Z", inp=7, out=7, cost=1.0, sidechain=1,
                session="side"),
     ])
-    store.add_usage_entries([
+    store.usage.add_entries([
         _entry("a", "2026-11-28T04:02:00.000000Z", inp=10, out=9, cw=2, cr=1, cost=0.75),  # more
         _entry("a", "2026-11-28T04:03:00.000000Z", inp=10, out=4, cost=9.0),  # fewer: ignored
         # The main conversation's copy of d: takes its time (another quarter), keeps d's figures.
         _entry("d", "2026-11-28T04:20:00.000000Z", inp=7, out=7, cost=1.0, session="s1"),
     ])
-    assert store.usage_counts() == {"entries": 4, "files": 2, "malformed_lines": 1}
+    assert store.usage.counts() == {"entries": 4, "files": 2, "malformed_lines": 1}
     rows = dict(store.db.execute(
         "SELECT dedup_key, output_tokens FROM usage_entries").fetchall())
     assert rows == {"a": 9, "b": 1, "c": 3, "d": 7}
@@ -620,7 +620,7 @@ def test_the_usage_ledger_merges_copies_and_keeps_quarter_hour_sums(store: Store
                          " WHERE dedup_key = 'd'").fetchone()
     assert (d[0], d[1], d[2]) == ("2026-11-28T04:20:00.000000Z", "s1", 0)
 
-    quarters = store.usage_by_quarter_hour(NOW, NOW + timedelta(hours=2))
+    quarters = store.usage.by_quarter_hour(NOW, NOW + timedelta(hours=2))
     got = {(q[0], q[1]): (*q[2:7], round(q[7], 6), q[8]) for q in quarters}
     assert got == {
         ("2026-11-28T04:00", "opus"): (2, 11, 10, 2, 1, 0.75, 1),
@@ -634,18 +634,18 @@ def test_the_usage_ledger_merges_copies_and_keeps_quarter_hour_sums(store: Store
                              sum(q[4] for q in quarters))
     sessions = {(r["session_id"], r["model"]): (r["entries"], r["input_tokens"],
                                                  r["known_cost_usd"], r["unknown_cost_entries"])
-                for r in store.usage_by_session(NOW, NOW + timedelta(hours=2))}
+                for r in store.usage.by_session(NOW, NOW + timedelta(hours=2))}
     assert sessions == {("s1", "opus"): (3, 18.0, 1.75, 1), ("s2", ""): (1, 3.0, 0.25, 0)}
-    assert [r["timestamp"] for r in store.usage_timeline(NOW, NOW + timedelta(hours=2))] == [
+    assert [r["timestamp"] for r in store.usage.timeline(NOW, NOW + timedelta(hours=2))] == [
         "2026-11-28T04:01:00.000000Z", "2026-11-28T04:14:59.000000Z",
         "2026-11-28T04:15:00.000000Z", "2026-11-28T04:20:00.000000Z"]
-    store.clear_usage_ledger()
-    assert store.usage_counts() == {"entries": 0, "files": 0, "malformed_lines": 0}
-    assert store.usage_by_quarter_hour(NOW, NOW + timedelta(hours=2)) == []
+    store.usage.clear_ledger()
+    assert store.usage.counts() == {"entries": 0, "files": 0, "malformed_lines": 0}
+    assert store.usage.by_quarter_hour(NOW, NOW + timedelta(hours=2)) == []
 
 
 def test_usage_of_runs_by_job(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     cheap, dear = make_job(store, pid, "cheap"), make_job(store, pid, "dear")
     run_to_end(store, cheap, NOW, RunResult(RunStatus.COMPLETED, input_tokens=1,
                                             output_tokens=2, total_cost_usd=0.1))
@@ -657,34 +657,34 @@ def test_usage_of_runs_by_job(store: Store) -> None:
                RunResult(RunStatus.COMPLETED, input_tokens=3, total_cost_usd=0.5))
     span = (NOW, NOW + timedelta(hours=1))
     by_job = [(r["job_id"], r["job_name"], r["runs"], r["input_tokens"], r["cost_usd"])
-              for r in store.run_usage_by_job(*span)]
+              for r in store.usage.runs_by_job(*span)]
     assert by_job == [(dear, "dear", 2, 5.0, 2.0), (None, None, 1, 3.0, 0.5),
                       (cheap, "cheap", 1, 1.0, 0.1)]
     by_quarter = {r["quarter"]: (r["runs"], r["input_tokens"])
-                  for r in store.run_usage_by_quarter(*span)}
+                  for r in store.usage.runs_by_quarter(*span)}
     assert by_quarter == {"2026-11-28T04:00": (1, 1.0), "2026-11-28T04:15": (3, 8.0)}
     # The runs are shell runs: the Claude-only report sees none of them.
-    assert store.usage_by_job(*span) == []
-    since = store.usage_since(NOW)
+    assert store.usage.by_job(*span) == []
+    since = store.usage.runs_since(NOW)
     assert (since["runs"], since["input_tokens"], since["output_tokens"]) == (4, 9, 8)
     assert since["cost_usd"] == pytest.approx(2.6)
 
 
 def test_usage_by_job_counts_claude_runs(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid, "claude job")
     claude = RunSettings(executor=ExecutorKind.CLAUDE)
     for minute, cost in ((0, 0.5), (1, None)):
         at = NOW + timedelta(minutes=minute)
-        run_id = store.insert_run(job_id=job_id, scheduled_for=at, trigger=Trigger.MANUAL,
+        run_id = store.runs.insert(job_id=job_id, scheduled_for=at, trigger=Trigger.MANUAL,
                                   status=RunStatus.PENDING, settings=claude, now=at)
-        token = store.next_fencing_token()
-        assert store.claim_run(run_id, "d", "h", token, at, at + timedelta(seconds=30))
-        assert store.mark_running(run_id, "d", token, at, pid=1, process_start=None, argv=[],
+        token = store.claims.next_token()
+        assert store.claims.claim(run_id, "d", "h", token, at, at + timedelta(seconds=30))
+        assert store.claims.mark_running(run_id, "d", token, at, pid=1, process_start=None, argv=[],
                                   prompt_text=None, prompt_sha256=None)
-        assert store.finish_run(run_id, "d", token, RunResult(
+        assert store.claims.finish(run_id, "d", token, RunResult(
             RunStatus.COMPLETED, input_tokens=4, total_cost_usd=cost), at)
-    [row] = store.usage_by_job(NOW, NOW + timedelta(hours=1))
+    [row] = store.usage.by_job(NOW, NOW + timedelta(hours=1))
     assert (row["job_id"], row["job_name"], row["runs"], row["runs_with_result"],
             row["input_tokens"], row["cost_usd"]) == (job_id, "claude job", 2, 1, 8.0, 0.5)
 
@@ -693,7 +693,7 @@ def test_usage_by_job_counts_claude_runs(store: Store) -> None:
 
 
 def test_sessions_group_runs_and_list_their_jobs(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     j1, j2 = make_job(store, pid, "one"), make_job(store, pid, "two")
     r1 = run_to_end(store, j1, NOW, RunResult(RunStatus.COMPLETED, session_id="abc-1",
                                               input_tokens=1, num_turns=2,
@@ -703,67 +703,68 @@ def test_sessions_group_runs_and_list_their_jobs(store: Store) -> None:
     r3 = run_to_end(store, j1, NOW + timedelta(minutes=2), RunResult(
         RunStatus.COMPLETED, session_id="xyz-9", output_tokens=4))
     run_to_end(store, j1, NOW + timedelta(minutes=3), RunResult(RunStatus.COMPLETED))
-    listed = store.sessions()
+    listed = store.sessions.recent()
     assert [(s["session_id"], s["runs"], s["job_ids"], s["last_status"],
              s["last_execution_id"]) for s in listed] == [
         ("xyz-9", 1, [j1], "completed", r3), ("abc-1", 2, [j1, j2], "failed", r2)]
     abc = listed[1]
     assert (abc["input_tokens"], abc["turns"], abc["cost_usd"], abc["first_at"],
             abc["last_at"]) == (3, 3, 0.5, NOW, NOW + timedelta(minutes=1))
-    assert [s["session_id"] for s in store.sessions(job_id=j2)] == ["abc-1"]
-    assert [s["session_id"] for s in store.sessions(limit=1)] == ["xyz-9"]
-    assert store.session_ids_like("abc") == ["abc-1"]
-    assert store.session_ids_like("%") == []  # a prefix, not a pattern
-    assert [r.id for r in store.session_runs("abc-1")] == [r1, r2]
-    assert store.previous_session(j1, r3) == "abc-1"
-    assert store.previous_run_status(j1, r3) == "completed"
+    assert [s["session_id"] for s in store.sessions.recent(job_id=j2)] == ["abc-1"]
+    assert [s["session_id"] for s in store.sessions.recent(limit=1)] == ["xyz-9"]
+    assert store.sessions.ids_like("abc") == ["abc-1"]
+    assert store.sessions.ids_like("%") == []  # a prefix, not a pattern
+    assert [r.id for r in store.sessions.runs("abc-1")] == [r1, r2]
+    assert store.sessions.previous(j1, r3) == "abc-1"
+    assert store.runs.previous_status(j1, r3) == "completed"
 
 
 def test_notifications_cooldowns_and_daemons(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid)
-    store.add_notification_target("json://all", ["run_failed", "cooldown_end"], None, NOW)
-    store.add_notification_target("json://mine", ["run_failed"], job_id, NOW)
-    store.add_notification_target("json://other", ["run_failed_later"], job_id, NOW)
+    store.notifications.add_target("json://all", ["run_failed", "cooldown_end"], None, NOW)
+    store.notifications.add_target("json://mine", ["run_failed"], job_id, NOW)
+    store.notifications.add_target("json://other", ["run_failed_later"], job_id, NOW)
     with pytest.raises(NotFound):
-        store.add_notification_target("json://x", ["run_failed"], 999, NOW)
-    assert store.urls_for("run_failed", job_id) == ["json://all", "json://mine"]
-    assert store.urls_for("run_failed", None) == ["json://all"]
-    assert store.urls_for("run_fail", job_id) == []  # whole event names only
+        store.notifications.add_target("json://x", ["run_failed"], 999, NOW)
+    assert store.notifications.urls_for("run_failed", job_id) == ["json://all", "json://mine"]
+    assert store.notifications.urls_for("run_failed", None) == ["json://all"]
+    assert store.notifications.urls_for("run_fail", job_id) == []  # whole event names only
 
-    n1 = store.enqueue_notification(event="run_failed", job_id=job_id, execution_id=None,
+    n1 = store.notifications.enqueue(event="run_failed", job_id=job_id, execution_id=None,
                                     title="t", body="b", now=NOW)
-    n2 = store.enqueue_notification(event="cooldown_end", job_id=None, execution_id=None,
+    n2 = store.notifications.enqueue(event="cooldown_end", job_id=None, execution_id=None,
                                     title="t", body="b", now=NOW,
                                     deliver_at=NOW + timedelta(hours=5))
-    assert [n["id"] for n in store.due_notifications(NOW, 3)] == [n1]
-    store.record_delivery(n1, ok=False, error="boom", now=NOW,
+    assert [n["id"] for n in store.notifications.due(NOW, 3)] == [n1]
+    store.notifications.record_delivery(n1, ok=False, error="boom", now=NOW,
                           retry_at=NOW + timedelta(minutes=1))
-    assert store.due_notifications(NOW, 3) == []
-    store.record_delivery(n1, ok=True, error=None, now=NOW + timedelta(minutes=1), retry_at=None)
-    shown = {n["id"]: n for n in store.notifications()}
+    assert store.notifications.due(NOW, 3) == []
+    store.notifications.record_delivery(n1, ok=True, error=None, now=NOW + timedelta(minutes=1),
+                                        retry_at=None)
+    shown = {n["id"]: n for n in store.notifications.recent()}
     assert (shown[n1]["attempts"], shown[n1]["sent_at"], shown[n1]["last_error"]) == (
         2, NOW + timedelta(minutes=1), None)
     assert shown[n2]["sent_at"] is None
 
     reset = NOW + timedelta(hours=5)
-    cid = store.insert_cooldown(kind="five_hour", reset_at=reset, detected_at=NOW,
+    cid = store.cooldowns.insert(kind="five_hour", reset_at=reset, detected_at=NOW,
                                 source_execution_id=None, message="limit")
     assert cid is not None
-    assert store.insert_cooldown(kind="five_hour", reset_at=reset, detected_at=NOW,
+    assert store.cooldowns.insert(kind="five_hour", reset_at=reset, detected_at=NOW,
                                  source_execution_id=None, message="again") is None
-    active = store.active_cooldown(NOW)
+    active = store.cooldowns.active(NOW)
     assert active is not None and (active["id"], active["reset_at"]) == (cid, reset)
-    assert store.active_cooldown(reset) is None
-    assert store.clear_cooldowns(NOW + timedelta(hours=1)) == 1
-    assert store.active_cooldown(NOW) is None
-    assert [n["id"] for n in store.due_notifications(NOW + timedelta(hours=1), 3)] == [n2]
+    assert store.cooldowns.active(reset) is None
+    assert store.cooldowns.clear(NOW + timedelta(hours=1)) == 1
+    assert store.cooldowns.active(NOW) is None
+    assert [n["id"] for n in store.notifications.due(NOW + timedelta(hours=1), 3)] == [n2]
 
-    store.register_daemon("i1", "host-a", 10, "1.0", "standby", NOW)
-    store.register_daemon("i1", "host-a", 10, "1.0", "active", NOW + timedelta(seconds=5))
-    store.register_daemon("i2", "host-b", 11, "1.0", "active", NOW)
-    store.daemon_stopped("i2", NOW + timedelta(seconds=6))
-    [live] = store.live_daemons()
+    store.daemons.register("i1", "host-a", 10, "1.0", "standby", NOW)
+    store.daemons.register("i1", "host-a", 10, "1.0", "active", NOW + timedelta(seconds=5))
+    store.daemons.register("i2", "host-b", 11, "1.0", "active", NOW)
+    store.daemons.stopped("i2", NOW + timedelta(seconds=6))
+    [live] = store.daemons.live()
     assert (live["instance_id"], live["role"], live["heartbeat_at"]) == (
         "i1", "active", "2026-11-28T04:00:05.000000Z")
 
@@ -772,53 +773,53 @@ def test_notifications_cooldowns_and_daemons(store: Store) -> None:
 
 
 def test_web_listings_page_and_count(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     j1 = make_job(store, pid, "first", next_run=NOW + timedelta(hours=2))
     j2 = make_job(store, pid, "second", next_run=NOW + timedelta(hours=1))
     runs = [run_to_end(store, j1 if i % 2 else j2, NOW + timedelta(minutes=i),
                        RunResult(RunStatus.FAILED if i == 3 else RunStatus.COMPLETED,
                                  input_tokens=i))
             for i in range(7)]
-    open_run = store.insert_run(job_id=j1, scheduled_for=NOW + timedelta(hours=3),
+    open_run = store.runs.insert(job_id=j1, scheduled_for=NOW + timedelta(hours=3),
                                 trigger=Trigger.SCHEDULE, status=RunStatus.PENDING,
                                 settings=SHELL, now=NOW)
     newest_first = [open_run, *reversed(runs)]
-    page = store.run_page(limit=3, offset=2)
+    page = store.runs.page(limit=3, offset=2)
     assert [r["id"] for r in page] == newest_first[2:5]
     assert page[0]["job_name"] == "first" and page[0]["started_at"] == NOW + timedelta(minutes=5)
-    assert [r["id"] for r in store.run_page(job_id=j1, limit=2, offset=1)] == [runs[5], runs[3]]
-    assert [r["id"] for r in store.run_page(status="failed")] == [runs[3]]
-    assert store.run_page(limit=5, offset=50) == []
-    assert store.run_count() == 8
-    assert store.run_count(job_id=j2, status="completed") == 4
-    assert [r["id"] for r in store.open_runs()] == [open_run]
-    assert [r["id"] for r in store.recent_failures()] == [runs[3]]
+    assert [r["id"] for r in store.runs.page(job_id=j1, limit=2, offset=1)] == [runs[5], runs[3]]
+    assert [r["id"] for r in store.runs.page(status="failed")] == [runs[3]]
+    assert store.runs.page(limit=5, offset=50) == []
+    assert store.runs.count() == 8
+    assert store.runs.count(job_id=j2, status="completed") == 4
+    assert [r["id"] for r in store.runs.open()] == [open_run]
+    assert [r["id"] for r in store.runs.recent_failures()] == [runs[3]]
     add_event(store, runs[0], 0, NOW, "stdout", "a")
     add_event(store, runs[0], 1, NOW, "stderr", "b")
     add_event(store, runs[0], 2, NOW, "cnp", "c")
-    assert [e["line"] for e in store.run_events_page(runs[0], 0, 1)] == ["b"]
+    assert [e["line"] for e in store.events.page(runs[0], 0, 1)] == ["b"]
     assert store.dashboard_counts() == {"prompts": 1, "jobs": 2, "jobs_enabled": 2,
                                         "executions": 8, "open_runs": 1}
     assert store.counts()["events"] == 3
-    assert [(j["id"], j["next_run_at"]) for j in store.upcoming_jobs()] == [
+    assert [(j["id"], j["next_run_at"]) for j in store.jobs.upcoming()] == [
         (j2, NOW + timedelta(hours=1)), (j1, NOW + timedelta(hours=2))]
-    assert store.job_names() == [(j1, "first"), (j2, "second")]
-    assert store.jobs_using_prompt(pid) == [j1, j2]
+    assert store.jobs.names() == [(j1, "first"), (j2, "second")]
+    assert store.jobs.using_prompt(pid) == [j1, j2]
 
 
 def test_editing_a_job_in_place_keeps_or_moves_its_next_run(store: Store) -> None:
-    [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+    [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     job_id = make_job(store, pid, next_run=NOW + timedelta(hours=1))
-    edited = store.get_job(job_id)
+    edited = store.jobs.get(job_id)
     edited.name, edited.cron_expr = "renamed", "0 5 * * *"
     edited.next_run_at = NOW + timedelta(hours=9)
-    store.update_job(job_id, edited, NOW, reschedule=False)
-    job = store.get_job(job_id)
+    store.jobs.update(job_id, edited, NOW, reschedule=False)
+    job = store.jobs.get(job_id)
     assert (job.name, job.cron_expr, job.next_run_at) == (
         "renamed", "0 5 * * *", NOW + timedelta(hours=1))
-    store.update_job(job_id, edited, NOW, reschedule=True)
-    assert store.get_job(job_id).next_run_at == NOW + timedelta(hours=9)
-    assert [e["details"]["rescheduled"] for e in store.audit_log(action="update")] == [
+    store.jobs.update(job_id, edited, NOW, reschedule=True)
+    assert store.jobs.get(job_id).next_run_at == NOW + timedelta(hours=9)
+    assert [e["details"]["rescheduled"] for e in store.audit.log(action="update")] == [
         True, False]
     with pytest.raises(NotFound):
-        store.update_job(999, edited, NOW, reschedule=True)
+        store.jobs.update(999, edited, NOW, reschedule=True)

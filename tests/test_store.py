@@ -3,13 +3,16 @@ refusal of a newer schema, and the legacy `schedules` view."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from night_pilot.errors import SchemaTooNew, StorageError
+from night_pilot.errors import Conflict, SchemaTooNew, StorageError
 from night_pilot.models import Prompt
 from night_pilot.store import SqliteStore
 from night_pilot.store.migrations import MIGRATIONS, latest_version
@@ -69,9 +72,9 @@ def test_upgrade_from_every_earlier_version(tmp_path: Path, start: int) -> None:
 def test_reopening_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "db.db"
     with SqliteStore(path) as store:
-        [pid] = store.insert_prompts([Prompt("t", "c")], NOW)
+        [pid] = store.prompts.insert_many([Prompt("t", "c")], NOW)
     with SqliteStore(path) as store:
-        assert store.get_prompt(pid).content == "c"
+        assert store.prompts.get(pid).content == "c"
         assert len(store.applied_migrations()) == latest_version()
 
 
@@ -121,10 +124,86 @@ def test_writes_are_immediate_transactions(tmp_path: Path) -> None:
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         store.db.execute("PRAGMA busy_timeout = 100")
-        with pytest.raises(StorageError, match="locked"):
-            store.insert_prompts([Prompt("t", "c")], NOW)
+        with pytest.raises(StorageError, match="locked") as err:
+            store.prompts.insert_many([Prompt("t", "c")], NOW)
+        assert str(path) in err.value.message and err.value.hint
         other.execute("ROLLBACK")
         other.close()
-        assert store.list_prompts() == []
-        store.insert_prompts([Prompt("t", "c")], NOW)
-        assert len(store.list_prompts()) == 1
+        assert store.prompts.all() == []
+        store.prompts.insert_many([Prompt("t", "c")], NOW)
+        assert len(store.prompts.all()) == 1
+
+
+# -- SQLite's errors as the project's, naming the file ------------------------------------------
+
+
+def test_a_read_only_database_is_named_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "db.db"
+    with SqliteStore(path) as store:
+        store.db.execute("PRAGMA query_only = ON")  # SQLite's own read-only refusal
+        with pytest.raises(StorageError, match="read-only") as err:
+            store.prompts.insert_many([Prompt("t", "c")], NOW)
+    assert str(path) in err.value.message and err.value.hint
+
+
+def test_a_database_in_a_read_only_directory_is_named_with_a_hint(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "db.db"):
+        pass
+    copy = tmp_path / "ro" / "db.db"
+    copy.parent.mkdir()
+    shutil.copy(tmp_path / "db.db", copy)
+    # Permissions bind every user but root; the immutable attribute binds root too.
+    locked = ([["chattr", "+i", str(copy)], ["chattr", "+i", str(copy.parent)]]
+              if os.geteuid() == 0 else [])
+    copy.chmod(0o400)
+    copy.parent.chmod(0o500)
+    for command in locked:
+        subprocess.run(command, check=True)
+    try:
+        with pytest.raises(StorageError, match="cannot be opened") as err:
+            SqliteStore(copy)
+        assert str(copy) in err.value.message and f"{copy}-wal" in (err.value.hint or "")
+    finally:
+        for command in reversed(locked):
+            subprocess.run([command[0], "-i", command[2]], check=True)
+        copy.parent.chmod(0o700)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.db"
+    path.write_bytes(b"not a database at all, " * 400)
+    with pytest.raises(StorageError, match="not an SQLite database") as err:
+        SqliteStore(path)
+    assert str(path) in err.value.message and err.value.hint
+
+
+def test_a_corrupt_database_is_named_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "db.db"
+    with SqliteStore(path) as store:
+        store.prompts.insert_many([Prompt(f"t{i}", "c" * 2000) for i in range(20)], NOW)
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        size = store.db.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    data[size:] = b"\xa5" * (len(data) - size)  # every page but the header's
+    assert len(data) == pages * size
+    path.write_bytes(bytes(data))
+    with pytest.raises(StorageError, match="corrupt") as err, SqliteStore(path) as store:
+        store.prompts.all()
+    assert str(path) in err.value.message and err.value.hint
+
+
+def test_a_full_disk_is_named_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "db.db"
+    with SqliteStore(path) as store:
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        store.db.execute(f"PRAGMA max_page_count = {pages + 1}")
+        with pytest.raises(StorageError, match="disk is full") as err:
+            store.prompts.insert_many([Prompt("t", "c" * 100_000)], NOW)
+        assert str(path) in err.value.message and err.value.hint
+        assert store.prompts.all() == []  # the transaction was rolled back
+
+
+def test_a_write_the_schema_refuses_is_a_conflict(tmp_path: Path) -> None:
+    path = tmp_path / "db.db"
+    with SqliteStore(path) as store, pytest.raises(Conflict, match="CHECK constraint"):
+        store.prompts.insert_many([Prompt(" ", "c")], NOW)

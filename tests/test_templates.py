@@ -151,15 +151,15 @@ def test_the_runner_renders_at_spawn_and_records_it(tmp_path: Path, cnp_home: Pa
     job = cnp("job", "create", str(pid), "@yearly", "--name", "hello", "--executor", "shell",
               "--work-dir", str(tmp_path), "--var", "greeting=hi", "--format", "json").json
     store = SqliteStore(cnp_home / "claude-night-pilot.db")
-    first = store.get_run(_run_job(store, job["id"]))
+    first = store.runs.get(_run_job(store, job["id"]))
     assert first.status == RunStatus.COMPLETED
     assert first.result_text == f"hi from hello {job['id']} after none"
     assert first.rendered is True
     # The exact text sent is what is stored and hashed.
-    assert store.run_prompt_text(first.id) == f"echo hi from hello {job['id']} after none"
+    assert store.runs.prompt_text(first.id) == f"echo hi from hello {job['id']} after none"
     assert first.prompt_sha256 == hashlib.sha256(
         f"echo hi from hello {job['id']} after none".encode()).hexdigest()
-    second = store.get_run(_run_job(store, job["id"]))
+    second = store.runs.get(_run_job(store, job["id"]))
     assert second.result_text == f"hi from hello {job['id']} after completed"
 
 
@@ -167,12 +167,12 @@ def test_a_variable_missing_at_spawn_fails_the_run_without_starting(tmp_path: Pa
     store = SqliteStore(tmp_path / "db.db")
     settings = RunSettings(executor=ExecutorKind.SHELL, work_dir=str(tmp_path),
                            prompt_text="echo {{nope}}")
-    run_id = store.insert_run(job_id=None, scheduled_for=NOW, trigger=Trigger.EXECUTE,
+    run_id = store.runs.insert(job_id=None, scheduled_for=NOW, trigger=Trigger.EXECUTE,
                               status=RunStatus.PENDING, settings=settings, now=NOW)
     run = claim_one(store, run_id, datetime.now(UTC), instance="t:1:x", host="t",
                     lease=timedelta(seconds=30))
     assert run is not None
     Runner(store, "t:1:x", lambda: datetime.now(UTC)).run(run)
-    done = store.get_run(run_id)
+    done = store.runs.get(run_id)
     assert done.status == RunStatus.FAILED and done.pid is None
     assert done.reason == "the prompt uses {{nope}} but no value was given"

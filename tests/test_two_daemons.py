@@ -37,7 +37,7 @@ def expected_fires(start: datetime, end: datetime, every: int) -> list[datetime]
 def test_two_daemons_for_a_minute_with_a_takeover(tmp_path: Path) -> None:
     db = tmp_path / "night.db"
     store = SqliteStore(db)
-    [pid] = store.insert_prompts([make_prompt("noop", "true", [])], datetime.now(UTC))
+    [pid] = store.prompts.insert_many([make_prompt("noop", "true", [])], datetime.now(UTC))
     for _ in range(50):
         create_job(store, JobSpec(prompt_id=pid, cron="*/2 * * * * *", timezone="UTC",
                                   executor="shell", overlap="allow"),
@@ -81,7 +81,7 @@ def _claimer(db: str, name: str, seconds: float, out: multiprocessing.Queue) -> 
         for run in claim_runs(store, now, instance=name, host="h", slots=8,
                               lease=timedelta(seconds=60)):
             assert run.fencing_token is not None
-            if store.finish_run(run.id, name, run.fencing_token,
+            if store.claims.finish(run.id, name, run.fencing_token,
                                 RunResult(RunStatus.COMPLETED), datetime.now(UTC)):
                 finished.append(run.id)
         time.sleep(0.01)
@@ -91,7 +91,7 @@ def _claimer(db: str, name: str, seconds: float, out: multiprocessing.Queue) -> 
 def test_two_claimers_racing_on_one_file_never_double_run(tmp_path: Path) -> None:
     db = tmp_path / "race.db"
     store = SqliteStore(db)
-    [pid] = store.insert_prompts([make_prompt("noop", "true", [])], datetime.now(UTC))
+    [pid] = store.prompts.insert_many([make_prompt("noop", "true", [])], datetime.now(UTC))
     for _ in range(50):
         create_job(store, JobSpec(prompt_id=pid, cron="* * * * * *", timezone="UTC",
                                   executor="shell", overlap="allow"), datetime.now(UTC), tmp_path)

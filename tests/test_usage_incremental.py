@@ -59,7 +59,7 @@ def test_a_second_import_reads_nothing(corpus: Corpus, cnp_home: Path) -> None:
     # Every file's position is just past its last complete line.
     for path, state in file_states(cnp_home).items():
         data = Path(path).read_bytes()
-        assert state["offset"] == data.rfind(b"\n") + 1
+        assert state["read_offset"] == data.rfind(b"\n") + 1
         assert state["size"] == len(data)
 
 
@@ -77,7 +77,7 @@ def test_appended_bytes_are_all_that_is_read(corpus: Corpus, cnp_home: Path) -> 
     assert data["bytes_read"] == len(appended)
     assert data["lines_read"] == 2 and data["entries_read"] == 2 and data["entries_added"] == 1
     after = file_states(cnp_home)[str(target)]
-    assert after["offset"] == before["offset"] + len(appended)
+    assert after["read_offset"] == before["read_offset"] + len(appended)
     assert after["lines"] == before["lines"] + 2 and after["rereads"] == 0
     expected = corpus.truth
     expected.add(Tokens(1, 2, 3, 4))
@@ -102,7 +102,7 @@ def test_a_half_written_line_is_counted_once_when_complete(corpus: Corpus,
     assert first["pending_bytes"] > 0
     assert totals() == corpus.truth
 
-    heads = {p: len(p.read_bytes()) - file_states(cnp_home)[str(p)]["offset"]
+    heads = {p: len(p.read_bytes()) - file_states(cnp_home)[str(p)]["read_offset"]
              for p in corpus.pending}
     rests = {p: len(rest) for p, rest in corpus.pending.items()}
     corpus.complete_pending()

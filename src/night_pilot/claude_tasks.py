@@ -174,7 +174,7 @@ def plan_import(store: Store, project: Path, now: datetime) -> ImportPlan:
         raise InvalidInput(f"{project} is not a directory")
     plan = ImportPlan(project, tasks_file(project))
     entries = read_entries(plan.file)
-    done = store.imported_tasks(SOURCE, str(project))
+    done = store.imports.tasks(SOURCE, str(project))
     zone = validate_timezone(None)
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -222,7 +222,7 @@ def import_tasks(store: Store, plan: ImportPlan, now: datetime, *,
         for item in plan.planned:
             job = drafts.create_drafted(store, item.spec, item.prompt, now, plan.project)
             assert job.id is not None
-            store.record_imported_task(SOURCE, str(plan.project), item.task.id, job.id, now)
+            store.imports.record(SOURCE, str(plan.project), item.task.id, job.id, now)
             created.append((item.task, job))
     return created
 

@@ -174,7 +174,7 @@ class Daemon:
         if not self._acquire_lock():
             return 0
         store = self.store
-        store.register_daemon(self.instance, self.host, os.getpid(), __version__, "active",
+        store.daemons.register(self.instance, self.host, os.getpid(), __version__, "active",
                               self.now())
         trace("daemon_start", instance=self.instance, db=self.location.display(),
               concurrency=self.config.concurrency)
@@ -207,7 +207,7 @@ class Daemon:
             )
         trace("daemon_standby", instance=self.instance, holder=holder)
         assert self.store is not None
-        self.store.register_daemon(self.instance, self.host, os.getpid(), __version__,
+        self.store.daemons.register(self.instance, self.host, os.getpid(), __version__,
                                    "standby", self.now())
         while not self.stopping.is_set():
             self.wake.wait(1.0)
@@ -215,8 +215,8 @@ class Daemon:
             if self.lock.try_acquire():
                 trace("daemon_takeover", instance=self.instance, previous=holder)
                 return True
-            self.store.daemon_heartbeat(self.instance, self.now())
-        self.store.daemon_stopped(self.instance, self.now())
+            self.store.daemons.heartbeat(self.instance, self.now())
+        self.store.daemons.stopped(self.instance, self.now())
         return False
 
     def _install_signals(self) -> None:
@@ -233,7 +233,7 @@ class Daemon:
         """Runs claimed by a daemon of this host that no longer exists are reaped at once
         rather than after their lease runs out."""
         assert self.store is not None
-        orphans = [r for r in self.store.owned_runs(self.instance)
+        orphans = [r for r in self.store.claims.owned_by_others(self.instance)
                    if r.claimed_by and owner_is_dead(r.claimed_by, self.host)]
         if orphans:
             runs.reap(self.store, self.now(), host=self.host, orphans=orphans)
@@ -288,7 +288,7 @@ class Daemon:
                 runs.renew_claims(store, self.instance, now, lease)
                 next_renewal = mono + self.config.lease_s / 3
             if mono >= next_heartbeat:
-                store.daemon_heartbeat(self.instance, now)
+                store.daemons.heartbeat(self.instance, now)
                 next_heartbeat = mono + DAEMON_HEARTBEAT_EVERY
             if mono >= next_maintenance:
                 self.maintain(store, now)
@@ -334,7 +334,7 @@ class Daemon:
         a clock step show up promptly."""
         wait = self.config.max_sleep_s
         self.idle.set()
-        due = store.next_wakeup(now, lookahead=timedelta(seconds=self.config.lookahead_s))
+        due = store.schedule.next_wakeup(now, lookahead=timedelta(seconds=self.config.lookahead_s))
         if due is not None:
             # Measured from the clock as it is now, not as it was when the pass began.
             wait = max(0.0, min(wait, (due - self.now()).total_seconds()))
@@ -372,7 +372,7 @@ class Daemon:
             stop = StopSignal()
             self.stops[claim.id] = stop
             try:
-                runner.run(store.get_run(claim.id), stop)  # the run as claimed
+                runner.run(store.runs.get(claim.id), stop)  # the run as claimed
             except Exception as exc:  # a bug must not take the daemon down or lose the run
                 log.exception("runner failed on execution %s", claim.id)
                 self._record_internal_error(store, claim, exc)
@@ -456,7 +456,7 @@ class Daemon:
             self.work.put(None)
         for t in self.workers:
             t.join(timeout=self.config.runner.kill_grace_s + 10)
-        store.daemon_stopped(self.instance, self.now())
+        store.daemons.stopped(self.instance, self.now())
         trace("daemon_stop", instance=self.instance, released=released)
         if self.lock is not None:
             self.lock.release()

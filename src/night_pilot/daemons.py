@@ -40,7 +40,7 @@ def owner_is_dead(instance: str, host: str) -> bool:
 
 def active_daemons(store: Store, now: datetime) -> list[dict[str, object]]:
     """The rows of active (not standby) daemons that heartbeated recently, freshest first."""
-    return [row for row in store.live_daemons() if row["role"] == "active"
+    return [row for row in store.daemons.live() if row["role"] == "active"
             and now - datetime.fromisoformat(str(row["heartbeat_at"])) < DAEMON_STALE_AFTER]
 
 

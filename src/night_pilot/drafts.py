@@ -81,7 +81,7 @@ def create_drafted(store: Store, spec: JobSpec, prompt: Prompt, now: datetime,
     one transaction (joining the caller's, if any)."""
     with store.write():
         if prompt.id is None:
-            [prompt_id] = store.insert_prompts([prompt], now)
+            [prompt_id] = store.prompts.insert_many([prompt], now)
             spec = replace(spec, prompt_id=prompt_id)
         elif spec.prompt_id != prompt.id:
             raise InvalidInput(f"the job names prompt {spec.prompt_id}, not {prompt.id}")

@@ -59,13 +59,13 @@ class RunSettings:
 class Claim:
     """What claiming a run needs to know of it, and the fencing token it was claimed with: a
     burst's candidates are read as these, and each worker reads its whole run once it has it
-    (`Store.get_run`)."""
+    (`store.runs.get`)."""
 
     id: int
     job_id: int | None
     attempt: int
     executor: ExecutorKind
-    ahead: bool  # written ahead of its fire time, never claimed (`store.core.ahead_sql`)
+    ahead: bool  # written ahead of its fire time, never claimed (`store.schedule.ahead_sql`)
     fencing_token: int | None = None
 
 

@@ -178,7 +178,7 @@ def _claude_version(path: Path) -> str | None:
 
 
 def _daemon(store: Any, now: datetime) -> Check:
-    daemons = store.live_daemons()
+    daemons = store.daemons.live()
     if not daemons:
         has_jobs = store.counts()["jobs_enabled"] > 0
         return Check("daemon", not has_jobs, "no daemon is running"
@@ -202,7 +202,7 @@ def _daemon(store: Any, now: datetime) -> Check:
 
 
 def _cooldown(store: Any, now: datetime) -> Check:
-    active = store.active_cooldown(now)
+    active = store.cooldowns.active(now)
     if active is None:
         return Check("cooldown", True, "no usage limit in force", {"active": False})
     return Check("cooldown", False, f"{active['kind']} usage limit until "
@@ -212,7 +212,7 @@ def _cooldown(store: Any, now: datetime) -> Check:
 
 
 def _next_run(store: Any, now: datetime) -> Check:
-    due = store.next_wakeup()
+    due = store.schedule.next_wakeup()
     if due is None:
         return Check("next_run", True, "nothing scheduled", {"next_run_at": None})
     late = (now - due).total_seconds()
@@ -242,8 +242,8 @@ def status_report(store: Any, now: datetime, *, database: str,
     the last failures, and runs and usage since `since` (the caller's local midnight)."""
     from .shapes import iso
 
-    cooldown = store.active_cooldown(now)
-    failures = store.list_runs(status="failed", limit=5)
+    cooldown = store.cooldowns.active(now)
+    failures = store.runs.recent(status="failed", limit=5)
     return {
         "database": database,
         "schema_version": store.schema_version(),
@@ -254,10 +254,10 @@ def status_report(store: Any, now: datetime, *, database: str,
         "cooldown": None if cooldown is None else {
             "kind": cooldown["kind"], "reset_at": iso(cooldown["reset_at"]),
             "source_execution_id": cooldown["source_execution_id"]},
-        "next_run_at": iso(store.next_wakeup()),
+        "next_run_at": iso(store.schedule.next_wakeup()),
         "last_failures": [
             {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
              "finished_at": iso(r.finished_at), "reason": r.reason} for r in failures],
-        "today": store.usage_since(since),
+        "today": store.usage.runs_since(since),
     }
 

@@ -35,9 +35,9 @@ def enqueue(store: Store, event: str, now: datetime, *, job_id: int | None,
             deliver_at: datetime | None = None) -> None:
     """Record an event for delivery (now, or at `deliver_at`), if any target wants it. Joins
     the caller's transaction."""
-    if not store.urls_for(event, job_id):
+    if not store.notifications.urls_for(event, job_id):
         return
-    store.enqueue_notification(event=event, job_id=job_id, execution_id=execution_id,
+    store.notifications.enqueue(event=event, job_id=job_id, execution_id=execution_id,
                                title=title, body=body, now=now, deliver_at=deliver_at)
 
 
@@ -70,8 +70,8 @@ def deliver(store: Store, now: datetime, send: Sender | None = None) -> int:
     """Send what is due in the outbox; returns how many were delivered."""
     sender = send or apprise_send
     delivered = 0
-    for note in store.due_notifications(now, MAX_ATTEMPTS):
-        urls = store.urls_for(note["event"], note["job_id"])
+    for note in store.notifications.due(now, MAX_ATTEMPTS):
+        urls = store.notifications.urls_for(note["event"], note["job_id"])
         error = None
         if urls:
             try:
@@ -79,7 +79,7 @@ def deliver(store: Store, now: datetime, send: Sender | None = None) -> int:
             except Exception as exc:  # any notifier failure is logged, never raised
                 error = f"{type(exc).__name__}: {exc}"
         retry_at = now + timedelta(seconds=30 * 2 ** note["attempts"]) if error else None
-        store.record_delivery(note["id"], ok=error is None, error=error, now=now,
+        store.notifications.record_delivery(note["id"], ok=error is None, error=error, now=now,
                               retry_at=retry_at)
         if error is None:
             delivered += 1

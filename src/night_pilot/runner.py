@@ -127,7 +127,7 @@ class Runner:
         assert run.fencing_token is not None
         fields: dict[str, Any] = {
             "job_id": run.job_id, "execution_id": run.id, "attempt": run.attempt}
-        if self.store.get_run(run.id).cancel_requested_at is not None:
+        if self.store.runs.get(run.id).cancel_requested_at is not None:
             return Outcome(RunResult(RunStatus.CANCELLED, reason="cancelled before it started"))
         try:
             prep = self._prepare(run)
@@ -169,7 +169,7 @@ class Runner:
         s = run.settings
         raw = s.prompt_text
         if raw is None:
-            raw = self.store.run_prompt_text(run.id)
+            raw = self.store.runs.prompt_text(run.id)
         if raw is None or not raw.strip():
             raise CnpError("the prompt is empty; nothing was sent")
         work_dir = s.work_dir or os.getcwd()
@@ -198,7 +198,7 @@ class Runner:
                                         f"directory: {shown}")
             prep.resume = s.resume_session_id
             if prep.resume is None and s.continue_session and run.job_id is not None:
-                prep.resume = self.store.previous_session(run.job_id, run.id)
+                prep.resume = self.store.sessions.previous(run.job_id, run.id)
             if s.executor == ExecutorKind.SHELL:
                 prep.argv = ["/bin/sh", "-s"]
             else:
@@ -216,11 +216,11 @@ class Runner:
         if run.job_id is not None:
             name = run.job_name
             try:
-                job = self.store.get_job(run.job_id, include_deleted=True)
+                job = self.store.jobs.get(run.job_id, include_deleted=True)
                 zone, name = job.timezone, job.name
             except NotFound:
                 pass
-            previous = self.store.previous_run_status(run.job_id, run.id)
+            previous = self.store.runs.previous_status(run.job_id, run.id)
         values = templates.builtin_values(self.clock(), zone, job_name=name or "",
                                           job_id=run.job_id, previous_status=previous)
         if run.job_id is None:
@@ -313,7 +313,7 @@ class Runner:
                     watch.lost_claim = True
                     self._kill(proc)
                     return watch
-                if self.store.get_run(run.id).cancel_requested_at is not None:
+                if self.store.runs.get(run.id).cancel_requested_at is not None:
                     cancel.stop(RunStatus.CANCELLED, "cancelled on request")
             if exited_at is None and proc.poll() is not None:
                 exited_at = mono

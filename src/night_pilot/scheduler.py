@@ -131,7 +131,7 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
     runs that become claimable when their time comes: the work of writing a burst's runs is
     done before it is due, and claiming is all that is left at the due time. Such a run is
     taken back if its job is edited, paused or deleted before it is due
-    (`store.core.withdraw_ahead`), and if no daemon was looking when it came due
+    (`store.schedule.withdraw_ahead`), and if no daemon was looking when it came due
     (`runs.take_back_ahead`); its overlap policy is applied when it is claimed.
     """
     created: list[int] = []
@@ -142,9 +142,9 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
         with store.write():
             # Listed inside the transaction: on PostgreSQL the listed jobs stay locked until
             # it commits, and another daemon's pass skips them.
-            due = store.due_job_ids(until, limit=store.materialize_batch)
-            jobs = store.jobs_by_id(due)
-            busy = store.active_runs(due, now)
+            due = store.schedule.due_job_ids(until, limit=store.materialize_batch)
+            jobs = store.jobs.by_id(due)
+            busy = store.runs.active(due, now)
             try:
                 with store.savepoint():  # the whole batch at once: the common case
                     for job in jobs:
@@ -162,7 +162,7 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
                                                      bool(busy[job.id or 0]))
                     except CnpError as exc:
                         assert job.id is not None
-                        store.set_job_enabled(job.id, False, None, now)
+                        store.jobs.set_enabled(job.id, False, None, now)
                         trace("materialize_failed", level=logging.ERROR, job_id=job.id,
                               error=exc.message)
         for job_id, run_id, planned in made:  # traced once committed
@@ -209,5 +209,5 @@ def _materialize_job(store: Store, job: Job, now: datetime, until: datetime, bus
         )
     ids = runs.create_scheduled(store, job_id, plan.runs, settings, now, prompt_id=job.prompt_id)
     made = [(job_id, run_id, planned) for run_id, planned in zip(ids, plan.runs, strict=True)]
-    store.advance_job(job_id, job.next_run_at, plan.next_run_at, now)
+    store.schedule.advance(job_id, job.next_run_at, plan.next_run_at, now)
     return made

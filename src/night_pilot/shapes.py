@@ -148,7 +148,7 @@ def _json_object(text: str | None) -> Any:
 
 def job_dicts(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
               settings: bool = False) -> list[dict[str, Any]]:
-    """`job_dict` of each job as stored (`Store.job_rows`: column names, then one tuple of stored
+    """`job_dict` of each job as stored (`store.jobs.rows`: column names, then one tuple of stored
     values per job), without building a `Job`: `cnp job list` shows a thousand of them.
 
     Stored values: times as ISO 8601 text, flags as 0/1, options (`ClaudeOptions.to_json`:
@@ -180,7 +180,7 @@ def job_dicts(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
 
 
 def cooldown_dict(active: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
-    """The usage limit in force (`Store.active_cooldown(now)`, None if none), at `now`."""
+    """The usage limit in force (`store.cooldowns.active(now)`, None if none), at `now`."""
     if active is None:
         return {"active": False, "kind": None, "reset_at": None, "detected_at": None,
                 "source_execution_id": None, "seconds_left": 0, "message": None}

@@ -215,7 +215,7 @@ def test_job_update_changes_only_what_is_given(site: Site) -> None:
     p, q = site.prompt(), site.prompt("Other", "other text")
     j = site.job(p["id"], "0 3 * * *", model="opus", name="Nightly")
     with site.store() as store:
-        before = store.get_job(j["id"])
+        before = store.jobs.get(j["id"])
     r = site.api.patch(f"/api/jobs/{j['id']}", json={"model": "sonnet", "description": "d"})
     assert r.status_code == 200, r.text
     data = r.json()
@@ -223,8 +223,8 @@ def test_job_update_changes_only_what_is_given(site: Site) -> None:
                                                                               "Nightly")
     assert data["next_run_at"] == j["next_run_at"]  # schedule untouched: not rescheduled
     with site.store() as store:
-        after = store.get_job(j["id"])
-        audit = store.audit_entries("job", 1)[0]
+        after = store.jobs.get(j["id"])
+        audit = store.audit.entries("job", 1)[0]
     assert after.cron_expr == before.cron_expr and after.updated_at > before.updated_at
     assert (audit["action"], audit["actor"]) == ("update", "web")
     moved = site.api.patch(f"/api/jobs/{j['id']}", json={"cron": "15 5 * * *",
@@ -380,7 +380,7 @@ def test_secrets_in_mcp_config_and_argv_are_masked(site: Site) -> None:
     masked = site.anon.get(f"/api/jobs/{j['id']}").json()["options"]["mcp_config"]
     site.api.patch(f"/api/jobs/{j['id']}", json={"mcp_config": masked, "model": "m"})
     with site.store() as store:
-        assert "ghp_secret" in (store.get_job(j["id"]).options.mcp_config or "")
+        assert "ghp_secret" in (store.jobs.get(j["id"]).options.mcp_config or "")
     run = site.api.post(f"/api/jobs/{j['id']}/trigger").json()
     with sqlite3.connect(site.db) as db:
         db.execute("UPDATE job_executions SET argv = ? WHERE id = ?",
@@ -425,7 +425,7 @@ def test_execute_refuses_what_the_cli_refuses(site: Site, prompt: str, executor:
 def _cooldown(site: Site, hours: float) -> None:
     now = datetime.now(UTC)
     with site.store() as store:
-        store.insert_cooldown(kind="session", reset_at=now + timedelta(hours=hours),
+        store.cooldowns.insert(kind="session", reset_at=now + timedelta(hours=hours),
                               detected_at=now, source_execution_id=None,
                               message="You've hit your limit")
 
@@ -507,7 +507,7 @@ def test_the_truncation_marker_is_shown_as_such(site: Site) -> None:
     run = site.api.post(f"/api/jobs/{j['id']}/trigger").json()
     with site.store() as store:
         add_event(store, run["id"], 0, datetime.now(UTC), "stdout", "kept")
-        store.append_events(run["id"], [(1, "2026-12-04T00:00:00.000000Z", "cnp", "truncated",
+        store.events.append(run["id"], [(1, "2026-12-04T00:00:00.000000Z", "cnp", "truncated",
                                          None, "output truncated at the 4K cap")], owner=None)
     events = site.anon.get(f"/api/executions/{run['id']}/events").json()["events"]
     assert [(e["kind"], e["summary"]) for e in events] == [

@@ -209,7 +209,7 @@ def test_cooldown_banner_on_every_page(site: Site) -> None:
 
     now = datetime.now(UTC)
     with site.store() as store:
-        store.insert_cooldown(kind="weekly", reset_at=now + timedelta(hours=3), detected_at=now,
+        store.cooldowns.insert(kind="weekly", reset_at=now + timedelta(hours=3), detected_at=now,
                               source_execution_id=None, message=None)
     for url in ("/", "/jobs", "/usage", "/fragments/cooldown"):
         text = site.anon.get(url, headers=HTML).text
@@ -229,7 +229,7 @@ def test_the_overview_card_follows_a_limit_that_starts_after_the_page_loaded(sit
     assert '<p class="big ok">None</p>' in page
     now = datetime.now(UTC)
     with site.store() as store:
-        store.insert_cooldown(kind="five_hour", reset_at=now + timedelta(hours=2),
+        store.cooldowns.insert(kind="five_hour", reset_at=now + timedelta(hours=2),
                               detected_at=now, source_execution_id=None, message=None)
     card = site.anon.get("/fragments/cooldown?part=card", headers=HTML).text
     assert card.startswith('<div class="card" id="cooldown-card"')

@@ -106,22 +106,22 @@ def describe_job(job: Job) -> str:
 
 
 def create_job(store: Store, spec: JobSpec, now: datetime, cwd: Path) -> Job:
-    prompt = store.get_prompt(spec.prompt_id)
+    prompt = store.prompts.get(spec.prompt_id)
     job = build_job(spec, prompt, now, cwd)
-    job_id = store.insert_job(job, now)
+    job_id = store.jobs.insert(job, now)
     trace("register", job_id=job_id, schedule=job.schedule_text, timezone=job.timezone,
           enabled=job.enabled, next_run_at=job.next_run_at.isoformat() if job.next_run_at else None)
-    return store.get_job(job_id)
+    return store.jobs.get(job_id)
 
 
 def pause_job(store: Store, job_id: int, now: datetime) -> Job:
-    store.get_job(job_id)
-    store.set_job_enabled(job_id, False, None, now)
-    return store.get_job(job_id)
+    store.jobs.get(job_id)
+    store.jobs.set_enabled(job_id, False, None, now)
+    return store.jobs.get(job_id)
 
 
 def resume_job(store: Store, job_id: int, now: datetime) -> Job:
     """Enable a job; its next run is the first fire time after now (past ones are not owed)."""
-    job = store.get_job(job_id)
-    store.set_job_enabled(job_id, True, schedule_of(job).next_after(now), now)
-    return store.get_job(job_id)
+    job = store.jobs.get(job_id)
+    store.jobs.set_enabled(job_id, True, schedule_of(job).next_after(now), now)
+    return store.jobs.get(job_id)

@@ -60,8 +60,8 @@ def make_prompt(title: str, content: str, tags: list[str]) -> Prompt:
 
 
 def create_prompt(store: Store, prompt: Prompt, now: datetime) -> Prompt:
-    [prompt_id] = store.insert_prompts([prompt], now)
-    return store.get_prompt(prompt_id)
+    [prompt_id] = store.prompts.insert_many([prompt], now)
+    return store.prompts.get(prompt_id)
 
 
 def edit_prompt(
@@ -73,13 +73,13 @@ def edit_prompt(
     content: str | None = None,
     tags: list[str] | None = None,
 ) -> Prompt:
-    current = store.get_prompt(prompt_id)
+    current = store.prompts.get(prompt_id)
     updated = make_prompt(
         title if title is not None else current.title,
         content if content is not None else current.content,
         tags if tags is not None else current.tags,
     )
-    return store.update_prompt(replace(updated, id=prompt_id), now)
+    return store.prompts.update(replace(updated, id=prompt_id), now)
 
 
 def export_prompts(store: Store) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def export_prompts(store: Store) -> dict[str, Any]:
         "version": EXPORT_VERSION,
         "prompts": [
             {"id": p.id, "title": p.title, "content": p.content, "tags": p.tags}
-            for p in store.list_prompts()
+            for p in store.prompts.all()
         ],
     }
 

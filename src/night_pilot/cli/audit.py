@@ -45,7 +45,7 @@ def audit(env: Env, job_id: int | None, execution_id: int | None, action: str | 
           limit: int, verify: bool) -> None:
     """Show the audit log, newest first."""
     store = env.store()
-    entries = store.audit_log(job_id=job_id, execution_id=execution_id, action=action,
+    entries = store.audit.log(job_id=job_id, execution_id=execution_id, action=action,
                               limit=limit)
     rows = []
     mismatches = 0
@@ -53,7 +53,7 @@ def audit(env: Env, job_id: int | None, execution_id: int | None, action: str | 
         sha = e["details"].get("prompt_sha256")
         item = {**e, "at": iso(e["at"])}
         if verify and sha and e["entity"] == "execution":
-            text = store.run_prompt_text(e["entity_id"])
+            text = store.runs.prompt_text(e["entity_id"])
             same = text is not None and hashlib.sha256(text.encode()).hexdigest() == sha
             item["verified"] = same
             mismatches += not same

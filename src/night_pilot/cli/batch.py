@@ -42,7 +42,7 @@ def _items(env: Env, prompt_ids: str | None, file: str | None) -> list[BatchItem
             raise InvalidInput(f"--prompts: {raw.strip()!r} is not a prompt id") from None
     items = []
     for prompt_id in ids:
-        prompt = env.store().get_prompt(prompt_id)
+        prompt = env.store().prompts.get(prompt_id)
         items.append(BatchItem(f"prompt {prompt_id}: {prompt.title}", prompt_id=prompt_id))
     if not items:
         raise InvalidInput("--prompts names no prompt")
@@ -97,7 +97,7 @@ def batch(env: Env, /, prompt_ids: str | None, file: str | None, concurrent: int
     store = env.store()
     spec = catalog.JobSpec(prompt_id=0, cron="@daily", add_dirs=list(add_dirs), **opts)
     if not force and spec.executor == "claude":
-        active = store.active_cooldown(_now())
+        active = store.cooldowns.active(_now())
         if active is not None:
             raise CnpError(
                 f"a usage limit ({active['kind']}) is in force until "
@@ -109,7 +109,7 @@ def batch(env: Env, /, prompt_ids: str | None, file: str | None, concurrent: int
         content = item.prompt_text
         if content is None:
             assert item.prompt_id is not None
-            content = store.get_prompt(item.prompt_id).content
+            content = store.prompts.get(item.prompt_id).content
         try:
             review = catalog.review_adhoc(content, settings, _now())
         except CnpError as exc:

@@ -15,7 +15,7 @@ from .output import emit, fields
 
 def _state(env: Env) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return cooldown_dict(env.store().active_cooldown(now), now)
+    return cooldown_dict(env.store().cooldowns.active(now), now)
 
 
 def _countdown(seconds: int) -> str:
@@ -60,6 +60,6 @@ def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
 @pass_env
 def cooldown_clear(env: Env) -> None:
     """Forget the recorded limit: deferred runs become due now."""
-    cleared = env.store().clear_cooldowns(datetime.now(UTC))
+    cleared = env.store().cooldowns.clear(datetime.now(UTC))
     emit(env.fmt, {"cleared": cleared},
          lambda: echo(f"Cleared {cleared} usage limit(s); deferred runs are due now."))

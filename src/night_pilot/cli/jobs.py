@@ -98,7 +98,7 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
                            enabled=not no_register, **opts)
     now = datetime.now(UTC)
     store = env.store()
-    prompt = store.get_prompt(prompt_id)
+    prompt = store.prompts.get(prompt_id)
     if dry_run:
         built = catalog.build_job(spec, prompt, now, Path.cwd())
         review = catalog.review_job(built, prompt.content, now)
@@ -170,7 +170,7 @@ def show_review(review: Review) -> None:
 def job_list(env: Env, include_deleted: bool) -> None:
     """List jobs with their next run and last status."""
     # From stored rows straight to the JSON shape: no Job objects for a thousand jobs.
-    jobs = job_dicts(*env.store().job_rows(include_deleted=include_deleted), settings=True)
+    jobs = job_dicts(*env.store().jobs.rows(include_deleted=include_deleted), settings=True)
 
     def pretty() -> None:
         from ..models import schedule_text
@@ -239,7 +239,7 @@ def job_show(env: Env, job_id: int) -> None:
     """Show a job, with its schedule in plain English."""
     from .. import catalog
 
-    j = env.store().get_job(job_id, include_deleted=True)
+    j = env.store().jobs.get(job_id, include_deleted=True)
     data = job_data(j, catalog.describe_job(j))
     emit(env.fmt, data, lambda: _show(data))
 
@@ -275,7 +275,7 @@ def job_resume(env: Env, job_id: int) -> None:
 @pass_env
 def job_delete(env: Env, job_id: int) -> None:
     """Delete a job; its run history stays readable."""
-    env.store().delete_job(job_id, datetime.now(UTC))
+    env.store().jobs.delete(job_id, datetime.now(UTC))
     emit(env.fmt, {"id": job_id, "deleted": True}, lambda: echo(f"Deleted job {job_id}"))
 
 
@@ -292,7 +292,7 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
 
     from .. import catalog
 
-    j = env.store().get_job(job_id, include_deleted=True)
+    j = env.store().jobs.get(job_id, include_deleted=True)
     start = datetime.now(UTC)
     if after:
         try:

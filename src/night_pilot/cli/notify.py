@@ -46,7 +46,7 @@ def notify_add(env: Env, url: str, job_id: int | None, events: str) -> None:
     if "://" not in url:
         raise InvalidInput(f"{url!r} is not an apprise URL (scheme://…)")
     wanted = _events(events)
-    target_id = env.store().add_notification_target(url, wanted, job_id, datetime.now(UTC))
+    target_id = env.store().notifications.add_target(url, wanted, job_id, datetime.now(UTC))
     emit(env.fmt, {"id": target_id, "url": redact(url), "job_id": job_id, "events": wanted},
          lambda: echo(f"Added notification target {target_id} ({', '.join(wanted)})"))
 
@@ -58,7 +58,7 @@ def notify_list(env: Env) -> None:
     """List notification targets (URLs shown with secrets masked)."""
     from ..notify import redact
 
-    targets = [{**t, "url": redact(t["url"])} for t in env.store().notification_targets()]
+    targets = [{**t, "url": redact(t["url"])} for t in env.store().notifications.targets()]
     emit(env.fmt, {"targets": targets}, lambda: table(
         ["id", "job", "events", "url"],
         [(t["id"], t["job_id"] or "all", t["events"], t["url"]) for t in targets]))
@@ -70,7 +70,7 @@ def notify_list(env: Env) -> None:
 @pass_env
 def notify_remove(env: Env, target_id: int) -> None:
     """Stop sending to a target."""
-    env.store().remove_notification_target(target_id)
+    env.store().notifications.remove_target(target_id)
     emit(env.fmt, {"id": target_id, "removed": True},
          lambda: echo(f"Removed notification target {target_id}"))
 
@@ -84,7 +84,7 @@ def notify_test(env: Env, url: str | None) -> None:
     from ..notify import apprise_send, redact
 
     urls = [url] if url else list(dict.fromkeys(
-        t["url"] for t in env.store().notification_targets()))
+        t["url"] for t in env.store().notifications.targets()))
     if not urls:
         raise InvalidInput("no notification targets: give a URL or `cnp notify add` one first")
     apprise_send(urls, "[cnp] test notification", "Claude Night Pilot can reach you.",

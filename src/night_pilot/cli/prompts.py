@@ -55,7 +55,7 @@ def prompt_create(
 @pass_env
 def prompt_list(env: Env, tag: str | None) -> None:
     """List prompts."""
-    prompts = env.store().list_prompts(tag)
+    prompts = env.store().prompts.all(tag)
     emit(
         env.fmt,
         {"prompts": [prompt_dict(p) for p in prompts]},
@@ -75,7 +75,7 @@ def prompt_list(env: Env, tag: str | None) -> None:
 @pass_env
 def prompt_show(env: Env, prompt_id: int) -> None:
     """Show one prompt in full."""
-    p = env.store().get_prompt(prompt_id)
+    p = env.store().prompts.get(prompt_id)
 
     def pretty() -> None:
         fields([("id", p.id), ("title", p.title), ("tags", p.tags),
@@ -123,7 +123,7 @@ def prompt_edit(
 @pass_env
 def prompt_delete(env: Env, prompt_id: int) -> None:
     """Delete a prompt (refused while jobs use it)."""
-    env.store().delete_prompt(prompt_id, datetime.now(UTC))
+    env.store().prompts.delete(prompt_id, datetime.now(UTC))
     emit(env.fmt, {"id": prompt_id, "deleted": True},
          lambda: echo(f"Deleted prompt {prompt_id}"))
 
@@ -158,6 +158,6 @@ def prompt_import(env: Env, file: str) -> None:
             raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from exc
         text = catalog.decode_prompt_bytes(data, file)
     prompts = catalog.parse_prompt_export(text, file)
-    ids = env.store().insert_prompts(prompts, datetime.now(UTC))
+    ids = env.store().prompts.insert_many(prompts, datetime.now(UTC))
     emit(env.fmt, {"imported": len(ids), "ids": ids},
          lambda: echo(f"Imported {len(ids)} prompts: {', '.join(map(str, ids)) or '-'}"))

@@ -54,7 +54,7 @@ def wait_for(env: Env, run: Execution, poll: float = 0.25) -> Execution:
 
     store = env.store()
     while True:
-        current = store.get_run(run.id)
+        current = store.runs.get(run.id)
         if current.status in TERMINAL_STATUSES:
             follow = next_attempt(store, current) if current.status == RunStatus.FAILED else None
             if follow is None:
@@ -147,7 +147,7 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
 @pass_env
 def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
     """List runs, newest first."""
-    runs = env.store().list_runs(job_id=job_id, status=status, limit=limit)
+    runs = env.store().runs.recent(job_id=job_id, status=status, limit=limit)
     emit(env.fmt, {"executions": [run_data(r) for r in runs]}, lambda: table(
         ["id", "job", "status", "try", "scheduled", "duration", "tokens", "cost", "reason"],
         [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.status, r.attempt,
@@ -177,9 +177,9 @@ def execution_show(env: Env, execution_id: int, events: bool, follow: bool) -> N
     if follow:
         _follow(env, execution_id)
         return
-    e = store.get_run(execution_id)
+    e = store.runs.get(execution_id)
     data = run_data(e)
-    lines = store.run_events(execution_id) if events else []
+    lines = store.events.read(execution_id) if events else []
     if events:
         data["events"] = lines
 
@@ -207,8 +207,8 @@ def _follow(env: Env, execution_id: int) -> None:
     store = env.store()
     after = -1
     while True:
-        e = store.get_run(execution_id)
-        rows = store.run_events(execution_id, after)
+        e = store.runs.get(execution_id)
+        rows = store.events.read(execution_id, after)
         for row in rows:
             echo(json.dumps(row) if env.fmt == "json" else _event_line(row))
         if rows:

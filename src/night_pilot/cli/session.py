@@ -36,7 +36,7 @@ def session() -> None:
 @pass_env
 def session_list(env: Env, job_id: int | None, limit: int) -> None:
     """List sessions, most recently active first."""
-    rows = env.store().sessions(job_id=job_id, limit=limit)
+    rows = env.store().sessions.recent(job_id=job_id, limit=limit)
     data = {"sessions": [{**r, "first_at": iso(r["first_at"]), "last_at": iso(r["last_at"])}
                          for r in rows]}
     emit(env.fmt, data, lambda: table(
@@ -51,7 +51,7 @@ def session_list(env: Env, job_id: int | None, limit: int) -> None:
 
 def _resolve(env: Env, given: str) -> str:
     store = env.store()
-    matches = store.session_ids_like(given)
+    matches = store.sessions.ids_like(given)
     if given in matches:
         return given
     if not matches:
@@ -70,7 +70,7 @@ def session_show(env: Env, session_id: str) -> None:
     """Show a session's runs in order, with totals (a unique prefix of the id will do)."""
     sid = _resolve(env, session_id)
     store = env.store()
-    runs = store.session_runs(sid)
+    runs = store.sessions.runs(sid)
     total: dict[str, Any] = {
         "input_tokens": sum(r.input_tokens or 0 for r in runs),
         "output_tokens": sum(r.output_tokens or 0 for r in runs),

@@ -137,7 +137,7 @@ def usage_import(env: Env, paths: tuple[str, ...], rebuild: bool) -> None:
              else service.default_roots())
     store = env.store()
     if rebuild:
-        store.clear_usage_ledger()
+        store.usage.clear_ledger()
     report = service.import_transcripts(store, roots, datetime.now(UTC))
     data = report.to_dict()
 

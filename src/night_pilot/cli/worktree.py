@@ -61,7 +61,7 @@ def _describe(changes: dict[str, Any] | None) -> str:
 def worktree_list(env: Env, job_id: int | None, include_removed: bool) -> None:
     """List run worktrees still on disk (kept or in use), newest first, with what they hold."""
     states = ("active", "kept", "removed") if include_removed else ("active", "kept")
-    runs = env.store().worktree_runs(job_id=job_id, states=states)
+    runs = env.store().runs.with_worktree(job_id=job_id, states=states)
     items = [_entry(r, inspect=r.worktree_state != "removed") for r in runs]
     emit(env.fmt, {"worktrees": items}, lambda: table(
         ["run", "job", "state", "branch", "path", "holds"],
@@ -100,7 +100,7 @@ def _clean_one(env: Env, run: Execution, force: bool, dry_run: bool) -> dict[str
         wt.remove(repo, path, branch, delete_branch=not keep_branch)
     except CnpError as exc:
         return outcome("failed", exc.message)
-    env.store().worktree_cleaned(run.id, datetime.now(UTC), {
+    env.store().runs.worktree_cleaned(run.id, datetime.now(UTC), {
         "job_id": run.job_id, "branch": branch, "path": path, "reason": why,
         "branch_kept": keep_branch})
     return outcome("removed", why)
@@ -116,7 +116,7 @@ def _clean_one(env: Env, run: Execution, force: bool, dry_run: bool) -> dict[str
 @pass_env
 def worktree_clean(env: Env, job_id: int | None, force: bool, dry_run: bool) -> None:
     """Remove kept worktrees that no longer hold changes (all of them with --force)."""
-    runs = env.store().worktree_runs(job_id=job_id)
+    runs = env.store().runs.with_worktree(job_id=job_id)
     results = [_clean_one(env, r, force, dry_run) for r in runs]
     failed = [r for r in results if r["action"] == "failed"]
     emit(env.fmt, {"dry_run": dry_run, "worktrees": results}, lambda: table(

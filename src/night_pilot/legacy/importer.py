@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from ..store import Store
-from ..store.legacy import ImportedJob, LegacyData, LegacyImports
+from ..store.legacy import ImportedJob, LegacyImports
+from ..store.legacy_file import LegacyData
 from .mapping import ImportOptions, Plan, plan_import
 from .report import build_report, compare_sample
 
@@ -20,8 +21,8 @@ def import_legacy(store: Store | None, data: LegacyData, options: ImportOptions,
     `store` may be None for a dry run when our database does not exist yet (nothing to compare
     against, and a dry run must not create it)."""
     if dry_run:
-        existing = store.legacy_imports() if store is not None else LegacyImports.none()
-        before = store.legacy_counts() if store is not None else _zero_counts()
+        existing = store.legacy.imports() if store is not None else LegacyImports.none()
+        before = store.legacy.counts() if store is not None else _zero_counts()
         plan = plan_import(data, existing, options, now)
         after = {"prompts": before["prompts"] + len(plan.prompts),
                  "jobs": before["jobs"] + len(plan.jobs),
@@ -34,16 +35,16 @@ def import_legacy(store: Store | None, data: LegacyData, options: ImportOptions,
     with store.write():
         # Everything below reads and writes inside one transaction: what was imported before
         # cannot change under us, and any failure leaves our database exactly as it was.
-        existing = store.legacy_imports()
-        before = store.legacy_counts()
+        existing = store.legacy.imports()
+        before = store.legacy.counts()
         plan = plan_import(data, existing, options, now)
-        store.insert_legacy_prompts(plan.prompts, now)
-        store.insert_legacy_jobs(plan.jobs, now)
-        store.insert_legacy_runs(plan.runs)
-        after = store.legacy_counts()
-        sample = compare_sample(data, store.legacy_imports().jobs, plan)
+        store.legacy.insert_prompts(plan.prompts, now)
+        store.legacy.insert_jobs(plan.jobs, now)
+        store.legacy.insert_runs(plan.runs)
+        after = store.legacy.counts()
+        sample = compare_sample(data, store.legacy.imports().jobs, plan)
         report = build_report(plan, data, before, after, sample, dry_run=False, now=now)
-        report["audit_id"] = store.record_legacy_import(report, now)
+        report["audit_id"] = store.legacy.record_import(report, now)
     return report
 
 

@@ -18,12 +18,12 @@ from ..errors import InvalidCron
 from ..models import Job
 from ..store.legacy import (
     ImportedJob,
-    LegacyData,
     LegacyImports,
     LegacyJobRow,
     LegacyPromptRow,
     LegacyRunRow,
 )
+from ..store.legacy_file import LegacyData
 from .tables import UNKNOWN_RESULT, UNKNOWN_SCHEDULE_STATE, JobState, result_mapping, schedule_state
 from .values import (
     as_legacy_id,

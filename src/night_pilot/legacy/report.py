@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..store.legacy import ImportedJob, LegacyData
+from ..store.legacy import ImportedJob
+from ..store.legacy_file import LegacyData
 from .mapping import Plan
 from .values import as_legacy_id, as_text, cron_matches, parse_legacy_time
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..config import DB_FILENAME, LEGACY_DB_FILENAME
 from ..errors import Conflict, InvalidInput, NotFound
-from ..store.legacy import LegacyData, LegacyQueries
+from ..store import legacy_file
+from ..store.legacy_file import LegacyData
 
 # The file names the old tool wrote, wherever it was started. Ours is the second one too, so a
 # candidate is only taken when it has the legacy schema and is not the database cnp uses.
@@ -42,7 +43,7 @@ def find_legacy_databases(cwd: Path, home: Path, ours: Path | None) -> Discovery
                 result.passed_over.append({"path": str(path),
                                            "reason": "the database cnp itself uses"})
                 continue
-            probe = LegacyQueries.probe_database(path)
+            probe = legacy_file.probe(path)
             if probe.kind == "legacy":
                 result.found.append(path)
             else:
@@ -86,4 +87,4 @@ def check_legacy_path(path: Path, ours: Path | None) -> Path:
 
 def read_legacy(path: Path) -> LegacyData:
     """The whole legacy file, read-only; refuses a file that is not a legacy database."""
-    return LegacyQueries.read_legacy(path)
+    return legacy_file.read(path)

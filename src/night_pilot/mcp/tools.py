@@ -72,12 +72,12 @@ JOB_ID = Arg("job_id", "integer", "The job's id (see list_jobs).", required=True
 
 
 def _list_jobs(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
-    return {"jobs": job_dicts(*store.job_rows(include_deleted=a["include_deleted"]),
+    return {"jobs": job_dicts(*store.jobs.rows(include_deleted=a["include_deleted"]),
                               settings=True)}
 
 
 def _show_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
-    job = store.get_job(a["job_id"], include_deleted=True)
+    job = store.jobs.get(a["job_id"], include_deleted=True)
     return job_dict(job, catalog.describe_job(job), settings=True)
 
 
@@ -158,7 +158,7 @@ def _create_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> di
     if a["title"] is not None and a["prompt"] is None:
         raise InvalidInput("title is the title of a new prompt: give it with prompt")
     if a["prompt_id"] is not None:
-        prompt = store.get_prompt(a["prompt_id"])
+        prompt = store.prompts.get(a["prompt_id"])
     else:
         prompt = drafts.new_prompt(a["prompt"], a["title"])
     spec = catalog.JobSpec(prompt_id=a["prompt_id"] or 0, enabled=not a["paused"],
@@ -183,12 +183,12 @@ def _create_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> di
 # -- runs and usage ----------------------------------------------------------------------------
 
 def _list_runs(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
-    runs = store.list_runs(job_id=a["job_id"], status=a["status"], limit=a["limit"])
+    runs = store.runs.recent(job_id=a["job_id"], status=a["status"], limit=a["limit"])
     return {"executions": [execution_dict(r) for r in runs]}
 
 
 def _show_run(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
-    return execution_dict(store.get_run(a["run_id"]))
+    return execution_dict(store.runs.get(a["run_id"]))
 
 
 def _usage_daily(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def cancel(store: Store, run_id: int, now: datetime) -> RunStatus:
     """Cancel a run: at once if it has not started, else its owner is asked to stop it.
     Returns its status after the request; a run that already ended otherwise is an error."""
-    status = store.request_cancel(run_id, now)
+    status = store.runs.request_cancel(run_id, now)
     if status in TERMINAL_STATUSES and status != RunStatus.CANCELLED:
         raise CnpError(f"execution {run_id} already ended ({status})")
     return status
@@ -29,4 +29,4 @@ def stop_requested(status: RunStatus) -> bool:
 
 def prune(store: Store, before: datetime) -> dict[str, int]:
     """Delete finished runs (and their events) that ended before `before`."""
-    return store.prune_runs(before)
+    return store.runs.prune(before)

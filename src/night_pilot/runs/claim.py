@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime | None:
     """While a usage limit is in force (its reset plus the margin is ahead), when it ends."""
-    active = store.active_cooldown(now - margin)
+    active = store.cooldowns.active(now - margin)
     if active is None:
         return None
     end: datetime = active["reset_at"] + margin
@@ -45,20 +45,20 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
     skipped: list[Claim] = []
     with store.write():
         until = cooldown_until(store, now, cooldown_margin)
-        candidates = store.claimable_runs(now, limit=slots * 4 + 16)
+        candidates = store.claims.claimable(now, limit=slots * 4 + 16)
         if until is not None:
             for run in [c for c in candidates if c.executor == ExecutorKind.CLAUDE]:
-                store.defer_run(run.id, until, "deferred: a usage limit is in force until "
+                store.runs.defer(run.id, until, "deferred: a usage limit is in force until "
                                 f"{until:%Y-%m-%d %H:%M:%S} UTC")
                 trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
                       start=until.isoformat())
             candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
-        overlap = store.job_overlaps({c.job_id for c in candidates if c.job_id is not None})
+        overlap = store.jobs.overlaps({c.job_id for c in candidates if c.job_id is not None})
         exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
         # Whether such a job already has a run going is decided by one daemon at a time; a
         # job another daemon is deciding about right now is left for the next pass.
         held = store.lock_jobs(exclusive)
-        active = store.active_runs(held, now)
+        active = store.runs.active(held, now)
         running = {job_id: any(s in (RunStatus.QUEUED, RunStatus.RUNNING) for _, s in runs)
                    for job_id, runs in active.items()}
         for run in candidates:
@@ -78,10 +78,11 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
                 running[run.job_id] = True
             claimed.append(run)
         for run in skipped:
-            store.set_run_status(run.id, RunStatus.SKIPPED, OVERLAP_SKIPPED, now)
-        tokens = store.next_fencing_tokens(len(claimed))
-        store.claim_many([(run.id, token) for run, token in zip(claimed, tokens, strict=True)],
-                         instance, host, now, now + lease)
+            store.runs.set_status(run.id, RunStatus.SKIPPED, OVERLAP_SKIPPED, now)
+        tokens = store.claims.next_tokens(len(claimed))
+        store.claims.claim_many(
+            [(run.id, token) for run, token in zip(claimed, tokens, strict=True)],
+            instance, host, now, now + lease)
         for run, token in zip(claimed, tokens, strict=True):
             run.fencing_token = token
     if hand_over is not None:
@@ -100,10 +101,10 @@ def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: 
               lease: timedelta) -> Execution | None:
     """Claim one specific run for in-process execution (`execute`, `job trigger --wait`)."""
     with store.write():
-        token = store.next_fencing_token()
-        if not store.claim_run(run_id, instance, host, token, now, now + lease):
+        token = store.claims.next_token()
+        if not store.claims.claim(run_id, instance, host, token, now, now + lease):
             return None
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt, token=token,
           instance=instance)
     return run
@@ -111,19 +112,19 @@ def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: 
 
 def renew_claims(store: Store, instance: str, now: datetime, lease: timedelta) -> None:
     """Keep the leases of a daemon's claimed runs alive (those waiting for a slot too)."""
-    store.heartbeat_runs(instance, now, now + lease)
+    store.claims.heartbeat_all(instance, now, now + lease)
 
 
 def release_claims(store: Store, instance: str, now: datetime) -> int:
     """A stopping daemon's claims that no worker started go back to pending for the next."""
-    return store.release_claims(instance, now)
+    return store.claims.release(instance, now)
 
 
 def take_back_ahead(store: Store, now: datetime, *, due: bool) -> dict[int, datetime]:
-    """Runs materialized ahead go back to their jobs (`Store.take_back_ahead`): with `due`,
+    """Runs materialized ahead go back to their jobs (`store.schedule.take_back_ahead`): with `due`,
     those that came due while no daemon was looking, else those still to come. Returns each
     job's restored next fire time."""
-    taken = store.take_back_ahead(now, due=due)
+    taken = store.schedule.take_back_ahead(now, due=due)
     if taken:
         trace("taken_back", jobs=len(taken), due=due,
               earliest=min(taken.values()).isoformat())

@@ -36,7 +36,7 @@ def create_scheduled(store: Store, job_id: int, planned: Sequence[PlannedRun],
                      ) -> list[int]:
     """The rows of a job's planned fire times, in the caller's transaction (the one that
     advances the job's `next_run_at`). Returns their ids, in order."""
-    return [store.insert_run(
+    return [store.runs.insert(
         job_id=job_id, scheduled_for=p.scheduled_for, trigger=Trigger.SCHEDULE,
         status=p.status, reason=p.reason, settings=settings, now=now, prompt_id=prompt_id,
     ) for p in planned]
@@ -45,24 +45,24 @@ def create_scheduled(store: Store, job_id: int, planned: Sequence[PlannedRun],
 def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
     """A manual run of a job, now: recorded like a scheduled one (overlap policy included)."""
     with store.write():
-        job = store.get_job(job_id)
-        busy = bool(store.active_runs([job_id], now)[job_id])
+        job = store.jobs.get(job_id)
+        busy = bool(store.runs.active([job_id], now)[job_id])
         status, reason = RunStatus.PENDING, None
         if busy and job.overlap == OverlapPolicy.SKIP:
             status = RunStatus.SKIPPED
             reason = OVERLAP_SKIPPED
-        run_id = store.insert_run(
+        run_id = store.runs.insert(
             job_id=job_id, scheduled_for=now, trigger=Trigger.MANUAL, status=status,
             reason=reason, settings=RunSettings.of_job(job), now=now, prompt_id=job.prompt_id,
         )
     trace("trigger", job_id=job_id, execution_id=run_id, attempt=1, manual=True)
-    return store.get_run(run_id)
+    return store.runs.get(run_id)
 
 
 def refuse_during_cooldown(store: Store, now: datetime, *, hint: str) -> None:
     """An ad-hoc Claude run is not started while a usage limit is in force (unless its caller
     was told to; `hint` says how)."""
-    active = store.active_cooldown(now)
+    active = store.cooldowns.active(now)
     if active is not None:
         raise CnpError(
             f"a usage limit ({active['kind']}) is in force until "
@@ -89,15 +89,15 @@ def create_adhoc(store: Store, settings: RunSettings, now: datetime,
     if settings.prompt_text is None:
         raise CnpError("an ad-hoc run needs the text of its prompt")
     found = review_adhoc(settings.prompt_text, settings, now)
-    run_id = store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
+    run_id = store.runs.insert(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
                               status=RunStatus.PENDING, settings=settings, now=now)
-    return store.get_run(run_id), found
+    return store.runs.get(run_id), found
 
 
 def create_batch_item(store: Store, settings: RunSettings, now: datetime, *,
                       prompt_id: int | None) -> int:
     """One item of a batch, pending, in the caller's transaction (which claims it too)."""
-    return store.insert_run(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
+    return store.runs.insert(job_id=None, scheduled_for=now, trigger=Trigger.EXECUTE,
                             status=RunStatus.PENDING, now=now, prompt_id=prompt_id,
                             settings=settings)
 
@@ -107,7 +107,7 @@ def create_follow_up(store: Store, run: Execution, status: RunStatus, now: datet
                      retry_at: datetime | None = None) -> int:
     """The next attempt of `run` (a retry, a deferral past a usage limit), in the caller's
     transaction."""
-    return store.insert_run(
+    return store.runs.insert(
         job_id=run.job_id, scheduled_for=run.scheduled_for, trigger=Trigger.RETRY,
         status=status, settings=settings or run.settings, now=now, attempt=run.attempt + 1,
         prompt_id=run.prompt_id, retry_at=retry_at, reason=reason, retry_of=run.id,

@@ -77,12 +77,12 @@ def finish(store: Store, run: Execution, outcome: Outcome, *, instance: str, now
     with store.write():
         # The last lines and the outcome commit together: a run is never recorded
         # completed without its result line.
-        if (output is not None and not output.finish()) or not store.finish_run(
+        if (output is not None and not output.finish()) or not store.claims.finish(
                 run.id, instance, run.fencing_token, result, now):
             trace("lost_claim", **fields)
             return None
         if result.worktree_state is not None:
-            store.set_worktree_state(run.id, result.worktree_state)
+            store.runs.set_worktree_state(run.id, result.worktree_state)
         if result.limit_reset_at is not None:
             _wait_out_limit(store, run, result, now, policy, fields)
         elif not retry:
@@ -101,7 +101,7 @@ def _wait_out_limit(store: Store, run: Execution, result: RunResult, now: dateti
     """Record the cooldown and a follow-up attempt that starts after the reset, either the
     prompt again or the interrupted session resumed (the job's --on-limit)."""
     assert result.limit_reset_at is not None and result.limit_kind is not None
-    cooldown_id = store.insert_cooldown(
+    cooldown_id = store.cooldowns.insert(
         kind=result.limit_kind, reset_at=result.limit_reset_at, detected_at=now,
         source_execution_id=run.id, message=result.reason)
     if cooldown_id is not None:
@@ -138,13 +138,13 @@ def _wait_out_limit(store: Store, run: Execution, result: RunResult, now: dateti
 def fail_internal(store: Store, run_id: int, instance: str, token: int, exc: Exception,
                   now: datetime) -> None:
     """A run whose execution hit a bug of ours: failed with the error, if still ours."""
-    store.finish_run(run_id, instance, token,
+    store.claims.finish(run_id, instance, token,
                      RunResult(RunStatus.FAILED, reason=f"internal error: {exc!r}"), now)
 
 
 def next_attempt(store: Store, run: Execution) -> Execution | None:
     """The attempt that continues `run` (a retry or a deferral), if one was scheduled."""
-    return store.next_attempt_of(run.id)
+    return store.runs.next_attempt_of(run.id)
 
 
 def _usage_line(result: RunResult) -> str:

@@ -32,9 +32,9 @@ def run_to_end(store: Store, runner: Runner, run: Execution, *, host: str,
             claimed = claim_one(store, run.id, runner.clock(), instance=runner.instance,
                                 host=host, lease=lease)
         if claimed is None:
-            return store.get_run(run.id)  # somebody else took it (a daemon started meanwhile)
+            return store.runs.get(run.id)  # somebody else took it (a daemon started meanwhile)
         runner.run(claimed, cancel)
-        done = store.get_run(run.id)
+        done = store.runs.get(run.id)
         follow = next_attempt(store, done) if done.status == RunStatus.FAILED else None
         if follow is None or follow.status != RunStatus.RETRY_WAIT:
             return done
@@ -42,8 +42,8 @@ def run_to_end(store: Store, runner: Runner, run: Execution, *, host: str,
                    if follow.retry_at is not None else 0.0)
         if cancel is not None:
             if cancel.wait(wait):
-                store.request_cancel(follow.id, runner.clock())
-                return store.get_run(follow.id)
+                store.runs.request_cancel(follow.id, runner.clock())
+                return store.runs.get(follow.id)
         else:
             time.sleep(wait)
         run = follow

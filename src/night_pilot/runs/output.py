@@ -97,7 +97,7 @@ class OutputRecorder:
         rows, self._rows, self._oldest = self._rows, [], None
         try:
             with self.store.write():
-                if not self.store.append_events(self.run_id, rows, owner=self.owner):
+                if not self.store.events.append(self.run_id, rows, owner=self.owner):
                     return False
                 crash_point("event_batch")  # crash tests: killed inside the transaction
         except BaseException:
@@ -121,11 +121,11 @@ class OutputRecorder:
                     self._rows[i] = (*row[:5], text)
                     break
             else:
-                if not self.store.append_events(self.run_id, [], owner=self.owner):
+                if not self.store.events.append(self.run_id, [], owner=self.owner):
                     return False
-                self.store.set_event_line(self.run_id, self.marker_seq, text)
+                self.store.events.set_line(self.run_id, self.marker_seq, text)
         rows, self._rows, self._oldest = self._rows, [], None
-        return self.store.append_events(self.run_id, rows, owner=self.owner)
+        return self.store.events.append(self.run_id, rows, owner=self.owner)
 
     def note(self) -> str | None:
         """What a run whose output was truncated says about it, else None."""

@@ -27,7 +27,7 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
          ) -> list[Execution]:
     """Turn runs whose lease expired (or the given orphans) into `interrupted`, kill what is
     left of their processes on this host, and retry them per the job's interrupt policy."""
-    victims = {r.id: r for r in store.expired_runs(now)}
+    victims = {r.id: r for r in store.claims.expired(now)}
     orphan_ids = {r.id for r in orphans or []}
     for r in orphans or []:
         victims.setdefault(r.id, r)
@@ -39,12 +39,12 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
             # Conditional on the lease still being over: the owner may have heartbeated
             # since we listed it (an orphan's owner is known dead; no condition).
             expired = None if run.id in orphan_ids else now
-            if not store.interrupt_run(run.id, run.fencing_token, reason, now,
+            if not store.claims.interrupt(run.id, run.fencing_token, reason, now,
                                        lease_expired_at=expired):
                 continue
             # Decide on the row as it is now, not as listed: its owner may have started it
             # in between, and a started run must not be rerun behind the policy's back.
-            run = store.get_run(run.id)
+            run = store.runs.get(run.id)
             retry = _retry_after_interrupt(store, run)
             if not retry:
                 notify.run_finished(store, run, RunStatus.INTERRUPTED, reason, now)
@@ -66,7 +66,7 @@ def _retry_after_interrupt(store: Store, run: Execution) -> bool:
     policy = InterruptPolicy.RETRY_UNSTARTED
     if run.job_id is not None:
         with contextlib.suppress(NotFound):
-            policy = store.get_job(run.job_id, include_deleted=True).on_interrupt
+            policy = store.jobs.get(run.job_id, include_deleted=True).on_interrupt
     if policy == InterruptPolicy.ALWAYS:
         return True
     if policy == InterruptPolicy.NEVER:

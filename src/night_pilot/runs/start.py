@@ -55,7 +55,7 @@ def _facts(run: Execution, prep: Prepared) -> dict[str, Any]:
 def _record_facts(store: Store, run: Execution, instance: str, prep: Prepared) -> bool:
     assert run.fencing_token is not None
     tree = prep.tree
-    return store.record_spawn(
+    return store.claims.record_spawn(
         run.id, instance, run.fencing_token, rendered=prep.templated,
         file_refs=prep.refs.to_list(), risk_level=prep.risk.level,
         worktree_branch=tree.branch if tree else None,
@@ -69,7 +69,7 @@ def refuse(store: Store, run: Execution, instance: str, prep: Prepared, reason: 
     caller then fails the run with `reason`."""
     with store.write():
         if _record_facts(store, run, instance, prep):
-            store.add_audit(now, "refuse", "execution", run.id,
+            store.audit.add(now, "refuse", "execution", run.id,
                             {**_facts(run, prep), "reason": reason,
                              "prompt_sha256": prep.sha256}, actor=instance)
     trace("refused", execution_id=run.id, job_id=run.job_id, reason=reason)
@@ -85,14 +85,14 @@ def start(store: Store, run: Execution, instance: str, prep: Prepared, pid: int,
     # The exact text sent is kept when it is not the stored prompt as written.
     keep_text = run.settings.prompt_text is None or prep.templated
     with store.write():
-        started = store.mark_running(
+        started = store.claims.mark_running(
             run.id, instance, run.fencing_token, now, pid=pid,
             process_start=start_time(pid), argv=argv,
             prompt_text=prep.prompt if keep_text else None, prompt_sha256=sha,
         )
         if started:
             _record_facts(store, run, instance, prep)
-            store.add_audit(now, "run", "execution", run.id,
+            store.audit.add(now, "run", "execution", run.id,
                             {**_facts(run, prep), "prompt_sha256": sha, "argv": argv,
                              "pid": pid}, actor=instance)
     return started
@@ -102,4 +102,4 @@ def heartbeat(store: Store, run: Execution, instance: str, now: datetime,
               lease: timedelta) -> bool:
     """Renew a running run's lease; False if the claim is lost."""
     assert run.fencing_token is not None
-    return store.heartbeat_run(run.id, instance, run.fencing_token, now, now + lease)
+    return store.claims.heartbeat(run.id, instance, run.fencing_token, now, now + lease)

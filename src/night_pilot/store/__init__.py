@@ -1,17 +1,21 @@
 """Storage: the only code that talks to the database.
 
 `open_store` picks the backend for a `DbLocation`: an SQLite file (the default, stdlib only)
-or a PostgreSQL URL (psycopg, the `postgres` extra, imported only then). Everything above this
-package calls store methods and never writes SQL of its own.
+or a PostgreSQL URL (psycopg, the `postgres` extra, imported only then). A store holds the
+connection, its dialect and the transactions; its queries are grouped by subject in query
+objects (`store.jobs.get(...)`, `store.claims.finish(...)`). Everything above this package
+calls those and never writes SQL of its own.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..config import DbLocation
 from ..errors import StorageError
+from .base import BaseStore
 from .sqlite import SqliteStore
 
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
     from .pg import PostgresStore
 
@@ -35,4 +39,4 @@ def open_store(location: DbLocation, *, create: bool = True) -> Store:
     return SqliteStore(location.file, create=create)
 
 
-__all__ = ["SqliteStore", "Store", "open_store"]
+__all__ = ["BaseStore", "SqliteStore", "Store", "open_store"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import redact_url
 from ..errors import Conflict, StorageError
+from .audit import record
 
 if TYPE_CHECKING:
     from .pg import PostgresStore
@@ -316,7 +317,8 @@ def merge_counters(store: PostgresStore, source: dict[str, int]) -> dict[str, in
         for name, value in source.items():
             store.db.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name)"
-                " DO UPDATE SET value = max(counters.value, excluded.value)", (name, value))
+                " DO UPDATE SET value = CASE WHEN excluded.value > counters.value"
+                " THEN excluded.value ELSE counters.value END", (name, value))
     return target_counters(store)
 
 
@@ -350,7 +352,7 @@ def fetch_rows(store: PostgresStore, table: CopyTable, keys: Sequence[tuple[Any,
 
 def record_copy(store: PostgresStore, report: dict[str, Any], now: Any) -> int:
     """The report as an audit entry of the target, in the copy's transaction."""
-    return store._audit(store.db, now, AUDIT_ACTION, "database", None, report)
+    return record(store.db, now, AUDIT_ACTION, "database", None, report)
 
 
 @contextmanager

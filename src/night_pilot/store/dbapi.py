@@ -1,7 +1,9 @@
-"""What the query mixins need of a database connection, whichever backend provides it.
+"""What the query objects need of a database connection, whichever backend provides it, and
+the errors a refused statement raises on both.
 
-`sqlite3.Connection` satisfies these protocols as it is; the PostgreSQL store wraps psycopg in
-an adapter that does (`store/pg.py`). Rows support both `row[0]` and `row["name"]`.
+Each store wraps its driver in an adapter that satisfies these protocols (`store/sqlite.py`,
+`store/pg.py`) and turns the driver's errors into these. Rows support both `row[0]` and
+`row["name"]`.
 """
 
 from __future__ import annotations
@@ -9,11 +11,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from ..errors import Conflict, StorageError
+
+
+class DatabaseError(StorageError):
+    """A statement the database refused; `sqlstate` says why where the backend tells
+    (PostgreSQL's SQLSTATE; None on SQLite)."""
+
+    def __init__(self, message: str, sqlstate: str | None = None, *,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.sqlstate = sqlstate
+
+
+class ConstraintViolation(Conflict):
+    """A write the schema's constraints refuse (unique, foreign key, check): the request was
+    understood, the data's state forbids it."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
 
 class Cursor(Protocol):
-    @property
-    def lastrowid(self) -> int | None: ...
-
     @property
     def rowcount(self) -> int: ...
 

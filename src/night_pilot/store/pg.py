@@ -1,10 +1,9 @@
 """The PostgreSQL store (psycopg 3): the same schema, migrations and queries as SQLite, for
 several daemons on several hosts sharing one database.
 
-The query mixins are written once, in the SQL SQLite speaks. `PgConnection` runs them on
-psycopg after `translate` has respelled the few things that differ (placeholders, `IS ?`,
-`instr`, `total`, two-argument `max`/`min`, `LIKE`'s case rule, the reserved word `offset`,
-and `RETURNING id` so that `lastrowid` works). What SQLite gets from its single writer lock,
+The queries are written once, in SQL both backends run as written; what differs is the
+dialect's (`store/dialect.py`). `PgConnection` runs them on psycopg, its `%s` placeholders for
+the queries' `?`. What SQLite gets from its single writer lock,
 PostgreSQL gets from row locks: due jobs and claimable runs are selected `FOR UPDATE SKIP
 LOCKED`, and `lock_jobs` serializes the overlap decision for a job across daemons.
 
@@ -31,58 +30,26 @@ from psycopg import pq
 from psycopg.adapt import Loader
 
 from ..config import redact_url
-from ..errors import Conflict, SchemaTooNew, StorageError
-from .core import CoreQueries
-from .integration import IntegrationQueries
-from .legacy import LegacyQueries
+from ..errors import SchemaTooNew, StorageError
+from .base import BaseStore
+from .dbapi import ConstraintViolation, DatabaseError
+from .dialect import POSTGRES
 from .migrations import MIGRATIONS, PG_MIGRATIONS, latest_version
-from .notify import NotifyQueries
-from .runs import RunQueries
 from .timefmt import to_db
-from .txn import Transactions
-from .usage import UsageQueries
-from .web import WebQueries
 
 CONNECT_TIMEOUT_S = 10
-# Tables whose rows have an `id`: an INSERT into one of them returns it (`lastrowid`).
-_ID_TABLES = frozenset({
-    "prompts", "jobs", "job_executions", "cooldowns", "usage_files", "usage_entries",
-    "notification_targets", "notifications", "audit_log",
-})
-
-# -- SQL translation -----------------------------------------------------------------------------
 
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"%"), "%%"),
-    (re.compile(r"\bIS NOT \?"), "IS DISTINCT FROM ?"),
-    (re.compile(r"\bIS \?"), "IS NOT DISTINCT FROM ?"),
-    # A bare flag as a CASE condition: SQLite takes 0/1, PostgreSQL wants a boolean.
-    (re.compile(r"\bWHEN \? THEN\b"), "WHEN (?)::int <> 0 THEN"),
-    (re.compile(r"\?"), "%s"),
-    (re.compile(r"\binstr\("), "strpos("),
-    (re.compile(r"\btotal\(([^()]*)\)"), r"coalesce(sum(\1), 0)::double precision"),
-    (re.compile(r"\bmax\(([^(),]+),([^(),]+)\)"), r"greatest(\1,\2)"),
-    (re.compile(r"\bmin\(([^(),]+),([^(),]+)\)"), r"least(\1,\2)"),
-    (re.compile(r"\bLIKE\b"), "ILIKE"),  # SQLite's LIKE ignores ASCII case
-    (re.compile(r"\boffset\b"), '"offset"'),  # reserved in PostgreSQL; OFFSET stays a keyword
-]
-_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1024)
-def translate(sql: str) -> tuple[str, bool]:
-    """SQLite-dialect SQL as PostgreSQL takes it, and whether it returns a new row's id."""
+def placeholders(sql: str) -> str:
+    """The queries' `?` placeholders as psycopg's `%s` (and a literal `%` as `%%`), outside
+    string literals."""
     parts = _LITERAL.split(sql)
     for i in range(0, len(parts), 2):  # even parts are outside string literals
-        for pattern, replacement in _RULES:
-            parts[i] = pattern.sub(replacement, parts[i])
-    out = "".join(parts)
-    match = _INSERT.match(out)
-    returns_id = bool(match and match.group(1) in _ID_TABLES and "RETURNING" not in out.upper())
-    if returns_id:
-        out = out.rstrip().rstrip(";") + " RETURNING id"
-    return out, returns_id
+        parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
+    return "".join(parts)
 
 
 # -- rows and cursors ----------------------------------------------------------------------------
@@ -125,9 +92,8 @@ class _NumberLoader(Loader):
 
 
 class PgCursor:
-    def __init__(self, cursor: Any, lastrowid: int | None = None) -> None:
+    def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
-        self.lastrowid = lastrowid
         self.row_factory: Any = _row_factory
 
     @property
@@ -140,10 +106,11 @@ class PgCursor:
         return [(c.name,) for c in self._cursor.description or ()]
 
     def execute(self, sql: str, parameters: Any = ()) -> PgCursor:
-        text, _ = translate(sql)
+        text = placeholders(sql)
         if self.row_factory is None:
             self._cursor.row_factory = psycopg.rows.tuple_row
-        self._cursor.execute(text, tuple(parameters))
+        with _errors():
+            self._cursor.execute(text, tuple(parameters))
         return self
 
     def fetchone(self) -> Any:
@@ -159,7 +126,7 @@ class PgCursor:
 
 
 class PgConnection:
-    """psycopg behind the interface the query mixins use (`store/dbapi.py`)."""
+    """psycopg behind the interface the query objects use (`store/dbapi.py`)."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
@@ -169,27 +136,20 @@ class PgConnection:
         return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Any = ()) -> PgCursor:
-        text, returns_id = translate(sql)
         cur = self.conn.cursor(row_factory=_row_factory)
         with _errors():
-            cur.execute(text, tuple(parameters))
-        lastrowid = None
-        if returns_id:
-            row = cur.fetchone()
-            lastrowid = row[0] if row else None
-        return PgCursor(cur, lastrowid)
+            cur.execute(placeholders(sql), tuple(parameters))
+        return PgCursor(cur)
 
     def executemany(self, sql: str, parameters: Iterable[Any]) -> PgCursor:
-        text, returns_id = translate(sql)
-        if returns_id:
-            text = text[: -len(" RETURNING id")]
+        text = placeholders(sql)
         cur = self.conn.cursor(row_factory=_row_factory)
         with _errors():
             cur.executemany(text, [tuple(p) for p in parameters])
         return PgCursor(cur)
 
     def execute_raw(self, sql: str, parameters: Sequence[Any] | None = None) -> PgCursor:
-        """PostgreSQL's own SQL, untranslated (migrations, locks, LISTEN/NOTIFY)."""
+        """PostgreSQL's own SQL with its own placeholders (migrations, locks, LISTEN/NOTIFY)."""
         cur = self.conn.cursor(row_factory=_row_factory)
         with _errors():
             cur.execute(sql.encode(), parameters)  # bytes: no `%` placeholders unless parameters
@@ -200,23 +160,6 @@ class PgConnection:
 
     def close(self) -> None:
         self.conn.close()
-
-
-class DatabaseError(StorageError):
-    """A statement the PostgreSQL server refused; `sqlstate` says why (23505: unique...)."""
-
-    def __init__(self, message: str, sqlstate: str | None) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
-
-
-class ConstraintViolation(Conflict):
-    """A write the schema's constraints refuse (SQLSTATE class 23), as SQLite's
-    IntegrityError: the request was understood, the data's state forbids it."""
-
-    def __init__(self, message: str, sqlstate: str | None) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
 
 
 @contextmanager
@@ -246,11 +189,10 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-class PostgresStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQueries, WebQueries,
-                    IntegrationQueries, LegacyQueries):
+class PostgresStore(BaseStore):
     """One connection to a PostgreSQL database. Not shared between threads."""
 
-    dialect = "postgres"
+    dialect = POSTGRES
     materialize_batch = 20  # due jobs per transaction: small, so daemons share a burst
     db: PgConnection
 
@@ -372,20 +314,6 @@ class PostgresStore(Transactions, CoreQueries, RunQueries, NotifyQueries, UsageQ
             if self.db.execute_raw("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
                 problems.append(f"table {table} is missing")
         return "; ".join(problems) or "ok"
-
-    # -- dialect fragments -------------------------------------------------------------------
-
-    @staticmethod
-    def _sql_json_int(column: str, key: str) -> str:
-        return f"({column}::jsonb ->> '{key}')::bigint"
-
-    @staticmethod
-    def _sql_concat_distinct(column: str) -> str:
-        return f"string_agg(DISTINCT {column}::text, ',')"
-
-    @staticmethod
-    def _sql_skip_locked(table: str | None) -> str:
-        return f" FOR UPDATE OF {table} SKIP LOCKED" if table else " FOR UPDATE SKIP LOCKED"
 
     # -- what several daemons need -----------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The SQLite store (stdlib sqlite3): connection set-up, migrations on open, and every query.
+"""The SQLite store (stdlib sqlite3): connection set-up, migrations on open, the mapping of
+SQLite's errors to the project's, and the transactions.
 
 Writes run inside `BEGIN IMMEDIATE` so a transaction that reads and then writes never fails
 with "database is locked" halfway; the busy timeout makes concurrent writers wait their turn.
@@ -10,86 +11,144 @@ import errno
 import os
 import sqlite3
 import stat
-from abc import ABCMeta
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..config import DB_FILENAME, LEGACY_DB_FILENAME, path_text
-from ..errors import SchemaTooNew, StorageError
-from .core import CoreQueries
+from ..errors import CnpError, SchemaTooNew, StorageError
+from .base import BaseStore
+from .dbapi import ConstraintViolation, DatabaseError
+from .dialect import SQLITE
 from .migrations import MIGRATIONS, latest_version
-from .txn import Transactions
 
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
-
-    from .integration import IntegrationQueries
-    from .legacy import LegacyQueries
-    from .notify import NotifyQueries
-    from .runs import RunQueries
-    from .usage import UsageQueries
-    from .web import WebQueries
 
 
 BUSY_TIMEOUT_MS = 10_000
 
-# The query mixins most commands never use (`cnp job list` needs only CoreQueries), in the
-# order they follow CoreQueries in SqliteStore's bases. Importing them all costs ~7 ms and
-# pathlib (~8 ms more): they are imported, and put in the class in place of `_Later`, the first
-# time anything looks up a name the class does not have yet (`_compose`).
-_LATER = (("runs", "RunQueries"), ("notify", "NotifyQueries"), ("usage", "UsageQueries"),
-          ("web", "WebQueries"), ("integration", "IntegrationQueries"),
-          ("legacy", "LegacyQueries"))
 
-if TYPE_CHECKING:
-    class _Later(RunQueries, NotifyQueries, UsageQueries, WebQueries, IntegrationQueries,
-                 LegacyQueries):
-        """To the type checker: the mixins themselves."""
-else:
-    class _Later:
-        """Stands in for the mixins of `_LATER` until a name is missed on a store."""
-
-        def __getattr__(self, name: str) -> object:
-            # Special names are looked up on the type, never here; the mixins define none.
-            if not name.startswith("__"):
-                _compose()
-            return object.__getattribute__(self, name)  # a real miss raises as usual
+# SQLite's primary result codes (the low byte of an extended code).
+_BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
 
 
-class _Composing(ABCMeta):
-    """SqliteStore's metaclass: a name missed on the class itself (`SqliteStore.method`, as
-    tests patch methods) composes it first, as a name missed on a store does."""
+def storage_error(exc: sqlite3.Error, file: str) -> CnpError:
+    """The project's error for what SQLite refused on the database `file`."""
+    text = str(exc)
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConstraintViolation(f"{file}: {text}")
+    if code in (_BUSY, _LOCKED):
+        return DatabaseError(
+            f"database {file} is locked: another process held it for longer than the busy "
+            f"timeout ({text})", hint="try again; if it persists, look for a process that "
+            "holds the database in a long transaction")
+    if code == _READONLY:
+        return DatabaseError(
+            f"database {file} is read-only: {text}",
+            hint="the file and its directory must be writable by this user (SQLite writes "
+            "its journal next to the file)")
+    if code == _CANTOPEN:
+        return DatabaseError(
+            f"database {file} cannot be opened: {text}",
+            hint=f"the file and its directory must be readable and writable by this user "
+            f"(SQLite creates {file}-wal and {file}-shm beside it)")
+    if code in (_CORRUPT, _NOTADB):
+        return DatabaseError(
+            f"database {file} is corrupt or not an SQLite database: {text}",
+            hint="restore it from a backup, or move it away and run `cnp init`")
+    if code == _FULL:
+        return DatabaseError(f"database {file}: the disk is full ({text})",
+                             hint="free some space on its file system")
+    return DatabaseError(f"database {file}: {text}")
 
-    if not TYPE_CHECKING:
-        def __getattr__(cls, name: str) -> object:
-            if not name.startswith("__"):
-                _compose()
-            return type.__getattribute__(cls, name)
+
+class SqliteCursor:
+    """A cursor of `SqliteConnection`: sqlite3's, with its errors mapped."""
+
+    def __init__(self, cursor: sqlite3.Cursor, file: str) -> None:
+        self._cursor = cursor
+        self._file = file
+
+    @property
+    def row_factory(self) -> Any:
+        return self._cursor.row_factory
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        self._cursor.row_factory = factory
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def execute(self, sql: str, parameters: Any = ()) -> SqliteCursor:
+        try:
+            self._cursor.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._file) from exc
+        return self
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._file) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._file) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._cursor
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._file) from exc
 
 
-def _compose() -> None:
-    """Import the mixins of `_LATER` and put them in SqliteStore's bases in place of `_Later`:
-    the class is then exactly what it would be had it listed them all. Idempotent; threads that
-    race here compute the same bases."""
-    import importlib
+class SqliteConnection:
+    """sqlite3 behind the interface the query objects use (`store/dbapi.py`): the one place
+    where SQLite's errors become the project's, each naming the database file."""
 
-    mixins = tuple(getattr(importlib.import_module(f"{__package__}.{module}"), name)
-                   for module, name in _LATER)
-    bases = SqliteStore.__bases__
-    if _Later in bases:
-        at = bases.index(_Later)
-        SqliteStore.__bases__ = bases[:at] + mixins + bases[at + 1:]
+    def __init__(self, conn: sqlite3.Connection, file: str) -> None:
+        self.conn = conn
+        self.file = file
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def execute(self, sql: str, parameters: Any = ()) -> SqliteCursor:
+        return SqliteCursor(self.conn.cursor(), self.file).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any]) -> SqliteCursor:
+        cursor = self.conn.cursor()
+        try:
+            cursor.executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.file) from exc
+        return SqliteCursor(cursor, self.file)
+
+    def cursor(self) -> SqliteCursor:
+        return SqliteCursor(self.conn.cursor(), self.file)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
-    """One connection to one database file. Not shared between threads.
+class SqliteStore(BaseStore):
+    """One connection to one database file. Not shared between threads."""
 
-    Its query methods come from the mixins Transactions, CoreQueries and, composed on first
-    use, those of `_LATER` (the same for PostgresStore, which lists them all).
-    """
-
-    dialect = "sqlite"
+    dialect = SQLITE
     materialize_batch = 200  # due jobs per transaction (scheduler.materialize_due)
-    db: sqlite3.Connection
+    db: SqliteConnection
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         # The file as text: SQLite needs no more, and a `Path` (pathlib) is made only when
@@ -99,18 +158,18 @@ class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
         self._depth = 0
         self._prepare_file(create)
         try:
-            self.db = sqlite3.connect(
+            conn = sqlite3.connect(
                 self.file, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.db.execute("PRAGMA foreign_keys = ON")
+            conn.row_factory = sqlite3.Row
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
             # FULL: a run's state change is on disk before we act on it (spawn, report).
-            self.db.execute("PRAGMA synchronous = FULL")
-            mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+            conn.execute("PRAGMA synchronous = FULL")
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if mode != "wal":
-                self.db.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
             if "not a database" in str(exc):
                 raise StorageError(
@@ -118,7 +177,8 @@ class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
                     hint="point --db or CNP_DB at a Claude Night Pilot database, "
                     "or move the file",
                 ) from exc
-            raise StorageError(f"cannot open {self.file} as an SQLite database: {exc}") from exc
+            raise storage_error(exc, self.file) from exc
+        self.db = SqliteConnection(conn, self.file)
         self._migrate()
 
     @property
@@ -190,7 +250,7 @@ class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
             for version, name, apply in MIGRATIONS:
                 if version <= current:
                     continue
-                apply(db)
+                apply(self.db.conn)
                 db.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at)"
                     " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
@@ -212,21 +272,18 @@ class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
     def _begin(self) -> None:
         # IMMEDIATE: the write lock is taken now, so a transaction that reads and then writes
         # never fails halfway with "database is locked".
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StorageError(f"cannot write to {self.file}: {exc}") from exc
+        self.db.execute("BEGIN IMMEDIATE")
 
     def _commit(self) -> None:
         try:
-            self.db.execute("COMMIT")
+            self.db.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise StorageError(f"cannot commit to {self.file}: {exc}") from exc
+                self.db.conn.execute("ROLLBACK")
+            raise storage_error(exc, self.file) from exc
 
     def _rollback(self) -> None:
-        self.db.execute("ROLLBACK")
+        self.db.conn.execute("ROLLBACK")
 
     def _control(self, sql: str) -> None:
         self.db.execute(sql)
@@ -240,11 +297,8 @@ class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
         for target in (self.file, os.path.dirname(self.file) or "."):
             if not os.access(target, os.W_OK):
                 raise StorageError(f"{target} is not writable by this user")
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("ROLLBACK")
-        except sqlite3.OperationalError as exc:
-            raise StorageError(f"cannot write to {self.file}: {exc}") from exc
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("ROLLBACK")
 
     def integrity_check(self) -> str:
         rows = self.db.execute("PRAGMA quick_check").fetchall()
@@ -254,19 +308,7 @@ class SqliteStore(Transactions, CoreQueries, _Later, metaclass=_Composing):
         version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
         return version
 
-    # -- dialect fragments -------------------------------------------------------------------
-
-    @staticmethod
-    def _sql_json_int(column: str, key: str) -> str:
-        return f"json_extract({column}, '$.{key}')"
-
-    @staticmethod
-    def _sql_concat_distinct(column: str) -> str:
-        return f"group_concat(DISTINCT {column})"
-
-    @staticmethod
-    def _sql_skip_locked(table: str | None) -> str:
-        return ""  # one writer at a time: nothing to skip
+    # -- what a single writer needs no machinery for ----------------------------------------
 
     def lock_jobs(self, job_ids: list[int]) -> set[int]:
         """Serialize decisions about these jobs with other writers: `BEGIN IMMEDIATE` already

@@ -6,10 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-TYPE_CHECKING = False  # typing's, without importing typing (docs/architecture.md)
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 
 class Transactions(ABC):

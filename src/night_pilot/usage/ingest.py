@@ -113,8 +113,8 @@ class _Batch:
         if not self.files and not self.entries:
             return
         with self.store.write():
-            self.store.save_usage_files(self.files, self.now)
-            self.store.add_usage_entries(self.entries.values())
+            self.store.usage.save_files(self.files, self.now)
+            self.store.usage.add_entries(self.entries.values())
         self.entries = {}
         self.files = []
         self.bytes = 0
@@ -133,8 +133,8 @@ def import_transcripts(store: Store, roots: list[Path], now: datetime) -> Import
     is left for the next import.
     """
     report = ImportReport(roots=[str(r) for r in roots])
-    states = store.usage_file_states()
-    report.entries_before = store.usage_counts()["entries"]
+    states = store.usage.file_states()
+    report.entries_before = store.usage.counts()["entries"]
     batch = _Batch(store, now)
     # The parser allocates millions of short-lived, acyclic objects; letting the cyclic
     # collector walk them (and the batch) over and over costs more than the parse itself.
@@ -145,13 +145,13 @@ def import_transcripts(store: Store, roots: list[Path], now: datetime) -> Import
     finally:
         if collecting:
             gc.enable()
-    report.entries_after = store.usage_counts()["entries"]
+    report.entries_after = store.usage.counts()["entries"]
     return report
 
 
 def _import_all(store: Store, roots: list[Path], states: Mapping[str, Row],
                 batch: _Batch, report: ImportReport) -> None:
-    with store.usage_import_session():
+    with store.usage.import_session():
         for root in roots:
             for path, st in transcript_files(root):
                 report.files_seen += 1
@@ -185,7 +185,7 @@ def _import_file(batch: _Batch, root: Path, path: str, st: os.stat_result,
         head = f.read(HEAD_BYTES)
         start, action = 0, "new"
         if state is not None:
-            offset = state["offset"]
+            offset = state["read_offset"]
             # Replaced (new inode), shorter than before, or different where it was read: the
             # first KiB and the KiB before the position must be as they were.
             rewritten = (

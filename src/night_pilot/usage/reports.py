@@ -178,7 +178,7 @@ def daily_report(store: Store, *, since: date | None = None, until: date | None 
     day_of = _day_of_quarter(tz)
     sums: dict[str, list[Any]] = {}
     models: dict[str, set[str]] = {}
-    for quarter, model, n, inp, out, cc, cr, cost, unknown in store.usage_by_quarter_hour(
+    for quarter, model, n, inp, out, cc, cr, cost, unknown in store.usage.by_quarter_hour(
             start, end):
         day = day_of(quarter)
         key = day[:7] if monthly else day
@@ -211,7 +211,7 @@ def session_report(store: Store, *, since: date | None = None, until: date | Non
     """Tokens and cost per Claude Code session, most recently active last."""
     start, end = day_range(since, until, tz)
     groups: dict[str, tuple[Tally, dict[str, Any]]] = {}
-    for row in store.usage_by_session(start, end):
+    for row in store.usage.by_session(start, end):
         tally, info = groups.setdefault(
             row["session_id"], (Tally(), {"project": None, "first_at": None, "last_at": None}))
         tally.add_row(row)
@@ -242,7 +242,7 @@ def block_report(store: Store, *, now: datetime, since: date | None = None,
     span = timedelta(hours=BLOCK_HOURS)
     blocks: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
-    for row in store.usage_timeline(start, end):
+    for row in store.usage.timeline(start, end):
         at = datetime.fromisoformat(row["timestamp"])
         if current is None or at >= current["end"]:
             floor = at.replace(minute=0, second=0, microsecond=0)
@@ -280,7 +280,7 @@ def job_report(store: Store, *, since: date | None = None, until: date | None = 
     start, end = day_range(since, until, tz)
     totals = Tally()
     out = []
-    for row in store.usage_by_job(start, end):
+    for row in store.usage.by_job(start, end):
         tally = Tally(
             entries=int(row["runs"]), input_tokens=int(row["input_tokens"]),
             output_tokens=int(row["output_tokens"]),

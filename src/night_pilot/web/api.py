@@ -95,7 +95,7 @@ def get_cooldown(db: Db) -> Json:
 @router.post("/cooldown/clear", tags=["status"], summary="`cnp cooldown clear`")
 def clear_cooldown(db: Db) -> Json:
     with db() as store:
-        return {"cleared": store.clear_cooldowns(now())}
+        return {"cleared": store.cooldowns.clear(now())}
 
 
 @router.get("/usage", tags=["status"], summary="Tokens and cost of runs by day and by job")
@@ -118,8 +118,8 @@ def list_prompts(db: Db, tag: Annotated[str | None, Query(max_length=1000)] = No
 def create_prompt(db: Db, body: PromptCreate) -> Json:
     p = catalog.make_prompt(body.title, body.content, tags_of(body.tags) or [])
     with db() as store:
-        [prompt_id] = store.insert_prompts([p], now(), actor="web")
-        return prompt_dict(store.get_prompt(prompt_id))
+        [prompt_id] = store.prompts.insert_many([p], now(), actor="web")
+        return prompt_dict(store.prompts.get(prompt_id))
 
 
 @router.get("/prompts/export", tags=["prompts"], summary="`cnp prompt export`")
@@ -135,7 +135,7 @@ def import_prompts(db: Db, body: Annotated[dict[str, Any] | list[Any], Body()]) 
 
     prompts = catalog.parse_prompt_export(json.dumps(body), "the request body")
     with db() as store:
-        ids = store.insert_prompts(prompts, now(), actor="web")
+        ids = store.prompts.insert_many(prompts, now(), actor="web")
     return {"imported": len(ids), "ids": ids}
 
 
@@ -159,7 +159,7 @@ def edit_prompt(db: Db, prompt_id: PromptId, body: PromptUpdate) -> Json:
                summary="`cnp prompt delete` (409 naming the jobs that still use it)")
 def delete_prompt(db: Db, prompt_id: PromptId) -> Json:
     with db() as store:
-        store.delete_prompt(prompt_id, now())
+        store.prompts.delete(prompt_id, now())
     return {"id": prompt_id, "deleted": True}
 
 
@@ -179,7 +179,7 @@ def create_job(request: Request, response: Response, db: Db, body: JobCreate) ->
     at = now()
     with db() as store:
         if body.dry_run:
-            built = catalog.build_job(spec, store.get_prompt(body.prompt_id), at, cwd_of(request))
+            built = catalog.build_job(spec, store.prompts.get(body.prompt_id), at, cwd_of(request))
             schedule = catalog.schedule_of(built)
             response.status_code = 200
             return {"dry_run": True, "job": job_dict(built, schedule.describe()),
@@ -200,16 +200,16 @@ def get_job(db: Db, job_id: JobId) -> Json:
 def update_job(request: Request, db: Db, job_id: JobId, body: JobUpdate) -> Json:
     at = now()
     with db() as store:
-        current = store.get_job(job_id)
-        job, rescheduled = edited_job(current, body, store.get_prompt, at, cwd_of(request))
-        store.update_job(job_id, job, at, reschedule=rescheduled)
+        current = store.jobs.get(job_id)
+        job, rescheduled = edited_job(current, body, store.prompts.get, at, cwd_of(request))
+        store.jobs.update(job_id, job, at, reschedule=rescheduled)
         return views.job(store, job_id, at)
 
 
 @router.delete("/jobs/{job_id}", tags=["jobs"], summary="`cnp job delete` (history is kept)")
 def delete_job(db: Db, job_id: JobId) -> Json:
     with db() as store:
-        store.delete_job(job_id, now())
+        store.jobs.delete(job_id, now())
     return {"id": job_id, "deleted": True}
 
 
@@ -243,7 +243,7 @@ def trigger_job(db: Db, job_id: JobId) -> Json:
 def next_fire_times(db: Db, job_id: JobId, count: Annotated[int, Query(ge=1, le=1000)] = 5,
                     after: Annotated[str | None, Query(max_length=100)] = None) -> Json:
     with db() as store:
-        j = store.get_job(job_id, include_deleted=True)
+        j = store.jobs.get(job_id, include_deleted=True)
     start = now()
     if after:
         try:

@@ -20,7 +20,7 @@ from ..shapes import (
 
 
 def run_row_dict(r: dict[str, Any]) -> dict[str, Any]:
-    """A listed run (store.run_page and friends) in the API's field names."""
+    """A listed run (store.runs.page and friends) in the API's field names."""
     return {
         "id": r["id"],
         "job_id": r["job_id"],

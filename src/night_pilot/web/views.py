@@ -23,7 +23,7 @@ PER_PAGE = 50
 
 def cooldown_state(store: Store, now: datetime) -> dict[str, Any]:
     """The usage limit in force, shaped as `cnp cooldown --format json`."""
-    return cooldown_dict(store.active_cooldown(now), now)
+    return cooldown_dict(store.cooldowns.active(now), now)
 
 
 def daemon_state(store: Store, now: datetime) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def daemon_state(store: Store, now: datetime) -> dict[str, Any]:
 
     rows = []
     alive = None
-    for d in store.live_daemons():
+    for d in store.daemons.live():
         age = (now - datetime.fromisoformat(str(d["heartbeat_at"]))).total_seconds()
         row = {"instance": d["instance_id"], "host": d["host"], "pid": d["pid"],
                "version": d["version"], "role": d["role"], "started_at": d["started_at"],
@@ -48,9 +48,9 @@ def local_midnight(now: datetime, zone: ZoneInfo) -> datetime:
 
 
 def overview(store: Store, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
-    today = store.usage_since(local_midnight(now, zone).astimezone(UTC))
+    today = store.usage.runs_since(local_midnight(now, zone).astimezone(UTC))
     next_runs = []
-    for j in store.upcoming_jobs(10):
+    for j in store.jobs.upcoming(10):
         next_runs.append({"job_id": j["id"], "name": j["name"],
                           "schedule": j["cron_expr"] or f"@at {iso(j['run_at'])}",
                           "timezone": j["timezone"], "next_run_at": iso(j["next_run_at"])})
@@ -60,8 +60,8 @@ def overview(store: Store, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
         "cooldown": cooldown_state(store, now),
         "counts": store.dashboard_counts(),
         "next_runs": next_runs,
-        "open_runs": [run_row_dict(r) for r in store.open_runs(20)],
-        "recent_failures": [run_row_dict(r) for r in store.recent_failures(5)],
+        "open_runs": [run_row_dict(r) for r in store.runs.open(20)],
+        "recent_failures": [run_row_dict(r) for r in store.runs.recent_failures(5)],
         "today": {"since": iso(local_midnight(now, zone)), **today},
     }
 
@@ -80,15 +80,15 @@ def status(store: Store, now: datetime, location: DbLocation, zone: ZoneInfo) ->
 
 
 def prompts(store: Store, tag: str | None) -> dict[str, Any]:
-    all_prompts = store.list_prompts()
+    all_prompts = store.prompts.all()
     tags = sorted({t for p in all_prompts for t in p.tags}, key=str.lower)
     shown = [p for p in all_prompts if tag in p.tags] if tag else all_prompts
     return {"tag": tag, "tags": tags, "prompts": [prompt_dict(p) for p in shown]}
 
 
 def prompt(store: Store, prompt_id: int) -> dict[str, Any]:
-    data = prompt_dict(store.get_prompt(prompt_id))
-    data["used_by_jobs"] = store.jobs_using_prompt(prompt_id)
+    data = prompt_dict(store.prompts.get(prompt_id))
+    data["used_by_jobs"] = store.jobs.using_prompt(prompt_id)
     return data
 
 
@@ -97,7 +97,7 @@ def prompt(store: Store, prompt_id: int) -> dict[str, Any]:
 
 def jobs(store: Store, include_deleted: bool = False) -> dict[str, Any]:
     return {"jobs": [job_dict(j, catalog.describe_job(j))
-                     for j in store.list_jobs(include_deleted=include_deleted)]}
+                     for j in store.jobs.all(include_deleted=include_deleted)]}
 
 
 def fire_times(job: Any, now: datetime, count: int = 5) -> list[str]:
@@ -108,13 +108,13 @@ def fire_times(job: Any, now: datetime, count: int = 5) -> list[str]:
 
 
 def job(store: Store, job_id: int, now: datetime) -> dict[str, Any]:
-    j = store.get_job(job_id, include_deleted=True)
+    j = store.jobs.get(job_id, include_deleted=True)
     data = job_dict(j, catalog.describe_job(j))
     data["next_fire_times"] = fire_times(j, now) if j.deleted_at is None else []
     data["prompt_title"] = None
     if j.prompt_id is not None:
-        data["prompt_title"] = store.get_prompt(j.prompt_id).title
-    data["recent_executions"] = [run_row_dict(r) for r in store.run_page(job_id=job_id,
+        data["prompt_title"] = store.prompts.get(j.prompt_id).title
+    data["recent_executions"] = [run_row_dict(r) for r in store.runs.page(job_id=job_id,
                                                                           limit=10)]
     return data
 
@@ -152,9 +152,9 @@ def schedule_check(cron: str | None, at: str | None, timezone: str | None, now: 
 
 def executions(store: Store, *, job_id: int | None, status: str | None, page: int,
                per_page: int = PER_PAGE) -> dict[str, Any]:
-    total = store.run_count(job_id=job_id, status=status)
+    total = store.runs.count(job_id=job_id, status=status)
     pages = max(1, math.ceil(total / per_page))
-    rows = store.run_page(job_id=job_id, status=status, limit=per_page,
+    rows = store.runs.page(job_id=job_id, status=status, limit=per_page,
                           offset=(page - 1) * per_page)
     return {"filters": {"job_id": job_id, "status": status}, "page": page,
             "per_page": per_page, "pages": pages, "total": total,
@@ -166,8 +166,8 @@ EVENT_PAGE = 2000
 
 def events(store: Store, run_id: int, after_seq: int = -1,
            limit: int = EVENT_PAGE) -> dict[str, Any]:
-    run = store.get_run(run_id)
-    rows = store.run_events_page(run_id, after_seq, limit + 1)
+    run = store.runs.get(run_id)
+    rows = store.events.page(run_id, after_seq, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     for row in rows:
@@ -179,10 +179,10 @@ def events(store: Store, run_id: int, after_seq: int = -1,
 
 
 def execution(store: Store, run_id: int, *, with_events: bool) -> dict[str, Any]:
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     data = execution_dict(run)
-    data["prompt_text"] = store.run_prompt_text(run_id)
-    follow = store.next_attempt_of(run_id)
+    data["prompt_text"] = store.runs.prompt_text(run_id)
+    follow = store.runs.next_attempt_of(run_id)
     data["next_attempt_id"] = follow.id if follow else None
     data["active"] = not run.status.is_terminal
     data["cancellable"] = run.status in (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING,
@@ -204,13 +204,13 @@ def usage(store: Store, now: datetime, zone: ZoneInfo, days: int) -> dict[str, A
     for i in range(days):
         day = first_day + timedelta(days=i)
         by_day[day.isoformat()] = _zero(date=day.isoformat())
-    for q in store.run_usage_by_quarter(start.astimezone(UTC), now + timedelta(seconds=1)):
+    for q in store.usage.runs_by_quarter(start.astimezone(UTC), now + timedelta(seconds=1)):
         quarter = datetime.fromisoformat(q["quarter"]).replace(tzinfo=UTC)
         key = quarter.astimezone(zone).date().isoformat()
         if key in by_day:
             _add(by_day[key], q)
     by_job = []
-    for r in store.run_usage_by_job(start.astimezone(UTC), now + timedelta(seconds=1)):
+    for r in store.usage.runs_by_job(start.astimezone(UTC), now + timedelta(seconds=1)):
         item = _zero(job_id=r["job_id"], job_name=r["job_name"] or (
             "ad-hoc (cnp execute)" if r["job_id"] is None else f"job {r['job_id']}"))
         _add(item, r)

@@ -32,7 +32,7 @@ def executions_page(
     query = "&".join(f"{k}={v}" for k, v in (("job_id", job), ("status", state)) if v)
 
     def more(store: Store, data: Any) -> dict[str, Any]:
-        jobs = [{"id": i, "name": name} for i, name in store.job_names()]
+        jobs = [{"id": i, "name": name} for i, name in store.jobs.names()]
         return {"jobs": jobs, "statuses": RunStatus.values(), "query": query}
 
     return page(request, db, "executions.html",

@@ -43,7 +43,7 @@ def _job_form_context(store: Store, request: Request) -> dict[str, Any]:
     import zoneinfo
 
     return {
-        "prompts": [{"id": p.id, "title": p.title} for p in store.list_prompts()],
+        "prompts": [{"id": p.id, "title": p.title} for p in store.prompts.all()],
         "zones": sorted(zoneinfo.available_timezones()),
         "permission_modes": PERMISSION_MODES,
         "server_cwd": str(cwd_of(request)),
@@ -150,7 +150,7 @@ def edit_job_page(request: Request, db: Db, job_id: int) -> Response:
 
     def more(store: Store, data: Any) -> dict[str, Any]:
         return {**_job_form_context(store, request), "job": data,
-                "form": _job_edit_form(store.get_job(job_id))}
+                "form": _job_edit_form(store.jobs.get(job_id))}
 
     return page(request, db, "job_form.html", build, json_url=f"/api/jobs/{job_id}",
                 errors=[], more=more)
@@ -167,11 +167,11 @@ def _update_job(request: Request, db: Db, job_id: int, fields: dict[str, str]) -
         body = JobUpdate.model_validate(job_payload(fields, create=False))
         at = now()
         with db() as store:
-            current = store.get_job(job_id)
+            current = store.jobs.get(job_id)
             # A one-shot time typed into the form is read in the job's zone, as shown.
-            job, rescheduled = edited_job(current, _same_at(body, current), store.get_prompt,
+            job, rescheduled = edited_job(current, _same_at(body, current), store.prompts.get,
                                           at, cwd_of(request))
-            store.update_job(job_id, job, at, reschedule=rescheduled)
+            store.jobs.update(job_id, job, at, reschedule=rescheduled)
     except (ValidationError, InvalidInput, Conflict) as exc:
         status = status_of(exc) if isinstance(exc, CnpError) else 422
 
@@ -221,7 +221,7 @@ def trigger_job(db: Db, job_id: int) -> Response:
 @router.post("/jobs/{job_id}/delete")
 def delete_job(db: Db, job_id: int) -> Response:
     with db() as store:
-        store.delete_job(job_id, now())
+        store.jobs.delete(job_id, now())
     return redirect("/jobs?flash=deleted")
 
 

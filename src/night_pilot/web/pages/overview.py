@@ -42,7 +42,7 @@ def cooldown_fragment(request: Request, db: Db) -> Response:
 @router.post("/cooldown/clear")
 def clear_cooldown(db: Db) -> Response:
     with db() as store:
-        store.clear_cooldowns(now())
+        store.cooldowns.clear(now())
     return redirect("/?flash=cleared")
 
 

@@ -45,7 +45,7 @@ def _create_prompt(request: Request, db: Db, fields: dict[str, str]) -> Response
         body = PromptCreate.model_validate(fields)
         p = catalog.make_prompt(body.title, body.content, tags_of(body.tags) or [])
         with db() as store:
-            [prompt_id] = store.insert_prompts([p], now(), actor="web")
+            [prompt_id] = store.prompts.insert_many([p], now(), actor="web")
     except (ValidationError, InvalidInput) as exc:
         return page(request, db, "prompt_form.html", lambda store: None, status=422,
                     form=fields, errors=problems(exc), prompt=None)
@@ -87,7 +87,7 @@ def _update_prompt(request: Request, db: Db, prompt_id: int, fields: dict[str, s
 def delete_prompt(request: Request, db: Db, prompt_id: int) -> Response:
     try:
         with db() as store:
-            store.delete_prompt(prompt_id, now())
+            store.prompts.delete(prompt_id, now())
     except Conflict as exc:
         return page(request, db, "prompt_form.html", lambda store: views.prompt(store, prompt_id),
                     status=409, errors=problems(exc),

@@ -28,7 +28,7 @@ from .enums import (  # re-exported: the domain is models and enums together
 
 @dataclass(frozen=True)
 class ClaudeOptions:
-    """The `claude` CLI options a job passes through (DESIGN §5)."""
+    """The `claude` CLI options a job passes through to `claude -p`."""
 
     model: str | None = None
     allowed_tools: tuple[str, ...] = ()

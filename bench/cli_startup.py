@@ -76,8 +76,7 @@ def populate(home: Path, jobs: int, seed: int = 2, runs_per_job: int = 0,
     """
     from night_pilot import catalog
     from night_pilot.config import resolve_db
-    from night_pilot.execution import RunResult, RunSettings
-    from night_pilot.models import ExecutorKind, RunStatus, Trigger
+    from night_pilot.models import ExecutorKind, RunResult, RunSettings, RunStatus, Trigger
     from night_pilot.store import open_store
 
     rng = random.Random(seed)

@@ -98,8 +98,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
     from night_pilot import daemon as daemon_module
     from night_pilot.config import resolve_db
     from night_pilot.daemon import Daemon, DaemonConfig
-    from night_pilot.execution import Execution, RunResult
-    from night_pilot.models import RunStatus
+    from night_pilot.models import Run, RunResult, RunStatus
     from night_pilot.runner import RunnerConfig, StopSignal
     from night_pilot.store import Store
     from night_pilot.tracing import configure
@@ -118,7 +117,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
         def __init__(self, store: Store, instance: str, now: Any, config: RunnerConfig) -> None:
             self.store, self.instance, self.now = store, instance, now
 
-        def run(self, run: Execution, cancel: StopSignal | None = None) -> RunResult | None:
+        def run(self, run: Run, cancel: StopSignal | None = None) -> RunResult | None:
             assert run.fencing_token is not None
             invoked = time.time()
             started = self.store.claims.mark_running(

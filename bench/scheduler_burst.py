@@ -109,8 +109,7 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
     from night_pilot import catalog
     from night_pilot.config import resolve_db
     from night_pilot.daemon import Daemon, DaemonConfig
-    from night_pilot.execution import RunResult
-    from night_pilot.models import ExecutorKind, RunStatus
+    from night_pilot.models import ExecutorKind, RunResult, RunStatus
     from night_pilot.runner import Runner
     from night_pilot.scheduler import trigger_job
     from night_pilot.store import open_store

@@ -24,8 +24,7 @@ from datetime import datetime
 
 from night_pilot.config import DbLocation
 from night_pilot.daemon import Daemon, DaemonConfig
-from night_pilot.execution import Execution, RunResult
-from night_pilot.models import RunStatus
+from night_pilot.models import Run, RunResult, RunStatus
 from night_pilot.procs import start_time
 from night_pilot.runner import RunnerConfig, StopSignal
 from night_pilot.store import Store
@@ -50,7 +49,7 @@ def main() -> int:
                      config: RunnerConfig) -> None:
             self.store, self.instance, self.now = store, instance, now
 
-        def run(self, run: Execution, cancel: StopSignal | None = None) -> None:
+        def run(self, run: Run, cancel: StopSignal | None = None) -> None:
             assert run.fencing_token is not None
             began = time.time()
             if not self.store.claims.mark_running(run.id, self.instance, run.fencing_token,

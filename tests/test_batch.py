@@ -15,8 +15,7 @@ import pytest
 from cli_runner import cnp
 from night_pilot.batch import BatchItem, parse_file, run_batch
 from night_pilot.errors import InvalidInput
-from night_pilot.execution import RunSettings
-from night_pilot.models import ExecutorKind, RunStatus
+from night_pilot.models import ExecutorKind, RunSettings, RunStatus
 from night_pilot.runner import RunnerConfig
 from night_pilot.store import SqliteStore
 

@@ -162,4 +162,4 @@ def test_json_logs_on_any_command_carry_the_ids() -> None:
     for point in ("trigger", "claim", "spawn", "result", "persist"):
         assert point in names, names
     spawn = next(e for e in events if e["event"] == "spawn")
-    assert (spawn["job_id"], spawn["attempt"]) == (1, 1) and spawn["execution_id"]
+    assert (spawn["job_id"], spawn["attempt"]) == (1, 1) and spawn["run_id"]

@@ -20,7 +20,6 @@ from hypothesis import given, strategies as st
 
 from cli_runner import cnp
 from night_pilot.config import resolve_db
-from night_pilot.execution import RunResult, RunSettings
 from night_pilot.models import (
     ClaudeOptions,
     ExecutorKind,
@@ -30,6 +29,8 @@ from night_pilot.models import (
     OnLimit,
     OverlapPolicy,
     Prompt,
+    RunResult,
+    RunSettings,
     RunStatus,
     Trigger,
 )

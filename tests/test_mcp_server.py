@@ -265,8 +265,7 @@ def test_pause_resume_trigger_and_the_runs_they_leave(db: Path, work: Path) -> N
 
 
 def test_a_run_shows_its_result_reason_and_cost(db: Path, work: Path) -> None:
-    from night_pilot.execution import RunResult, RunSettings
-    from night_pilot.models import ExecutorKind, RunStatus, Trigger
+    from night_pilot.models import ExecutorKind, RunResult, RunSettings, RunStatus, Trigger
 
     now = datetime.now(UTC)
     with SqliteStore(db) as store:

@@ -18,8 +18,7 @@ from cli_runner import cnp
 from event_rows import add_event
 from legacy_fixture import build_realistic
 from night_pilot.config import DbLocation
-from night_pilot.execution import RunResult, RunSettings
-from night_pilot.models import ExecutorKind, Job, Prompt, RunStatus, Trigger
+from night_pilot.models import ExecutorKind, Job, Prompt, RunResult, RunSettings, RunStatus, Trigger
 from night_pilot.store import SqliteStore, open_store
 from night_pilot.store.copy import COPY_TABLES
 from night_pilot.store.migrations import MIGRATIONS, latest_version
@@ -110,10 +109,10 @@ def populate(path: Path) -> None:
             for i in range(1, 7)])
         store.notifications.add_target("json://all", ["run_failed"], None, T0)
         store.notifications.add_target("json://nightly", ["run_completed"], nightly, T0)
-        n = store.notifications.enqueue(event="run_failed", job_id=weekly, execution_id=failed,
+        n = store.notifications.enqueue(event="run_failed", job_id=weekly, run_id=failed,
                                        title="weekly failed", body="exit 1", now=T0)
         store.notifications.record_delivery(n, ok=True, error=None, now=T0, retry_at=None)
-        store.notifications.enqueue(event="cooldown_end", job_id=None, execution_id=None,
+        store.notifications.enqueue(event="cooldown_end", job_id=None, run_id=None,
                                    title="limit over", body="", now=T0,
                                    deliver_at=T0 + timedelta(hours=5))
         store.daemons.register("d-sqlite", "host-a", 4242, "1.0", "active", T0)

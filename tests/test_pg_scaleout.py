@@ -20,8 +20,7 @@ from daemon_proc import DaemonProcess, wait_until
 from night_pilot.catalog import JobSpec, create_job, make_prompt
 from night_pilot.config import DbLocation
 from night_pilot.daemon import Daemon, DaemonConfig
-from night_pilot.execution import RunSettings
-from night_pilot.models import ExecutorKind, RunStatus, Trigger
+from night_pilot.models import ExecutorKind, RunSettings, RunStatus, Trigger
 from night_pilot.procs import start_time
 from night_pilot.runs import claim_runs, trigger_job
 from night_pilot.store import open_store

@@ -257,7 +257,7 @@ def test_a_prompt_edited_into_critical_risk_is_refused_at_spawn(tmp_path: Path,
     assert done.status == "failed" and done.pid is None
     assert done.reason is not None and done.reason.startswith("refused: critical risk")
     assert done.risk_level == "critical"
-    [entry] = store.audit.log(execution_id=run.id)
+    [entry] = store.audit.log(run_id=run.id)
     assert entry["action"] == "refuse"
     assert entry["details"]["prompt_sha256"] == hashlib.sha256(b"rm -rf ~").hexdigest()
     assert [t["rule"] for t in entry["details"]["risk_triggers"]] == ["rm-rf-everything"]

@@ -19,8 +19,7 @@ import pytest
 from cli_runner import cnp
 from conftest import StandinClaude
 from night_pilot.config import resolve_db
-from night_pilot.execution import RunSettings
-from night_pilot.models import ExecutorKind, RunStatus, Trigger
+from night_pilot.models import ExecutorKind, RunSettings, RunStatus, Trigger
 from night_pilot.runner import Runner, RunnerConfig
 from night_pilot.runs import claim_one
 from night_pilot.store import SqliteStore, open_store

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import cnp
-from night_pilot.execution import RunSettings
-from night_pilot.models import ExecutorKind, RunStatus, Trigger
+from night_pilot.models import ExecutorKind, RunSettings, RunStatus, Trigger
 from night_pilot.procs import group_members
 from night_pilot.runner import Runner, RunnerConfig, StopSignal, claude_argv, redact_argv
 from night_pilot.runs import claim_one

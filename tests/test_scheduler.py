@@ -12,8 +12,7 @@ import pytest
 
 from night_pilot.catalog import JobSpec, build_job, make_prompt, pause_job, schedule_of
 from night_pilot.config import resolve_db
-from night_pilot.execution import RunResult
-from night_pilot.models import Job, RunStatus
+from night_pilot.models import Job, RunResult, RunStatus
 from night_pilot.runs import claim_runs, reap, trigger_job
 from night_pilot.scheduler import MAX_FIRES_PER_PASS, materialize_due, materialize_some, plan_fires
 from night_pilot.store import Store, open_store

@@ -25,8 +25,7 @@ import night_pilot.store.sqlite as sqlite_mod
 from event_rows import add_event
 from night_pilot.config import DbLocation, resolve_db
 from night_pilot.errors import Conflict, NotFound, SchemaTooNew, StorageError
-from night_pilot.execution import RunResult, RunSettings
-from night_pilot.models import ExecutorKind, Job, Prompt, RunStatus, Trigger
+from night_pilot.models import ExecutorKind, Job, Prompt, RunResult, RunSettings, RunStatus, Trigger
 from night_pilot.store import SqliteStore, Store, open_store
 from night_pilot.store.migrations import MIGRATIONS, PG_MIGRATIONS, latest_version
 from pg import fresh_schema
@@ -402,7 +401,7 @@ def test_the_audit_log_of_a_job_includes_its_runs_entries(store: Store) -> None:
         ("execution", "spawn"), ("job", "create")]
     assert entries[0]["details"] == {"job_id": mine, "risk": "low"}
     assert entries[0]["at"] == NOW
-    assert [e["entity_id"] for e in store.audit.log(execution_id=run)] == [run]
+    assert [e["entity_id"] for e in store.audit.log(run_id=run)] == [run]
     assert len(store.audit.log(action="spawn")) == 3
 
 
@@ -731,9 +730,9 @@ def test_notifications_cooldowns_and_daemons(store: Store) -> None:
     assert store.notifications.urls_for("run_failed", None) == ["json://all"]
     assert store.notifications.urls_for("run_fail", job_id) == []  # whole event names only
 
-    n1 = store.notifications.enqueue(event="run_failed", job_id=job_id, execution_id=None,
+    n1 = store.notifications.enqueue(event="run_failed", job_id=job_id, run_id=None,
                                     title="t", body="b", now=NOW)
-    n2 = store.notifications.enqueue(event="cooldown_end", job_id=None, execution_id=None,
+    n2 = store.notifications.enqueue(event="cooldown_end", job_id=None, run_id=None,
                                     title="t", body="b", now=NOW,
                                     deliver_at=NOW + timedelta(hours=5))
     assert [n["id"] for n in store.notifications.due(NOW, 3)] == [n1]

@@ -11,8 +11,7 @@ import pytest
 
 from cli_runner import cnp
 from night_pilot import templates
-from night_pilot.execution import RunSettings
-from night_pilot.models import ExecutorKind, RunStatus, Trigger
+from night_pilot.models import ExecutorKind, RunSettings, RunStatus, Trigger
 from night_pilot.runner import Runner, RunnerConfig
 from night_pilot.runs import claim_one, trigger_job
 from night_pilot.store import SqliteStore

@@ -15,8 +15,7 @@ import pytest
 from cli_runner import cnp
 from daemon_proc import DaemonProcess, wait_until
 from night_pilot.catalog import JobSpec, create_job, make_prompt
-from night_pilot.execution import RunResult
-from night_pilot.models import RunStatus
+from night_pilot.models import RunResult, RunStatus
 from night_pilot.runs import claim_runs
 from night_pilot.scheduler import materialize_due
 from night_pilot.store import SqliteStore

@@ -164,7 +164,7 @@ def test_a_run_that_writes_is_kept_and_the_main_tree_is_untouched(repo: Path,
     assert audit["details"]["cwd"] == str(path / "app")
 
     listed = cnp("worktree", "list", "--format", "json").json["worktrees"]
-    assert [(w["execution_id"], w["state"], w["changes"]["untracked"]) for w in listed] == [
+    assert [(w["run_id"], w["state"], w["changes"]["untracked"]) for w in listed] == [
         (run["id"], "kept", ["app/night.txt"])]
 
 
@@ -202,18 +202,18 @@ def test_worktree_clean(repo: Path) -> None:
     Path(str(emptied["worktree_path"]), "scratch.txt").unlink()  # the user took it away
 
     dry = cnp("worktree", "clean", "--dry-run", "--format", "json").json
-    assert {w["execution_id"]: w["action"] for w in dry["worktrees"]} == {
+    assert {w["run_id"]: w["action"] for w in dry["worktrees"]} == {
         emptied["id"]: "would remove", dirty["id"]: "kept", committed["id"]: "kept"}
     assert Path(str(emptied["worktree_path"])).exists()
 
     cleaned = cnp("worktree", "clean", "--format", "json").json["worktrees"]
-    assert {w["execution_id"]: w["action"] for w in cleaned} == {
+    assert {w["run_id"]: w["action"] for w in cleaned} == {
         emptied["id"]: "removed", dirty["id"]: "kept", committed["id"]: "kept"}
     assert not Path(str(emptied["worktree_path"])).exists()
     assert emptied["worktree_branch"] not in branches(repo)
 
     forced = cnp("worktree", "clean", "--force", "--format", "json").json["worktrees"]
-    assert {w["execution_id"]: w["action"] for w in forced} == {
+    assert {w["run_id"]: w["action"] for w in forced} == {
         dirty["id"]: "removed", committed["id"]: "removed"}
     # The commit survives on its branch; the uncommitted file went with --force.
     assert committed["worktree_branch"] in branches(repo)

@@ -22,7 +22,7 @@ from .errors import CnpError, InvalidInput
 from .models import RunStatus
 
 if TYPE_CHECKING:
-    from .execution import Execution, RunSettings
+    from .models import Run, RunSettings
     from .runner import RunnerConfig
     from .store import Store
 
@@ -38,7 +38,7 @@ class BatchItem:
 class BatchOutcome:
     index: int
     item: BatchItem
-    run: Execution | None = None  # the last attempt, as recorded
+    run: Run | None = None  # the last attempt, as recorded
     error: str | None = None  # why it never ran
 
     @property

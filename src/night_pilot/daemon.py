@@ -26,9 +26,8 @@ from . import __version__, notify, runs
 from .config import DbLocation
 from .daemons import active_daemons, instance_id, owner_is_dead
 from .errors import CnpError
-from .execution import Claim, Execution
 from .faults import crash_point
-from .models import RunStatus
+from .models import Claim, Run, RunStatus
 from .runner import Runner, RunnerConfig, StopSignal
 from .scheduler import materialize_some
 from .store import Store, open_store
@@ -36,7 +35,7 @@ from .tracing import log, trace
 
 
 class RunnerLike(Protocol):
-    def run(self, run: Execution, cancel: StopSignal | None = None) -> object: ...
+    def run(self, run: Run, cancel: StopSignal | None = None) -> object: ...
 
 
 # How workers get their runner; benchmarks pass one that executes nothing.

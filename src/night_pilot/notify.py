@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from .execution import Execution
-from .models import RunStatus
+from .models import Run, RunStatus
 from .store import Store
 from .tracing import trace
 
@@ -31,17 +30,17 @@ Sender = Callable[[list[str], str, str, str], None]
 
 
 def enqueue(store: Store, event: str, now: datetime, *, job_id: int | None,
-            execution_id: int | None, title: str, body: str,
+            run_id: int | None, title: str, body: str,
             deliver_at: datetime | None = None) -> None:
     """Record an event for delivery (now, or at `deliver_at`), if any target wants it. Joins
     the caller's transaction."""
     if not store.notifications.urls_for(event, job_id):
         return
-    store.notifications.enqueue(event=event, job_id=job_id, execution_id=execution_id,
+    store.notifications.enqueue(event=event, job_id=job_id, run_id=run_id,
                                title=title, body=body, now=now, deliver_at=deliver_at)
 
 
-def run_summary(run: Execution, status: RunStatus, reason: str | None) -> tuple[str, str]:
+def run_summary(run: Run, status: RunStatus, reason: str | None) -> tuple[str, str]:
     """A short title and body for a run's notification."""
     name = run.job_name or (f"job {run.job_id}" if run.job_id else "ad-hoc prompt")
     title = f"[cnp] {name}: {status} (execution {run.id})"
@@ -52,7 +51,7 @@ def run_summary(run: Execution, status: RunStatus, reason: str | None) -> tuple[
     return title, "\n".join(lines)
 
 
-def run_finished(store: Store, run: Execution, status: RunStatus, reason: str | None,
+def run_finished(store: Store, run: Run, status: RunStatus, reason: str | None,
                  now: datetime, *, details: str = "") -> None:
     """Enqueue the notification for a run that ended with no further attempt planned."""
     if status == RunStatus.COMPLETED:
@@ -62,7 +61,7 @@ def run_finished(store: Store, run: Execution, status: RunStatus, reason: str | 
     else:
         return
     title, body = run_summary(run, status, reason)
-    enqueue(store, event, now, job_id=run.job_id, execution_id=run.id, title=title,
+    enqueue(store, event, now, job_id=run.job_id, run_id=run.id, title=title,
             body=body + (f"\n{details}" if details else ""))
 
 
@@ -84,10 +83,10 @@ def deliver(store: Store, now: datetime, send: Sender | None = None) -> int:
         if error is None:
             delivered += 1
             trace("notify", kind=note["event"], job_id=note["job_id"],
-                  execution_id=note["execution_id"], targets=len(urls))
+                  run_id=note["execution_id"], targets=len(urls))
         else:
             trace("notify_failed", level=logging.WARNING, kind=note["event"],
-                  job_id=note["job_id"], execution_id=note["execution_id"], error=error,
+                  job_id=note["job_id"], run_id=note["execution_id"], error=error,
                   attempt=note["attempts"] + 1)
     return delivered
 

@@ -30,9 +30,8 @@ from .config import data_dir, find_claude
 from .cooldown import detect as detect_limit
 from .cron import system_timezone
 from .errors import CnpError, NotFound, StorageError
-from .execution import Execution, RunResult
 from .faults import crash_point
-from .models import ExecutorKind, RunStatus
+from .models import ExecutorKind, Run, RunResult, RunStatus
 from .procs import PREEXEC, signal_group
 from .risk import ACCEPT_FLAG, assess
 from .runs import DEFAULT_MAX_OUTPUT, Outcome, OutputRecorder, Prepared
@@ -111,7 +110,7 @@ class Runner:
 
     # -- the whole run ----------------------------------------------------------------------
 
-    def run(self, run: Execution, cancel: StopSignal | None = None) -> RunResult | None:
+    def run(self, run: Run, cancel: StopSignal | None = None) -> RunResult | None:
         """Execute a run this instance has claimed (status `queued`) and have `runs` record the
         outcome and its follow-up. Returns the result as recorded; None if we lost the run."""
         outcome = self.execute(run, cancel)
@@ -120,13 +119,13 @@ class Runner:
         return runs.finish(self.store, run, outcome, instance=self.instance, now=self.clock(),
                            policy=self.config.follow_up())
 
-    def execute(self, run: Execution, cancel: StopSignal | None = None) -> Outcome | None:
+    def execute(self, run: Run, cancel: StopSignal | None = None) -> Outcome | None:
         """Execute a claimed run to its outcome, which is not recorded yet (its last output
         lines wait in the outcome's recorder); None if the claim was lost on the way."""
         cancel = cancel or StopSignal()
         assert run.fencing_token is not None
         fields: dict[str, Any] = {
-            "job_id": run.job_id, "execution_id": run.id, "attempt": run.attempt}
+            "job_id": run.job_id, "run_id": run.id, "attempt": run.attempt}
         if self.store.runs.get(run.id).cancel_requested_at is not None:
             return Outcome(RunResult(RunStatus.CANCELLED, reason="cancelled before it started"))
         try:
@@ -162,7 +161,7 @@ class Runner:
         result.worktree_state = self._close_worktree(prep.tree, fields)
         return Outcome(result, watch.output)
 
-    def _prepare(self, run: Execution) -> Prepared:
+    def _prepare(self, run: Run) -> Prepared:
         """Everything decided before the process starts: the prompt (rendered), its risk, the
         worktree, the @file references (checked where the run will work), the session to
         resume, and the argv. A refusal is recorded and audited, then raised."""
@@ -205,11 +204,11 @@ class Runner:
                 claude = find_claude(self.config.claude_bin, self.config.env)
                 prep.argv = claude_argv(str(claude), run, resume=prep.resume)
         except BaseException:
-            self._close_worktree(prep.tree, {"execution_id": run.id})
+            self._close_worktree(prep.tree, {"run_id": run.id})
             raise
         return prep
 
-    def _render(self, run: Execution, raw: str) -> templates.Rendered:
+    def _render(self, run: Run, raw: str) -> templates.Rendered:
         """The prompt with its {{variables}} filled in: the run's, then the built-ins."""
         zone = self.config.local_zone or system_timezone()
         name = previous = None
@@ -227,7 +226,7 @@ class Runner:
             values["job_name"] = "execute"
         return templates.render(raw, {**values, **run.settings.template_vars})
 
-    def _refuse(self, run: Execution, prep: Prepared, reason: str) -> None:
+    def _refuse(self, run: Run, prep: Prepared, reason: str) -> None:
         """Have the refusal recorded and audited (its risk, its references), and raise."""
         runs.refuse(self.store, run, self.instance, prep, reason, self.clock())
         raise CnpError(reason)
@@ -258,7 +257,7 @@ class Runner:
 
     # -- watching a process -----------------------------------------------------------------
 
-    def _watch(self, run: Execution, proc: subprocess.Popen[bytes], prompt: str,
+    def _watch(self, run: Run, proc: subprocess.Popen[bytes], prompt: str,
                cancel: StopSignal) -> _Watch:
         """Read the process's output to the end, storing it in batches, while heartbeating,
         honouring cancels and enforcing the timeouts. The timeouts judge the process (how long
@@ -304,7 +303,7 @@ class Runner:
                         self._kill(proc)
                         return watch
                 except StorageError as exc:
-                    trace("output_retry", level=logging.WARNING, execution_id=run.id,
+                    trace("output_retry", level=logging.WARNING, run_id=run.id,
                           error=exc.message, waiting=out.pending)
                     retry_flush_at = mono + 1.0
             if mono >= next_beat:
@@ -327,7 +326,7 @@ class Runner:
                         signal_group(proc.pid, signal.SIGKILL)
                         killed_leftovers = True
                     elif mono - exited_at > 2 * EXIT_DRAIN_S:
-                        trace("output_abandoned", level=logging.WARNING, execution_id=run.id,
+                        trace("output_abandoned", level=logging.WARNING, run_id=run.id,
                               pipes=capture.abandon_open())
                 continue
             if watch.stop_reason is None:
@@ -372,7 +371,7 @@ class Runner:
         if chunk.cut_bytes and end >= len(chunk.lines):
             out.cut(chunk.cut_bytes)
 
-    def _heartbeat(self, run: Execution) -> bool:
+    def _heartbeat(self, run: Run) -> bool:
         return runs.heartbeat(self.store, run, self.instance, self.clock(),
                               timedelta(seconds=self.config.lease_s))
 
@@ -390,7 +389,7 @@ class Runner:
 
     # -- the outcome ------------------------------------------------------------------------
 
-    def _result(self, run: Execution, proc: subprocess.Popen[bytes], watch: _Watch) -> RunResult:
+    def _result(self, run: Run, proc: subprocess.Popen[bytes], watch: _Watch) -> RunResult:
         code = proc.returncode
         stderr_tail = watch.stderr.text() or None
         if run.settings.executor == ExecutorKind.SHELL:
@@ -444,7 +443,7 @@ class Runner:
         return result
 
 
-def claude_argv(claude: str, run: Execution, *, resume: str | None = None) -> list[str]:
+def claude_argv(claude: str, run: Run, *, resume: str | None = None) -> list[str]:
     """The CLI's argument list: headless, streaming JSON, the job's options. No shell, and the
     prompt is not here: it goes to stdin (argv is capped and a leading '-' would be an option).
     `resume` (else the run's own setting) is the session to continue."""

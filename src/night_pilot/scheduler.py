@@ -16,8 +16,7 @@ from . import notify, runs
 from .catalog import schedule_of
 from .cron import Schedule
 from .errors import CnpError
-from .execution import RunSettings
-from .models import Job, MisfirePolicy, OverlapPolicy, RunStatus
+from .models import Job, MisfirePolicy, OverlapPolicy, RunSettings, RunStatus
 from .runs import OVERLAP_SKIPPED, PlannedRun
 from .store import Store
 from .tracing import trace
@@ -168,10 +167,10 @@ def materialize_some(store: Store, now: datetime, *, batches: int | None,
         for job_id, run_id, planned in made:  # traced once committed
             if planned.status == RunStatus.PENDING:
                 created.append(run_id)
-                trace("trigger", job_id=job_id, execution_id=run_id, attempt=1,
+                trace("trigger", job_id=job_id, run_id=run_id, attempt=1,
                       scheduled_for=planned.scheduled_for.isoformat())
             else:
-                trace(str(planned.status), job_id=job_id, execution_id=run_id, attempt=1,
+                trace(str(planned.status), job_id=job_id, run_id=run_id, attempt=1,
                       reason=planned.reason)
         done += 1
         if len(due) < store.materialize_batch:
@@ -201,7 +200,7 @@ def _materialize_job(store: Store, job: Job, now: datetime, until: datetime, bus
     missed = [p for p in plan.runs if p.status == RunStatus.MISSED]
     if missed:
         notify.enqueue(
-            store, "missed", now, job_id=job_id, execution_id=None,
+            store, "missed", now, job_id=job_id, run_id=None,
             title=f"[cnp] {job.name}: {len(missed)} run(s) missed",
             body=f"Job {job.name} (id {job_id}) missed {len(missed)} fire time(s) between "
                  f"{missed[0].scheduled_for:%Y-%m-%d %H:%M:%S} and "

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .execution import Execution
-    from .models import Job, Prompt
+    from .models import Job, Prompt, Run
 
 
 MASK = "***"
@@ -195,10 +194,10 @@ def cooldown_dict(active: dict[str, Any] | None, now: datetime) -> dict[str, Any
     }
 
 
-def execution_dict(e: Execution) -> dict[str, Any]:
+def run_dict(e: Run) -> dict[str, Any]:
     return {
         "id": e.id,
-        "execution_id": e.id,
+        "run_id": e.id,
         "job_id": e.job_id,
         "job_name": e.job_name,
         "status": str(e.status),

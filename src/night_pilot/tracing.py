@@ -15,7 +15,7 @@ LOGGER_NAME = "night_pilot"
 log = logging.getLogger(LOGGER_NAME)
 
 # Fields every trace record may carry, in the order the text format prints them.
-_KEYS = ("job_id", "execution_id", "attempt")
+_KEYS = ("job_id", "run_id", "attempt")
 
 
 def trace(event: str, level: int = logging.INFO, **fields: Any) -> None:

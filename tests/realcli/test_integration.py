@@ -122,7 +122,7 @@ def test_a_job_that_continues_its_session(world: World) -> None:
                                     ("assistant", "Step one done."),
                                     ("user", "Do the next step.")]
     shown = world.cnp("session", "show", runs[0]["session_id"], "--format", "json").json
-    assert [r["execution_id"] for r in shown["runs"]] == [runs[0]["id"], runs[1]["id"]]
+    assert [r["run_id"] for r in shown["runs"]] == [runs[0]["id"], runs[1]["id"]]
 
 
 def test_a_template_renders_into_the_prompt_the_api_receives(world: World) -> None:

@@ -61,7 +61,7 @@ def test_execute_prints_the_result_as_json(world: World) -> None:
     assert out.code == 0, out.stderr
     data = out.json
     assert (data["status"], data["result"]) == ("completed", "Hello from the stand-in")
-    assert data["execution_id"] and data["session_id"]
+    assert data["run_id"] and data["session_id"]
     assert data["tokens"] == {"input": 12, "output": 7, "cache_creation": 100, "cache_read": 200}
     assert data["total_cost_usd"] > 0
 

@@ -53,7 +53,7 @@ READS = [
 
 def test_every_operation_is_listed(site: Site) -> None:
     ops = {(m.upper(), p.replace("{prompt_id}", "{id}").replace("{job_id}", "{id}")
-            .replace("{execution_id}", "{id}"))
+            .replace("{run_id}", "{id}"))
            for p, methods in site.app.openapi()["paths"].items() for m in methods}
     assert ops == set(MUTATING) | set(READS)
 

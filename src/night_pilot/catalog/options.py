@@ -16,7 +16,7 @@ from ..models import PERMISSION_MODES, ClaudeOptions, ExecutorKind, OnLimit
 from .units import output_cap, parse_duration
 
 if TYPE_CHECKING:
-    from ..execution import RunSettings
+    from ..models import RunSettings
 
 
 def split_list(text: str | None) -> tuple[str, ...]:
@@ -166,7 +166,7 @@ def check_integration(spec: JobSpec, work_dir: str) -> None:
 def adhoc_settings(spec: JobSpec, cwd: Path, *, prompt_text: str | None,
                    resume_session_id: str | None = None) -> RunSettings:
     """How an ad-hoc run (`execute`, `batch`) executes, from the same options a job takes."""
-    from ..execution import RunSettings
+    from ..models import RunSettings
 
     if spec.retries < 0 or spec.retries > 20:
         raise InvalidInput("--retries must be between 0 and 20")

@@ -15,7 +15,7 @@ from ..models import ClaudeOptions, Job
 from ..risk import RiskReport, assess
 
 if TYPE_CHECKING:
-    from ..execution import RunSettings
+    from ..models import RunSettings
 
 
 @dataclass

@@ -34,18 +34,18 @@ def _summary(entry: dict[str, Any]) -> str:
 
 @cli.command("audit")
 @click.option("--job", "job_id", type=int, help="Only this job and its runs.")
-@click.option("--execution", "execution_id", type=int, help="Only this run.")
+@click.option("--execution", "run_id", type=int, help="Only this run.")
 @click.option("--action", help="Only entries of this action (run, refuse, create, …).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--verify", is_flag=True,
               help="Check each run's recorded SHA-256 against the prompt text stored with it.")
 @common
 @pass_env
-def audit(env: Env, job_id: int | None, execution_id: int | None, action: str | None,
+def audit(env: Env, job_id: int | None, run_id: int | None, action: str | None,
           limit: int, verify: bool) -> None:
     """Show the audit log, newest first."""
     store = env.store()
-    entries = store.audit.log(job_id=job_id, execution_id=execution_id, action=action,
+    entries = store.audit.log(job_id=job_id, run_id=run_id, action=action,
                               limit=limit)
     rows = []
     mismatches = 0

@@ -12,7 +12,7 @@ from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, Overl
 from ..errors import InvalidInput
 from ..shapes import job_dicts
 from .app import Env, cli, common, echo, pass_env
-from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
+from .output import emit, fields, iso, job_dict, local_time, run_dict, table
 
 if TYPE_CHECKING:
     from ..catalog import Review
@@ -332,7 +332,7 @@ def job_trigger(env: Env, job_id: int, wait: bool) -> None:
     store = env.store()
     run = trigger_job(store, job_id, _now())
     if run.status == RunStatus.SKIPPED or not wait:
-        emit(env.fmt, execution_dict(run),
+        emit(env.fmt, run_dict(run),
              lambda: echo(f"Execution {run.id}: {run.status}"
                           + (f" ({run.reason})" if run.reason else "")))
         return

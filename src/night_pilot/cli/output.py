@@ -16,10 +16,10 @@ import click
 
 from ..errors import CnpError
 from ..shapes import (
-    execution_dict as execution_dict,
     iso as iso,
     job_dict as job_dict,
     prompt_dict as prompt_dict,
+    run_dict as run_dict,
 )
 from .app import echo
 

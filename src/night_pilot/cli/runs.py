@@ -13,19 +13,18 @@ import click
 from click.exceptions import Exit
 
 from .. import catalog
-from ..execution import Execution
-from ..models import TERMINAL_STATUSES, RunStatus
+from ..models import TERMINAL_STATUSES, Run, RunStatus
 from .app import Env, cli, common, echo, pass_env
 from .jobs import run_options
-from .output import emit, execution_dict, fields, table
+from .output import emit, fields, run_dict, table
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_in_foreground(env: Env, run: Execution, *, retry_base_s: float | None = None
-                      ) -> Execution:
+def run_in_foreground(env: Env, run: Run, *, retry_base_s: float | None = None
+                      ) -> Run:
     """Execute a pending run in this process, following its retries to the final outcome."""
     from ..daemons import instance_id
     from ..runner import Runner, RunnerConfig
@@ -48,7 +47,7 @@ def _deliver_notifications(env: Env) -> None:
     deliver(env.store(), _now())
 
 
-def wait_for(env: Env, run: Execution, poll: float = 0.25) -> Execution:
+def wait_for(env: Env, run: Run, poll: float = 0.25) -> Run:
     """Wait for a daemon to finish a run (and any retries it schedules)."""
     from ..runs import next_attempt
 
@@ -63,7 +62,7 @@ def wait_for(env: Env, run: Execution, poll: float = 0.25) -> Execution:
         time.sleep(poll)
 
 
-def _render_result(e: Execution) -> None:
+def _render_result(e: Run) -> None:
     fields([
         ("execution", e.id), ("status", e.status), ("reason", e.reason),
         ("session", e.session_id), ("model", e.model),
@@ -85,16 +84,16 @@ def _render_result(e: Execution) -> None:
         echo(e.result_text)
 
 
-def run_data(e: Execution) -> dict[str, Any]:
+def run_data(e: Run) -> dict[str, Any]:
     """A run as JSON: the shared shape plus what the integration recorded at spawn."""
-    return {**execution_dict(e), "resume_session_id": e.settings.resume_session_id,
+    return {**run_dict(e), "resume_session_id": e.settings.resume_session_id,
             "worktree": e.settings.worktree, "worktree_branch": e.worktree_branch,
             "worktree_path": e.worktree_path, "worktree_base": e.worktree_base,
             "worktree_state": e.worktree_state, "rendered": e.rendered,
             "file_refs": e.file_refs, "risk_level": e.risk_level}
 
 
-def _outcome(env: Env, e: Execution) -> None:
+def _outcome(env: Env, e: Run) -> None:
     emit(env.fmt, run_data(e), lambda: _render_result(e))
     if e.status != RunStatus.COMPLETED:
         raise Exit(1)
@@ -164,22 +163,22 @@ def execution() -> None:
 
 
 @execution.command("show")
-@click.argument("execution_id", type=int)
+@click.argument("run_id", type=int)
 @click.option("--events", is_flag=True, help="Include every line the run printed.")
 @click.option("--follow", is_flag=True,
               help="Print the run's lines as they are stored, until it ends (with --format json: "
               "one JSON object per line, then the run).")
 @common
 @pass_env
-def execution_show(env: Env, execution_id: int, events: bool, follow: bool) -> None:
+def run_show(env: Env, run_id: int, events: bool, follow: bool) -> None:
     """Show a run: status, tokens, cost, session, result (and its events)."""
     store = env.store()
     if follow:
-        _follow(env, execution_id)
+        _follow(env, run_id)
         return
-    e = store.runs.get(execution_id)
+    e = store.runs.get(run_id)
     data = run_data(e)
-    lines = store.events.read(execution_id) if events else []
+    lines = store.events.read(run_id) if events else []
     if events:
         data["events"] = lines
 
@@ -198,7 +197,7 @@ def _event_line(row: dict[str, Any]) -> str:
 FOLLOW_POLL_S = 0.25
 
 
-def _follow(env: Env, execution_id: int) -> None:
+def _follow(env: Env, run_id: int) -> None:
     """Print a run's stored lines as they arrive, then the run. The run's state is read
     before its lines: once it has ended, its last lines are already stored (they commit with
     the outcome), so one more read gets them all."""
@@ -207,8 +206,8 @@ def _follow(env: Env, execution_id: int) -> None:
     store = env.store()
     after = -1
     while True:
-        e = store.runs.get(execution_id)
-        rows = store.events.read(execution_id, after)
+        e = store.runs.get(run_id)
+        rows = store.events.read(run_id, after)
         for row in rows:
             echo(json.dumps(row) if env.fmt == "json" else _event_line(row))
         if rows:
@@ -224,19 +223,19 @@ def _follow(env: Env, execution_id: int) -> None:
 
 
 @execution.command("cancel")
-@click.argument("execution_id", type=int)
+@click.argument("run_id", type=int)
 @common
 @pass_env
-def execution_cancel(env: Env, execution_id: int) -> None:
+def run_cancel(env: Env, run_id: int) -> None:
     """Cancel a run: at once if it has not started, else its daemon stops it."""
     from ..runs import cancel, stop_requested
 
-    status = cancel(env.store(), execution_id, _now())
-    data = {"id": execution_id, "status": str(status),
+    status = cancel(env.store(), run_id, _now())
+    data = {"id": run_id, "status": str(status),
             "cancel_requested": stop_requested(status)}
     emit(env.fmt, data, lambda: echo(
-        f"Cancelled execution {execution_id}" if status == RunStatus.CANCELLED
-        else f"Asked the daemon to stop execution {execution_id} ({status})"))
+        f"Cancelled execution {run_id}" if status == RunStatus.CANCELLED
+        else f"Asked the daemon to stop execution {run_id} ({status})"))
 
 
 @cli.command("daemon")

@@ -80,7 +80,7 @@ def session_show(env: Env, session_id: str) -> None:
     costs = [r.total_cost_usd for r in runs if r.total_cost_usd is not None]
     total["cost_usd"] = sum(costs) if costs else None
     items = [{
-        "execution_id": r.id, "job_id": r.job_id, "job_name": r.job_name,
+        "run_id": r.id, "job_id": r.job_id, "job_name": r.job_name,
         "attempt": r.attempt, "trigger": str(r.trigger), "status": str(r.status),
         "started_at": iso(r.started_at), "finished_at": iso(r.finished_at),
         "resumed": r.settings.resume_session_id == sid, "num_turns": r.num_turns,

@@ -18,7 +18,7 @@ from .app import Env, cli, common, pass_env
 from .output import emit, table
 
 if TYPE_CHECKING:
-    from ..execution import Execution
+    from ..models import Run
 
 
 @cli.group("worktree")
@@ -26,11 +26,11 @@ def worktree() -> None:
     """Git worktrees made for runs (job create --worktree)."""
 
 
-def _entry(run: Execution, *, inspect: bool) -> dict[str, Any]:
+def _entry(run: Run, *, inspect: bool) -> dict[str, Any]:
     from .. import worktree as wt
 
     data: dict[str, Any] = {
-        "execution_id": run.id, "job_id": run.job_id, "job_name": run.job_name,
+        "run_id": run.id, "job_id": run.job_id, "job_name": run.job_name,
         "status": str(run.status), "branch": run.worktree_branch, "path": run.worktree_path,
         "base": run.worktree_base, "state": run.worktree_state,
         "exists": bool(run.worktree_path and os.path.isdir(run.worktree_path)),
@@ -65,12 +65,12 @@ def worktree_list(env: Env, job_id: int | None, include_removed: bool) -> None:
     items = [_entry(r, inspect=r.worktree_state != "removed") for r in runs]
     emit(env.fmt, {"worktrees": items}, lambda: table(
         ["run", "job", "state", "branch", "path", "holds"],
-        [(i["execution_id"], i["job_name"] or ("-" if i["job_id"] is None else i["job_id"]),
+        [(i["run_id"], i["job_name"] or ("-" if i["job_id"] is None else i["job_id"]),
           i["state"] if i["exists"] or i["state"] == "removed" else f"{i['state']} (gone)",
           i["branch"], i["path"], _describe(i["changes"])) for i in items]))
 
 
-def _clean_one(env: Env, run: Execution, force: bool, dry_run: bool) -> dict[str, Any]:
+def _clean_one(env: Env, run: Run, force: bool, dry_run: bool) -> dict[str, Any]:
     from .. import worktree as wt
     from ..models import TERMINAL_STATUSES
 
@@ -121,6 +121,6 @@ def worktree_clean(env: Env, job_id: int | None, force: bool, dry_run: bool) -> 
     failed = [r for r in results if r["action"] == "failed"]
     emit(env.fmt, {"dry_run": dry_run, "worktrees": results}, lambda: table(
         ["run", "branch", "action", "why"],
-        [(r["execution_id"], r["branch"], r["action"], r["why"]) for r in results]))
+        [(r["run_id"], r["branch"], r["action"], r["why"]) for r in results]))
     if failed:
         raise Exit(1)

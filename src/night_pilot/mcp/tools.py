@@ -22,7 +22,7 @@ from .. import catalog, drafts
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput, NotFound
 from ..models import RunStatus
-from ..shapes import execution_dict, job_dict, job_dicts
+from ..shapes import job_dict, job_dicts, run_dict
 from ..store import Store
 from .args import Arg, checked, input_schema
 
@@ -92,7 +92,7 @@ def _resume_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> di
 def _trigger_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
     from ..runs import trigger_job
 
-    return execution_dict(trigger_job(store, a["job_id"], now))
+    return run_dict(trigger_job(store, a["job_id"], now))
 
 
 # JobSpec's fields that a tool argument of the same name sets as it is.
@@ -184,11 +184,11 @@ def _create_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> di
 
 def _list_runs(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
     runs = store.runs.recent(job_id=a["job_id"], status=a["status"], limit=a["limit"])
-    return {"executions": [execution_dict(r) for r in runs]}
+    return {"executions": [run_dict(r) for r in runs]}
 
 
 def _show_run(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
-    return execution_dict(store.runs.get(a["run_id"]))
+    return run_dict(store.runs.get(a["run_id"]))
 
 
 def _usage_daily(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:

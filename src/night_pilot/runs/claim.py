@@ -8,8 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..execution import Claim, Execution
-from ..models import ExecutorKind, OverlapPolicy, RunStatus
+from ..models import Claim, ExecutorKind, OverlapPolicy, Run, RunStatus
 from ..tracing import trace
 from .create import OVERLAP_SKIPPED
 
@@ -50,7 +49,7 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
             for run in [c for c in candidates if c.executor == ExecutorKind.CLAUDE]:
                 store.runs.defer(run.id, until, "deferred: a usage limit is in force until "
                                 f"{until:%Y-%m-%d %H:%M:%S} UTC")
-                trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+                trace("deferred", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
                       start=until.isoformat())
             candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
         overlap = store.jobs.overlaps({c.job_id for c in candidates if c.job_id is not None})
@@ -89,23 +88,23 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
         for run in claimed:
             hand_over(run)
     for run in skipped:
-        trace("skipped", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+        trace("skipped", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
               reason=OVERLAP_SKIPPED)
     for run in claimed:
-        trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+        trace("claim", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
               token=run.fencing_token, instance=instance)
     return claimed
 
 
 def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,
-              lease: timedelta) -> Execution | None:
+              lease: timedelta) -> Run | None:
     """Claim one specific run for in-process execution (`execute`, `job trigger --wait`)."""
     with store.write():
         token = store.claims.next_token()
         if not store.claims.claim(run_id, instance, host, token, now, now + lease):
             return None
     run = store.runs.get(run_id)
-    trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt, token=token,
+    trace("claim", job_id=run.job_id, run_id=run.id, attempt=run.attempt, token=token,
           instance=instance)
     return run
 

@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import CnpError
-from ..execution import Execution, RunSettings
-from ..models import OverlapPolicy, RunStatus, Trigger
+from ..models import OverlapPolicy, Run, RunSettings, RunStatus, Trigger
 from ..tracing import trace
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ def create_scheduled(store: Store, job_id: int, planned: Sequence[PlannedRun],
     ) for p in planned]
 
 
-def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
+def trigger_job(store: Store, job_id: int, now: datetime) -> Run:
     """A manual run of a job, now: recorded like a scheduled one (overlap policy included)."""
     with store.write():
         job = store.jobs.get(job_id)
@@ -55,7 +54,7 @@ def trigger_job(store: Store, job_id: int, now: datetime) -> Execution:
             job_id=job_id, scheduled_for=now, trigger=Trigger.MANUAL, status=status,
             reason=reason, settings=RunSettings.of_job(job), now=now, prompt_id=job.prompt_id,
         )
-    trace("trigger", job_id=job_id, execution_id=run_id, attempt=1, manual=True)
+    trace("trigger", job_id=job_id, run_id=run_id, attempt=1, manual=True)
     return store.runs.get(run_id)
 
 
@@ -82,7 +81,7 @@ def review_adhoc(text: str, settings: RunSettings, now: datetime) -> Review:
 
 
 def create_adhoc(store: Store, settings: RunSettings, now: datetime,
-                 ) -> tuple[Execution, Review]:
+                 ) -> tuple[Run, Review]:
     """An ad-hoc run of the prompt in `settings`, reviewed (`review_adhoc`) and recorded
     pending: what `cnp execute` and `POST /api/execute` both do. Returns the run and its
     review."""
@@ -102,7 +101,7 @@ def create_batch_item(store: Store, settings: RunSettings, now: datetime, *,
                             settings=settings)
 
 
-def create_follow_up(store: Store, run: Execution, status: RunStatus, now: datetime, *,
+def create_follow_up(store: Store, run: Run, status: RunStatus, now: datetime, *,
                      reason: str, settings: RunSettings | None = None,
                      retry_at: datetime | None = None) -> int:
     """The next attempt of `run` (a retry, a deferral past a usage limit), in the caller's

@@ -11,9 +11,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import notify
-from ..execution import Execution, RunResult
 from ..faults import crash_point
-from ..models import OnLimit, RunStatus
+from ..models import OnLimit, Run, RunResult, RunStatus
 from ..tracing import trace
 from .create import create_follow_up
 
@@ -51,7 +50,7 @@ class Outcome:
     output: OutputRecorder | None = None
 
 
-def finish(store: Store, run: Execution, outcome: Outcome, *, instance: str, now: datetime,
+def finish(store: Store, run: Run, outcome: Outcome, *, instance: str, now: datetime,
            policy: FollowUpPolicy | None = None) -> RunResult | None:
     """Record a claimed run's outcome and its follow-up. Returns the result as recorded, or
     None if the claim was lost meanwhile (nothing is written then)."""
@@ -59,7 +58,7 @@ def finish(store: Store, run: Execution, outcome: Outcome, *, instance: str, now
     result, output = outcome.result, outcome.output
     assert run.fencing_token is not None
     fields: dict[str, Any] = {
-        "job_id": run.job_id, "execution_id": run.id, "attempt": run.attempt}
+        "job_id": run.job_id, "run_id": run.id, "attempt": run.attempt}
     if output is not None and output.truncated:
         result.output_dropped_lines = output.dropped_lines
         result.output_dropped_bytes = output.dropped_bytes
@@ -96,7 +95,7 @@ def finish(store: Store, run: Execution, outcome: Outcome, *, instance: str, now
     return result
 
 
-def _wait_out_limit(store: Store, run: Execution, result: RunResult, now: datetime,
+def _wait_out_limit(store: Store, run: Run, result: RunResult, now: datetime,
                     policy: FollowUpPolicy, fields: dict[str, Any]) -> None:
     """Record the cooldown and a follow-up attempt that starts after the reset, either the
     prompt again or the interrupted session resumed (the job's --on-limit)."""
@@ -111,12 +110,12 @@ def _wait_out_limit(store: Store, run: Execution, result: RunResult, now: dateti
     if cooldown_id is not None:
         _, body = notify.run_summary(run, result.status, result.reason)
         notify.enqueue(store, "cooldown_start", now, job_id=run.job_id,
-                       execution_id=run.id,
+                       run_id=run.id,
                        title=f"[cnp] usage limit reached ({result.limit_kind})", body=body)
         # The end is known now: the outbox holds it until then (`cooldown clear` brings
         # it forward), so no loop has to notice the moment.
         notify.enqueue(store, "cooldown_end", now, job_id=run.job_id,
-                       execution_id=run.id, deliver_at=start,
+                       run_id=run.id, deliver_at=start,
                        title="[cnp] usage limit over: Claude runs resume",
                        body=f"The {result.limit_kind} limit reset at "
                             f"{result.limit_reset_at:%Y-%m-%d %H:%M:%S} UTC; deferred runs "
@@ -130,7 +129,7 @@ def _wait_out_limit(store: Store, run: Execution, result: RunResult, now: dateti
         reason=f"deferred until the usage limit resets ({run.settings.on_limit} "
                f"of execution {run.id})",
     )
-    trace("deferred", execution_id=follow, job_id=run.job_id, attempt=run.attempt + 1,
+    trace("deferred", run_id=follow, job_id=run.job_id, attempt=run.attempt + 1,
           start=start.isoformat())
     result.reason = f"{result.reason}; continues as execution {follow}"
 
@@ -142,7 +141,7 @@ def fail_internal(store: Store, run_id: int, instance: str, token: int, exc: Exc
                      RunResult(RunStatus.FAILED, reason=f"internal error: {exc!r}"), now)
 
 
-def next_attempt(store: Store, run: Execution) -> Execution | None:
+def next_attempt(store: Store, run: Run) -> Run | None:
     """The attempt that continues `run` (a retry or a deferral), if one was scheduled."""
     return store.runs.next_attempt_of(run.id)
 

@@ -12,13 +12,13 @@ from .claim import claim_one
 from .finish import next_attempt
 
 if TYPE_CHECKING:
-    from ..execution import Execution
+    from ..models import Run
     from ..runner import Runner, StopSignal
     from ..store import Store
 
 
-def run_to_end(store: Store, runner: Runner, run: Execution, *, host: str,
-               cancel: StopSignal | None = None) -> Execution:
+def run_to_end(store: Store, runner: Runner, run: Run, *, host: str,
+               cancel: StopSignal | None = None) -> Run:
     """Execute a pending run in this process and follow its retries to the final outcome.
 
     Returns the last attempt as recorded. If `cancel` is set while a retry waits, the retry is
@@ -27,7 +27,7 @@ def run_to_end(store: Store, runner: Runner, run: Execution, *, host: str,
     """
     lease = timedelta(seconds=runner.config.lease_s)
     while True:
-        claimed: Execution | None = run
+        claimed: Run | None = run
         if not (run.status == RunStatus.QUEUED and run.claimed_by == runner.instance):
             claimed = claim_one(store, run.id, runner.clock(), instance=runner.instance,
                                 host=host, lease=lease)

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import notify
 from ..errors import NotFound
-from ..execution import Execution
-from ..models import InterruptPolicy, RunStatus
+from ..models import InterruptPolicy, Run, RunStatus
 from ..procs import kill_orphaned_group
 from ..tracing import trace
 from .create import create_follow_up
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
 MAX_INTERRUPT_ATTEMPTS = 5
 
 
-def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | None = None,
-         ) -> list[Execution]:
+def reap(store: Store, now: datetime, *, host: str, orphans: list[Run] | None = None,
+         ) -> list[Run]:
     """Turn runs whose lease expired (or the given orphans) into `interrupted`, kill what is
     left of their processes on this host, and retry them per the job's interrupt policy."""
     victims = {r.id: r for r in store.claims.expired(now)}
@@ -54,13 +53,13 @@ def reap(store: Store, now: datetime, *, host: str, orphans: list[Execution] | N
         killed: list[int] = []
         if run.pid and run.host == host:
             killed = kill_orphaned_group(run.pid, run.process_start)
-        trace("interrupted", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+        trace("interrupted", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
               owner=owner, retried=retry, killed_pids=killed)
         reaped.append(run)
     return reaped
 
 
-def _retry_after_interrupt(store: Store, run: Execution) -> bool:
+def _retry_after_interrupt(store: Store, run: Run) -> bool:
     if run.attempt >= MAX_INTERRUPT_ATTEMPTS:
         return False
     policy = InterruptPolicy.RETRY_UNSTARTED

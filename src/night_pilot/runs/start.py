@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import filerefs
-from ..execution import Execution
+from ..models import Run
 from ..procs import start_time
 from ..risk import RiskReport
 from ..tracing import trace
@@ -39,7 +39,7 @@ class Prepared:
         return hashlib.sha256(self.prompt.encode()).hexdigest()
 
 
-def _facts(run: Execution, prep: Prepared) -> dict[str, Any]:
+def _facts(run: Run, prep: Prepared) -> dict[str, Any]:
     return {
         "job_id": run.job_id, "attempt": run.attempt, "trigger": str(run.trigger),
         "risk_level": prep.risk.level,
@@ -52,7 +52,7 @@ def _facts(run: Execution, prep: Prepared) -> dict[str, Any]:
     }
 
 
-def _record_facts(store: Store, run: Execution, instance: str, prep: Prepared) -> bool:
+def _record_facts(store: Store, run: Run, instance: str, prep: Prepared) -> bool:
     assert run.fencing_token is not None
     tree = prep.tree
     return store.claims.record_spawn(
@@ -63,7 +63,7 @@ def _record_facts(store: Store, run: Execution, instance: str, prep: Prepared) -
         worktree_base=tree.base if tree else None, resume_session_id=prep.resume)
 
 
-def refuse(store: Store, run: Execution, instance: str, prep: Prepared, reason: str,
+def refuse(store: Store, run: Run, instance: str, prep: Prepared, reason: str,
            now: datetime) -> None:
     """Record why a claimed run does not start (its risk, its references) and audit it; the
     caller then fails the run with `reason`."""
@@ -72,10 +72,10 @@ def refuse(store: Store, run: Execution, instance: str, prep: Prepared, reason: 
             store.audit.add(now, "refuse", "execution", run.id,
                             {**_facts(run, prep), "reason": reason,
                              "prompt_sha256": prep.sha256}, actor=instance)
-    trace("refused", execution_id=run.id, job_id=run.job_id, reason=reason)
+    trace("refused", run_id=run.id, job_id=run.job_id, reason=reason)
 
 
-def start(store: Store, run: Execution, instance: str, prep: Prepared, pid: int,
+def start(store: Store, run: Run, instance: str, prep: Prepared, pid: int,
           argv: list[str], now: datetime) -> bool:
     """Mark a claimed run running, with what it was given and its audit entry, in one step.
     False: the claim is lost (cancelled or reaped between claim and spawn). `argv` is the
@@ -98,7 +98,7 @@ def start(store: Store, run: Execution, instance: str, prep: Prepared, pid: int,
     return started
 
 
-def heartbeat(store: Store, run: Execution, instance: str, now: datetime,
+def heartbeat(store: Store, run: Run, instance: str, now: datetime,
               lease: timedelta) -> bool:
     """Renew a running run's lease; False if the claim is lost."""
     assert run.fencing_token is not None

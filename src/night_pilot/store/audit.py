@@ -39,7 +39,7 @@ class AuditQueries(Queries):
         rows = self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
 
-    def log(self, *, job_id: int | None = None, execution_id: int | None = None,
+    def log(self, *, job_id: int | None = None, run_id: int | None = None,
             action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Audit entries, newest first. `job_id` selects the job's own entries and those of
         its runs; `execution_id` one run's."""
@@ -49,9 +49,9 @@ class AuditQueries(Queries):
             where.append("((entity = 'job' AND entity_id = ?) OR (entity = 'execution'"
                          f" AND {self.dialect.json_int('details', 'job_id')} = ?))")
             args += [job_id, job_id]
-        if execution_id is not None:
+        if run_id is not None:
             where.append("entity = 'execution' AND entity_id = ?")
-            args.append(execution_id)
+            args.append(run_id)
         if action is not None:
             where.append("action = ?")
             args.append(action)

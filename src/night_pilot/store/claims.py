@@ -20,7 +20,7 @@ from .schedule import ahead_sql, not_due_sql
 from .timefmt import to_db
 
 if TYPE_CHECKING:
-    from ..execution import Claim, Execution, RunResult
+    from ..models import Claim, Run, RunResult
 
 # Claim a run that may start (its owner, host, fencing token, times; then its id).
 _CLAIM = (
@@ -35,7 +35,7 @@ class ClaimQueries(Queries):
         """Runs that may start now, oldest first, as much of each as claiming needs; on
         PostgreSQL locked for the caller's transaction, skipping those another daemon is
         claiming."""
-        from ..execution import Claim
+        from ..models import Claim
 
         cur = self.db.cursor()
         cur.row_factory = None  # plain tuples: a burst lists thousands
@@ -204,14 +204,14 @@ class ClaimQueries(Queries):
             )
             return cur.rowcount == 1
 
-    def expired(self, now: datetime) -> list[Execution]:
+    def expired(self, now: datetime) -> list[Run]:
         rows = self.db.execute(
             RUN_SELECT + " WHERE e.status IN ('queued', 'running') AND e.lease_expires_at < ?",
             (to_db(now),),
         )
         return [execution(r) for r in rows]
 
-    def owned_by_others(self, exclude_instance: str) -> list[Execution]:
+    def owned_by_others(self, exclude_instance: str) -> list[Run]:
         """Claimed runs not owned by `exclude_instance` (used when one daemon holds the file)."""
         rows = self.db.execute(
             RUN_SELECT + " WHERE e.status IN ('queued', 'running')"

@@ -52,13 +52,13 @@ class NotificationQueries(Queries):
         return list(dict.fromkeys(r[0] for r in rows))
 
     def enqueue(self, *, event: str, job_id: int | None,
-                             execution_id: int | None, title: str, body: str,
+                             run_id: int | None, title: str, body: str,
                              now: datetime, deliver_at: datetime | None = None) -> int:
         with self.write() as db:
             return new_id(db.execute(
                 "INSERT INTO notifications (event, job_id, execution_id, title, body, created_at,"
                 " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (event, job_id, execution_id, title, body, to_db(now),
+                (event, job_id, run_id, title, body, to_db(now),
                  to_db(deliver_at or now)),
             ))
 

@@ -10,7 +10,7 @@ from ..models import ClaudeOptions, ExecutorKind, OnLimit, RunStatus, Trigger
 from .timefmt import from_db
 
 if TYPE_CHECKING:
-    from ..execution import Execution
+    from ..models import Run
 
 _TIME_COLUMNS = (
     "scheduled_for", "created_at", "lease_expires_at", "heartbeat_at", "queued_at", "started_at",
@@ -44,13 +44,13 @@ def run_filter(job_id: int | None, status: str | None) -> tuple[str, tuple[Any, 
     return (" WHERE " + " AND ".join(where) if where else ""), tuple(args)
 
 
-def execution(row: Any) -> Execution:
-    from ..execution import Execution, RunSettings  # not needed by job-only commands
+def execution(row: Any) -> Run:
+    from ..models import Run, RunSettings  # not needed by job-only commands
 
     values: dict[str, Any] = {k: row[k] for k in _PLAIN_COLUMNS}
     for key in _TIME_COLUMNS:
         values[key] = from_db(row[key])
-    return Execution(
+    return Run(
         trigger=Trigger(row["trigger"]),
         status=RunStatus(row["status"]),
         argv=json.loads(row["argv"]) if row["argv"] else None,

@@ -24,7 +24,7 @@ from .schedule import not_due_sql
 from .timefmt import from_db, to_db
 
 if TYPE_CHECKING:
-    from ..execution import Execution, RunSettings
+    from ..models import Run, RunSettings
 
 # What a listing of runs shows; the detail page reads the whole row with `get`.
 _RUN_LIST_COLUMNS = """
@@ -165,13 +165,13 @@ class RunQueries(Queries):
                 break
         return {"runs": runs, "events": events}
 
-    def get(self, run_id: int) -> Execution:
+    def get(self, run_id: int) -> Run:
         row = self.db.execute(RUN_SELECT + " WHERE e.id = ?", (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"execution {run_id} does not exist")
         return execution(row)
 
-    def next_attempt_of(self, run_id: int) -> Execution | None:
+    def next_attempt_of(self, run_id: int) -> Run | None:
         """The attempt created to continue `run_id` (a retry or a deferral), if any."""
         row = self.db.execute(RUN_SELECT + " WHERE e.retry_of = ? ORDER BY e.id LIMIT 1",
                               (run_id,)).fetchone()
@@ -188,7 +188,7 @@ class RunQueries(Queries):
 
     def recent(
         self, *, job_id: int | None = None, status: str | None = None, limit: int = 50,
-    ) -> list[Execution]:
+    ) -> list[Run]:
         where, args = run_filter(job_id, status)
         rows = self.db.execute(RUN_SELECT + where + " ORDER BY e.id DESC LIMIT ?",
                                (*args, limit))
@@ -272,7 +272,7 @@ class RunQueries(Queries):
                        (state, run_id))
 
     def with_worktree(self, *, job_id: int | None = None, states: tuple[str, ...] = (
-            "active", "kept")) -> list[Execution]:
+            "active", "kept")) -> list[Run]:
         """Runs that made a worktree, in the given states, newest first."""
         marks = ",".join("?" * len(states))
         sql = RUN_SELECT + f" WHERE e.worktree_state IN ({marks})"

@@ -9,7 +9,7 @@ from .runrows import RUN_SELECT, execution
 from .timefmt import from_db
 
 if TYPE_CHECKING:
-    from ..execution import Execution
+    from ..models import Run
 
 
 class SessionQueries(Queries):
@@ -68,7 +68,7 @@ class SessionQueries(Queries):
         )
         return [r[0] for r in rows]
 
-    def runs(self, session_id: str) -> list[Execution]:
+    def runs(self, session_id: str) -> list[Run]:
         """Every run that reported this session or resumed it, oldest first."""
         rows = self.db.execute(
             RUN_SELECT + " WHERE e.session_id = ? OR e.resume_session_id = ? ORDER BY e.id",

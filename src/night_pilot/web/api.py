@@ -36,7 +36,7 @@ from .schemas import (
     spec_of_create,
     tags_of,
 )
-from .serialize import execution_dict, iso, job_dict, prompt_dict
+from .serialize import iso, job_dict, prompt_dict, run_dict
 
 
 class Error(BaseModel):
@@ -234,7 +234,7 @@ def trigger_job(db: Db, job_id: JobId) -> Json:
     with db() as store:
         at = now()
         run = trigger(store, job_id, at)
-        data = execution_dict(run)
+        data = run_dict(run)
         data["daemon_running"] = daemon_alive(store, at) is not None
     return data
 
@@ -271,7 +271,7 @@ StatusFilter = Annotated[str | None, Query(pattern="^(" + "|".join(RunStatus.val
 
 
 @router.get("/executions", tags=["executions"], summary="`cnp executions`, paginated")
-def list_executions(
+def list_runs(
     db: Db,
     job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: StatusFilter = None,
@@ -283,32 +283,32 @@ def list_executions(
                                 per_page=per_page)
 
 
-@router.get("/executions/{execution_id}", tags=["executions"],
+@router.get("/executions/{run_id}", tags=["executions"],
             summary="`cnp execution show [--events]`")
-def get_execution(db: Db, execution_id: RunId, events: bool = False) -> Json:
+def get_run(db: Db, run_id: RunId, events: bool = False) -> Json:
     with db() as store:
-        return views.execution(store, execution_id, with_events=events)
+        return views.execution(store, run_id, with_events=events)
 
 
-@router.get("/executions/{execution_id}/events", tags=["executions"],
+@router.get("/executions/{run_id}/events", tags=["executions"],
             summary="The lines a run printed after `after_seq` (poll this to follow a run)")
-def get_events(db: Db, execution_id: RunId,
+def get_events(db: Db, run_id: RunId,
                after_seq: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1,
                limit: Annotated[int, Query(ge=1, le=10_000)] = views.EVENT_PAGE) -> Json:
     with db() as store:
-        return views.events(store, execution_id, after_seq, limit)
+        return views.events(store, run_id, after_seq, limit)
 
 
-@router.post("/executions/{execution_id}/cancel", tags=["executions"],
+@router.post("/executions/{run_id}/cancel", tags=["executions"],
              summary="`cnp execution cancel`")
-def cancel_execution(db: Db, execution_id: RunId) -> Json:
+def cancel_run(db: Db, run_id: RunId) -> Json:
     with db() as store:
-        return cancel(store, execution_id)
+        return cancel(store, run_id)
 
 
-def cancel(store: Any, execution_id: int) -> Json:
-    status = runs.cancel(store, execution_id, now())
-    return {"id": execution_id, "status": str(status),
+def cancel(store: Any, run_id: int) -> Json:
+    status = runs.cancel(store, run_id, now())
+    return {"id": run_id, "status": str(status),
             "cancel_requested": runs.stop_requested(status)}
 
 
@@ -332,8 +332,7 @@ class ExecuteBody(BodyModel):
 @router.post("/execute", tags=["executions"], status_code=201,
              summary="`cnp execute --mode async`: run a prompt once, by the daemon")
 def execute(request: Request, db: Db, body: ExecuteBody) -> Json:
-    from ..execution import RunSettings
-    from ..models import ExecutorKind
+    from ..models import ExecutorKind, RunSettings
 
     text = catalog.check_content(body.prompt)
     tools = {k: (v if v is None or isinstance(v, str) else ",".join(v))
@@ -356,4 +355,4 @@ def execute(request: Request, db: Db, body: ExecuteBody) -> Json:
             runs.refuse_during_cooldown(
                 store, at, hint="wait for the reset, or send force=true (it may spend quota)")
         run, _ = runs.create_adhoc(store, settings, at)
-        return execution_dict(run)
+        return run_dict(run)

@@ -9,13 +9,13 @@ from typing import Any
 from ..shapes import (
     MASK as MASK,
     cooldown_dict as cooldown_dict,
-    execution_dict as execution_dict,
     iso as iso,
     job_dict as job_dict,
     mask_argv as mask_argv,
     mask_mcp_config as mask_mcp_config,
     options_dict as options_dict,
     prompt_dict as prompt_dict,
+    run_dict as run_dict,
 )
 
 

@@ -16,7 +16,7 @@ from ..config import DbLocation
 from ..models import RunStatus
 from ..store import Store
 from .events import summarize
-from .serialize import cooldown_dict, execution_dict, iso, job_dict, prompt_dict, run_row_dict
+from .serialize import cooldown_dict, iso, job_dict, prompt_dict, run_dict, run_row_dict
 
 PER_PAGE = 50
 
@@ -173,14 +173,14 @@ def events(store: Store, run_id: int, after_seq: int = -1,
     for row in rows:
         row["kind"], row["summary"] = summarize(row)
     last = rows[-1]["seq"] if rows else after_seq
-    return {"execution_id": run_id, "status": str(run.status),
+    return {"run_id": run_id, "status": str(run.status),
             "done": run.status.is_terminal and not more, "after_seq": after_seq,
             "last_seq": last, "more": more, "events": rows}
 
 
 def execution(store: Store, run_id: int, *, with_events: bool) -> dict[str, Any]:
     run = store.runs.get(run_id)
-    data = execution_dict(run)
+    data = run_dict(run)
     data["prompt_text"] = store.runs.prompt_text(run_id)
     follow = store.runs.next_attempt_of(run_id)
     data["next_attempt_id"] = follow.id if follow else None

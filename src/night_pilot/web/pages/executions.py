@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
 @router.get("/executions")
-def executions_page(
+def runs_page(
     request: Request, db: Db,
     job_id: Annotated[str | None, Query(max_length=30)] = None,
     status: Annotated[str | None, Query(max_length=30)] = None,
@@ -42,38 +42,38 @@ def executions_page(
                 more=more)
 
 
-@router.get("/executions/{execution_id}")
-def execution_page(request: Request, db: Db, execution_id: int) -> Response:
+@router.get("/executions/{run_id}")
+def run_page(request: Request, db: Db, run_id: int) -> Response:
     from ...daemons import daemon_alive
 
     return page(request, db, "execution.html",
-                lambda store: views.execution(store, execution_id, with_events=True),
-                json_url=f"/api/executions/{execution_id}?events=true",
+                lambda store: views.execution(store, run_id, with_events=True),
+                json_url=f"/api/executions/{run_id}?events=true",
                 more=lambda store, _: {"daemon_running": daemon_alive(store, now()) is not None})
 
 
-@router.get("/executions/{execution_id}/events")
-def events_fragment(request: Request, db: Db, execution_id: int,
+@router.get("/executions/{run_id}/events")
+def events_fragment(request: Request, db: Db, run_id: int,
                     after: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1,
                     live: bool = False) -> Response:
     """New output lines since `after` for the live view; stops polling when the run ends and
     asks the page to reload once so the final numbers show."""
     with db() as store:
-        data = views.events(store, execution_id, after)
+        data = views.events(store, run_id, after)
     if request.query_params.get("format") == "json":
         return JSONResponse(data)
     response: Response = request.app.state.templates.TemplateResponse(
         request, "_events.html",
-        {"ev": data, "execution_id": execution_id, "oob": True, "live": live})
+        {"ev": data, "run_id": run_id, "oob": True, "live": live})
     if data["done"] and live:
         response.headers["HX-Refresh"] = "true"
     return response
 
 
-@router.post("/executions/{execution_id}/cancel")
-def cancel_execution(db: Db, execution_id: int) -> Response:
+@router.post("/executions/{run_id}/cancel")
+def cancel_run(db: Db, run_id: int) -> Response:
     from ..api import cancel
 
     with db() as store:
-        cancel(store, execution_id)
-    return redirect(f"/executions/{execution_id}?flash=cancelled")
+        cancel(store, run_id)
+    return redirect(f"/executions/{run_id}?flash=cancelled")

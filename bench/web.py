@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 TARGET_MS = 200.0
-TARGETS = ["/", "/api/overview", "/executions", "/api/executions"]
-OTHERS = ["/executions?status=failed", "/executions?job_id=500", "/executions?page=1000",
-          "/jobs", "/usage", "/api/usage?days=90", "/executions/50000"]
+TARGETS = ["/", "/api/overview", "/runs", "/api/runs"]
+OTHERS = ["/runs?status=failed", "/runs?job_id=500", "/runs?page=1000",
+          "/jobs", "/usage", "/api/usage?days=90", "/runs/50000"]
 CRONS = ["0 3 * * *", "*/5 * * * *", "30 2 * * 1-5", "@hourly", "0 0 1 * *", "15 */2 * * *",
          "0 9 * * mon", "0 30 4 * * *", "@daily", "45 23 * * 5"]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"]

@@ -55,12 +55,12 @@ def test_five_prompts_never_more_than_two_at_once(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.stderr
     data = res.json
     assert data["totals"]["completed"] == 5 and data["totals"]["failed"] == 0
-    assert [i["execution"]["result"] for i in data["items"]] == [f"done p{i}" for i in range(5)]
+    assert [i["run"]["result"] for i in data["items"]] == [f"done p{i}" for i in range(5)]
     intervals = spans(log)
     assert len(intervals) == 5
     assert most_at_once(intervals) == 2
     # Every prompt is an ordinary recorded ad-hoc run.
-    runs = cnp("executions", "--format", "json").json["executions"]
+    runs = cnp("runs", "--format", "json").json["runs"]
     assert len(runs) == 5 and {r["trigger"] for r in runs} == {"execute"}
 
 
@@ -90,9 +90,9 @@ def test_stored_prompts_by_id_and_the_summary(tmp_path: Path) -> None:
                                            f"prompt {ids[1]}: second;",
                                            f"prompt {ids[2]}: third"]
     assert [i["ok"] for i in items] == [True, False, True]
-    assert items[2]["execution"]["result"] == "third you"
-    assert items[1]["execution"]["reason"] == "the script exited 5"
-    assert items[0]["execution"]["prompt_sha256"]
+    assert items[2]["run"]["result"] == "third you"
+    assert items[1]["run"]["reason"] == "the script exited 5"
+    assert items[0]["run"]["prompt_sha256"]
     pretty = cnp(*args)
     assert pretty.exit_code == 1
     assert "2 of 3 prompts completed" in pretty.stdout
@@ -109,7 +109,7 @@ def test_everything_is_reviewed_before_anything_starts(tmp_path: Path) -> None:
     assert res.exit_code == 2 and res.error["error"] == "risk"
     assert res.error["message"].startswith("critical risk in #2 rm -rf ~, refused")
     assert not log.exists()
-    assert cnp("executions", "--format", "json").json["executions"] == []
+    assert cnp("runs", "--format", "json").json["runs"] == []
     prompts.write_text(f"{script('a', log, 0)}\n---\necho {{{{missing}}}}\n")
     res = cnp("batch", "--file", str(prompts), "--executor", "shell", "--work-dir",
               str(tmp_path), "--format", "json")

@@ -156,7 +156,19 @@ def test_the_command_reference_names_every_command() -> None:
              for name in re.findall(r"`([a-z]+)`", row.split("|")[1])}
     assert named == set(COMMANDS)
     listed = cnp("--help").stdout.split("Commands:\n", 1)[1]
-    assert [line.split()[0] for line in listed.splitlines()] == sorted(COMMANDS)
+    assert [line.split()[0] for line in listed.splitlines()] == sorted(
+        set(COMMANDS) - {"executions", "execution"})
+
+
+def test_the_older_names_of_the_run_commands_are_the_same_commands() -> None:
+    run = cnp("execute", "--executor", "shell", "--prompt", "true", "--format", "json").json
+    listed = cnp("runs", "--format", "json").json
+    assert cnp("executions", "--format", "json").json == listed
+    assert cnp("run", "list", "--format", "json").json == listed
+    assert cnp("execution", "list", "--format", "json").json == listed
+    assert [r["id"] for r in listed["runs"]] == [run["id"]]
+    shown = cnp("run", "show", str(run["id"]), "--format", "json").json
+    assert cnp("execution", "show", str(run["id"]), "--format", "json").json == shown
 
 
 def test_what_a_run_printed_is_shown_as_recorded() -> None:

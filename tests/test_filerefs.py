@@ -158,7 +158,7 @@ def test_a_run_records_its_references(work: Path) -> None:
         {"ref": "gone.txt", "status": "missing", "kind": "unknown",
          "detail": "no such file or directory"},
         {"ref": "*.py", "status": "ok", "kind": "glob", "matches": 2}]
-    shown = cnp("execution", "show", str(res.json["id"]))
+    shown = cnp("run", "show", str(res.json["id"]))
     assert "@README.md ok, @gone.txt missing, @*.py ok" in shown.stdout
 
 

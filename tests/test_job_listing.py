@@ -223,7 +223,7 @@ CONSOLE = """if True:
     unneeded = ["pathlib", "platformdirs", "night_pilot.store.runs", "night_pilot.store.legacy",
                 "night_pilot.store.claims", "night_pilot.store.usage",
                 "night_pilot.store.notifications", "night_pilot.store.sessions",
-                "night_pilot.execution", "night_pilot.catalog",
+                "night_pilot.catalog",
                 "night_pilot.cron", "zoneinfo", "night_pilot.models", "dataclasses",
                 "shutil"]
     print(",".join(m for m in unneeded if m in sys.modules), file=sys.stderr)

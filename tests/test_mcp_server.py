@@ -249,8 +249,8 @@ def test_pause_resume_trigger_and_the_runs_they_leave(db: Path, work: Path) -> N
         assert run["status"] == "pending" and run["trigger"] == "manual"
         assert run["job_id"] == job["id"]
         runs = await c.ok("list_runs", job_id=job["id"])
-        assert [r["id"] for r in runs["executions"]] == [run["id"]]
-        assert (await c.ok("list_runs", status="completed"))["executions"] == []
+        assert [r["id"] for r in runs["runs"]] == [run["id"]]
+        assert (await c.ok("list_runs", status="completed"))["runs"] == []
         shown = await c.ok("show_run", run_id=run["id"])
         assert {"result", "reason", "total_cost_usd", "tokens", "status"} <= set(shown)
         for tool, key in (("show_job", "job_id"), ("pause_job", "job_id"),
@@ -260,7 +260,7 @@ def test_pause_resume_trigger_and_the_runs_they_leave(db: Path, work: Path) -> N
         assert (await c.error("show_run", run_id=404))["error"] == "not_found"
 
     serve(db, work, body)
-    shown = cli(db, work, "execution", "show", "1").json
+    shown = cli(db, work, "run", "show", "1").json
     assert shown["trigger"] == "manual" and shown["status"] == "pending"
 
 
@@ -280,14 +280,14 @@ def test_a_run_shows_its_result_reason_and_cost(db: Path, work: Path) -> None:
         assert store.claims.finish(run_id, "d1", token, RunResult(
             RunStatus.FAILED, exit_code=1, reason="exit 1", result_text="it broke",
             total_cost_usd=0.25, input_tokens=3, output_tokens=4), now)
-    expected = cli(db, work, "executions").json["executions"][0]
+    expected = cli(db, work, "executions").json["runs"][0]
 
     async def body(c: Client) -> None:
         shown = await c.ok("show_run", run_id=run_id)
         assert (shown["status"], shown["reason"], shown["result"], shown["total_cost_usd"]) == (
             "failed", "exit 1", "it broke", 0.25)
         assert shown["tokens"]["input"] == 3 and shown["tokens"]["output"] == 4
-        listed = (await c.ok("list_runs"))["executions"]
+        listed = (await c.ok("list_runs"))["runs"]
         assert listed == [shown]
         for key, value in shown.items():
             assert expected[key] == value, key

@@ -224,16 +224,16 @@ def test_an_installation_is_copied_whole_with_its_ids(source: Path, target: str)
 def test_the_cli_shows_the_same_installation_on_both_databases(
         source: Path, target: str) -> None:
     copy("--from", str(source), "--to", target)
-    for args in (("job", "list", "--all"), ("executions", "--limit", "100"),
-                 ("prompt", "list"), ("execution", "show", "5"), ("session", "list"),
+    for args in (("job", "list", "--all"), ("runs", "--limit", "100"),
+                 ("prompt", "list"), ("run", "show", "5"), ("session", "list"),
                  ("notify", "list")):
         lite = cnp("--db", str(source), *args, "--format", "json")
         pg = cnp("--db", target, *args, "--format", "json")
         assert lite.exit_code == pg.exit_code == 0, (args, lite.stderr, pg.stderr)
         assert pg.json == lite.json, args
         assert lite.json, args  # something to compare
-    lite = cnp("--db", str(source), "executions", "--limit", "100")
-    pg = cnp("--db", target, "executions", "--limit", "100")
+    lite = cnp("--db", str(source), "runs", "--limit", "100")
+    pg = cnp("--db", target, "runs", "--limit", "100")
     assert pg.stdout == lite.stdout
 
 

@@ -36,7 +36,7 @@ def test_a_failed_run_is_notified_with_a_summary(receiver: Receiver) -> None:
               "--retries", "0", "--format", "json")
     assert res.exit_code == 1
     [note] = receiver.wait(1)
-    assert "failed" in note["title"] and f"execution {res.json['id']}" in note["title"]
+    assert "failed" in note["title"] and f"run {res.json['id']}" in note["title"]
     assert "the script exited 3" in note["message"]
     assert note["type"] == "failure"
 

@@ -203,7 +203,7 @@ def test_execute_refuses_critical_risk_without_the_flag(tmp_path: Path) -> None:
     res = cnp("execute", "--prompt", "rm -rf ~", "--executor", "shell", "--work-dir",
               str(tmp_path), "--format", "json")
     assert res.exit_code == 2 and res.error["error"] == "risk"
-    assert cnp("executions", "--format", "json").json["executions"] == []
+    assert cnp("runs", "--format", "json").json["runs"] == []
 
 
 def test_every_run_is_audited_with_its_prompt_hash_argv_and_risk(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_every_run_is_audited_with_its_prompt_hash_argv_and_risk(tmp_path: Path)
     assert res.exit_code == 0, res.stderr
     run = res.json
     assert run["risk_level"] == "medium"
-    [entry] = cnp("audit", "--execution", str(run["id"]), "--format", "json").json["entries"]
+    [entry] = cnp("audit", "--run", str(run["id"]), "--format", "json").json["entries"]
     d = entry["details"]
     assert entry["action"] == "run" and entry["entity"] == "execution"
     assert entry["actor"].count(":") == 2  # the instance that ran it

@@ -192,7 +192,7 @@ def test_output_past_the_cap_is_read_for_the_result_but_not_stored(
     # The result is kept past the cap: the run's outcome is on record.
     assert rows[-1]["type"] == "result" and rows[-1]["seq"] == marker["seq"] + 1
     assert "output truncated" in run["reason"]
-    shown = cnp("execution", "show", str(run["id"]), "--events")
+    shown = cnp("run", "show", str(run["id"]), "--events")
     assert "output truncated at the 4K cap" in shown.stdout
 
 
@@ -200,7 +200,7 @@ def test_a_bad_output_cap_is_refused_naming_it() -> None:
     res = cnp("execute", "--prompt", "hi", "--max-output", "lots", "--format", "json")
     assert res.exit_code == 2
     assert res.error["message"] == "--max-output 'lots' is not a size (e.g. 64M, 512K, 1G)"
-    assert cnp("executions", "--format", "json").json["executions"] == []
+    assert cnp("runs", "--format", "json").json["runs"] == []
 
 
 @pytest.mark.slow
@@ -233,13 +233,13 @@ def test_execution_show_follow_prints_lines_until_the_run_ends(tmp_path: Path) -
     db = tmp_path / "db.db"
     store = SqliteStore(db)
     run_id, thread = start_run(store, "echo one\nsleep 1\necho two\n")
-    res = cnp("execution", "show", str(run_id), "--follow", "--db", str(db))
+    res = cnp("run", "show", str(run_id), "--follow", "--db", str(db))
     thread.join(30)
     assert res.exit_code == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[:2] == ["[   0 stdout] one", "[   1 stdout] two"]
     assert any(line.split() == ["status", "completed"] for line in lines)
-    js = cnp("execution", "show", str(run_id), "--follow", "--db", str(db), "--format", "json")
+    js = cnp("run", "show", str(run_id), "--follow", "--db", str(db), "--format", "json")
     docs = [json.loads(line) for line in js.stdout.splitlines()]
     assert [d["line"] for d in docs[:2]] == ["one", "two"] and docs[2]["status"] == "completed"
 

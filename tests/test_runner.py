@@ -65,7 +65,7 @@ def test_handles_empty_prompt_safely(store: SqliteStore) -> None:
     # At the door: an empty prompt is refused and nothing is stored.
     res = cnp("execute", "--prompt", " \n ", "--format", "json")
     assert res.exit_code == 2 and "empty" in res.error["message"]
-    assert cnp("executions", "--format", "json").json["executions"] == []
+    assert cnp("runs", "--format", "json").json["runs"] == []
     # And if one reaches the runner anyway, no process starts and the run says why.
     run_id = run_script(store, "   \n\t", executor=ExecutorKind.CLAUDE)
     run = store.runs.get(run_id)

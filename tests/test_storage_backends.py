@@ -798,7 +798,7 @@ def test_web_listings_page_and_count(store: Store) -> None:
     add_event(store, runs[0], 2, NOW, "cnp", "c")
     assert [e["line"] for e in store.events.page(runs[0], 0, 1)] == ["b"]
     assert store.dashboard_counts() == {"prompts": 1, "jobs": 2, "jobs_enabled": 2,
-                                        "executions": 8, "open_runs": 1}
+                                        "runs": 8, "open_runs": 1}
     assert store.counts()["events"] == 3
     assert [(j["id"], j["next_run_at"]) for j in store.jobs.upcoming()] == [
         (j2, NOW + timedelta(hours=1)), (j1, NOW + timedelta(hours=2))]

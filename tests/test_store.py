@@ -207,3 +207,20 @@ def test_a_write_the_schema_refuses_is_a_conflict(tmp_path: Path) -> None:
     path = tmp_path / "db.db"
     with SqliteStore(path) as store, pytest.raises(Conflict, match="CHECK constraint"):
         store.prompts.insert_many([Prompt(" ", "c")], NOW)
+
+
+def test_a_migration_that_fails_is_named_and_leaves_the_database_as_it_was(
+        tmp_path: Path) -> None:
+    path = tmp_path / "db.db"
+    with SqliteStore(path):
+        pass
+    last, name, _ = MIGRATIONS[-1]
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {last - 1}")
+        conn.execute("DELETE FROM schema_migrations WHERE version = ?", (last,))
+    # The last migration's work is still there, so applying it again fails.
+    with pytest.raises(StorageError, match=f"schema version {last} \\({name}\\) failed") as err:
+        SqliteStore(path)
+    assert str(path) in err.value.message and err.value.hint
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == last - 1

@@ -124,6 +124,6 @@ def test_cli_sees_daemon_writes_while_it_runs(tmp_path: Path) -> None:
                   "--db", str(db), "--format", "json").json
         for _ in range(3):
             cnp("status", "--db", str(db))  # open and close connections repeatedly
-        wait_until(lambda: cnp("executions", "--job", str(job["id"]), "--db", str(db),
-                               "--status", "completed", "--format", "json").json["executions"],
+        wait_until(lambda: cnp("runs", "--job", str(job["id"]), "--db", str(db),
+                               "--status", "completed", "--format", "json").json["runs"],
                    10, "a completed run visible to the CLI")

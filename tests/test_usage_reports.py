@@ -62,7 +62,7 @@ def test_jobs_report_sums_each_jobs_runs(cnp_home: Path) -> None:
     assert csv_out[0].startswith("job_id,job_name,runs,runs_without_result")
     assert len(csv_out) == 3
     pretty = cnp("usage", "jobs").stdout
-    assert "nightly review" in pretty and "(ad-hoc executions)" in pretty
+    assert "nightly review" in pretty and "(ad-hoc runs)" in pretty
     assert "$0.75+?" in pretty
 
 

@@ -373,7 +373,7 @@ class Daemon:
             try:
                 runner.run(store.runs.get(claim.id), stop)  # the run as claimed
             except Exception as exc:  # a bug must not take the daemon down or lose the run
-                log.exception("runner failed on execution %s", claim.id)
+                log.exception("runner failed on run %s", claim.id)
                 self._record_internal_error(store, claim, exc)
             finally:
                 self.stops.pop(claim.id, None)
@@ -422,7 +422,7 @@ class Daemon:
         try:
             runs.fail_internal(store, run.id, self.instance, run.fencing_token, exc, self.now())
         except Exception:
-            log.exception("could not record the failure of execution %s", run.id)
+            log.exception("could not record the failure of run %s", run.id)
 
     # -- shutdown ---------------------------------------------------------------------------
 

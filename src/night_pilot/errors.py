@@ -56,7 +56,7 @@ class InvalidCron(InvalidInput):
 
 
 class NotFound(CnpError):
-    """A prompt, job or execution id that does not exist."""
+    """A prompt, job or run id that does not exist."""
 
     kind = "not_found"
 

@@ -43,8 +43,8 @@ def enqueue(store: Store, event: str, now: datetime, *, job_id: int | None,
 def run_summary(run: Run, status: RunStatus, reason: str | None) -> tuple[str, str]:
     """A short title and body for a run's notification."""
     name = run.job_name or (f"job {run.job_id}" if run.job_id else "ad-hoc prompt")
-    title = f"[cnp] {name}: {status} (execution {run.id})"
-    lines = [f"Execution {run.id} of {name}, attempt {run.attempt}, "
+    title = f"[cnp] {name}: {status} (run {run.id})"
+    lines = [f"Run {run.id} of {name}, attempt {run.attempt}, "
              f"scheduled for {run.scheduled_for:%Y-%m-%d %H:%M:%S} UTC: {status}."]
     if reason:
         lines.append(f"Reason: {reason}")

@@ -1,5 +1,5 @@
 """Structured events at the key points of a run's life (register, trigger, claim, spawn,
-result, persist, …), as `logging` records carrying job id, execution id and attempt.
+result, persist, …), as `logging` records carrying job id, run id and attempt.
 
 Services call `trace`; edges decide where records go and in which format (text or JSON).
 """

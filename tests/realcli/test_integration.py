@@ -246,10 +246,10 @@ def test_a_batch_of_five_never_has_more_than_two_claude_processes(world: World) 
     assert out.code == 0, out.stderr
     data = out.json
     assert data["totals"]["completed"] == 5
-    assert sorted(i["execution"]["result"] for i in data["items"]) == [
+    assert sorted(i["run"]["result"] for i in data["items"]) == [
         f"answer to Prompt number {i}" for i in range(5)]
     assert gauge.total == 5
     assert gauge.peak == 2  # the API saw two at once, never three
     assert max(seen) == 2  # and so did /proc
     assert claude_processes(exe, world.work) == 0
-    assert len({i["execution"]["session_id"] for i in data["items"]}) == 5
+    assert len({i["run"]["session_id"] for i in data["items"]}) == 5

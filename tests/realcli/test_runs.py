@@ -81,7 +81,7 @@ def test_a_tool_without_a_grant_is_denied_and_recorded(world: World) -> None:
     assert not (world.work / "night.txt").exists()
     [denial] = out.json["permission_denials"]
     assert denial["tool_name"] == "Bash"
-    shown = world.cnp("execution", "show", str(out.json["id"]))
+    shown = world.cnp("run", "show", str(out.json["id"]))
     assert "permission denials  1" in shown.stdout
 
 

@@ -28,7 +28,7 @@ MUTATING = [
     ("POST", "/api/jobs/{id}/pause"),
     ("POST", "/api/jobs/{id}/resume"),
     ("POST", "/api/jobs/{id}/trigger"),
-    ("POST", "/api/executions/{id}/cancel"),
+    ("POST", "/api/runs/{id}/cancel"),
     ("POST", "/api/execute"),
     ("POST", "/api/cooldown/clear"),
 ]
@@ -45,9 +45,9 @@ READS = [
     ("GET", "/api/jobs/{id}"),
     ("GET", "/api/jobs/{id}/next"),
     ("GET", "/api/cron"),
-    ("GET", "/api/executions"),
-    ("GET", "/api/executions/{id}"),
-    ("GET", "/api/executions/{id}/events"),
+    ("GET", "/api/runs"),
+    ("GET", "/api/runs/{id}"),
+    ("GET", "/api/runs/{id}/events"),
 ]
 
 
@@ -164,7 +164,7 @@ def test_job_create_show_and_fire_times(site: Site) -> None:
     assert j["options"] == {"model": "sonnet", "allowed_tools": ["Read", "Bash(git log *)"]}
     assert (j["timeout_s"], j["retries"], j["name"]) == (1800, 1, "Weekday")
     shown = site.api.get(f"/api/jobs/{j['id']}").json()
-    assert shown["prompt_title"] == p["title"] and shown["recent_executions"] == []
+    assert shown["prompt_title"] == p["title"] and shown["recent_runs"] == []
     nxt = site.api.get(f"/api/jobs/{j['id']}/next",
                        params={"count": 3, "after": "2026-01-05T00:00"}).json()
     assert nxt["next_fire_times"] == ["2026-01-05T04:30:00+00:00", "2026-01-06T04:30:00+00:00",
@@ -304,7 +304,7 @@ def test_cron_check(site: Site) -> None:
     assert once["run_at"] == "2099-06-01T12:00:00+00:00"
 
 
-# -- executions ----------------------------------------------------------------------------------
+# -- runs -----------------------------------------------------------------------------------------
 
 
 def _finish(site: Site, run_id: int, status: str = "completed", **cols: object) -> None:
@@ -323,20 +323,20 @@ def test_executions_list_filters_and_pages(site: Site) -> None:
     b = site.job(site.prompt("B", "b")["id"], overlap="allow")
     ids = [site.api.post(f"/api/jobs/{j['id']}/trigger").json()["id"] for j in (a, b, a, a)]
     _finish(site, ids[0], "failed", reason="boom")
-    page = site.anon.get("/api/executions", params={"per_page": 2}).json()
+    page = site.anon.get("/api/runs", params={"per_page": 2}).json()
     assert (page["total"], page["pages"], page["page"]) == (4, 2, 1)
-    assert [e["id"] for e in page["executions"]] == [ids[3], ids[2]]
-    second = site.anon.get("/api/executions", params={"per_page": 2, "page": 2}).json()
-    assert [e["id"] for e in second["executions"]] == [ids[1], ids[0]]
-    by_job = site.anon.get("/api/executions", params={"job_id": a["id"]}).json()
+    assert [e["id"] for e in page["runs"]] == [ids[3], ids[2]]
+    second = site.anon.get("/api/runs", params={"per_page": 2, "page": 2}).json()
+    assert [e["id"] for e in second["runs"]] == [ids[1], ids[0]]
+    by_job = site.anon.get("/api/runs", params={"job_id": a["id"]}).json()
     assert by_job["total"] == 3 and by_job["filters"]["job_id"] == a["id"]
-    failed = site.anon.get("/api/executions", params={"status": "failed"}).json()
-    assert [e["id"] for e in failed["executions"]] == [ids[0]]
-    assert failed["executions"][0]["reason"] == "boom"
-    assert site.anon.get("/api/executions", params={"status": "nope"}).status_code == 422
-    assert site.anon.get("/api/executions", params={"page": 0}).status_code == 422
-    beyond = site.anon.get("/api/executions", params={"page": 99}).json()
-    assert beyond["executions"] == [] and beyond["total"] == 4
+    failed = site.anon.get("/api/runs", params={"status": "failed"}).json()
+    assert [e["id"] for e in failed["runs"]] == [ids[0]]
+    assert failed["runs"][0]["reason"] == "boom"
+    assert site.anon.get("/api/runs", params={"status": "nope"}).status_code == 422
+    assert site.anon.get("/api/runs", params={"page": 0}).status_code == 422
+    beyond = site.anon.get("/api/runs", params={"page": 99}).json()
+    assert beyond["runs"] == [] and beyond["total"] == 4
 
 
 def test_execution_detail_events_and_cancel(site: Site) -> None:
@@ -347,26 +347,26 @@ def test_execution_detail_events_and_cancel(site: Site) -> None:
                                     '{"type":"assistant","message":{"content":'
                                     '[{"type":"text","text":"Hello"}]}}']):
             add_event(store, run["id"], seq, datetime.now(UTC), "stdout", line)
-    detail = site.anon.get(f"/api/executions/{run['id']}").json()
+    detail = site.anon.get(f"/api/runs/{run['id']}").json()
     assert detail["status"] == "pending" and detail["active"] and detail["cancellable"]
     assert detail["prompt_text"] == "Review the code." and "events" not in detail
-    with_events = site.anon.get(f"/api/executions/{run['id']}", params={"events": True}).json()
+    with_events = site.anon.get(f"/api/runs/{run['id']}", params={"events": True}).json()
     assert [e["seq"] for e in with_events["events"]["events"]] == [0, 1]
-    tail = site.anon.get(f"/api/executions/{run['id']}/events", params={"after_seq": 0}).json()
+    tail = site.anon.get(f"/api/runs/{run['id']}/events", params={"after_seq": 0}).json()
     assert [e["summary"] for e in tail["events"]] == ["Hello"] and tail["last_seq"] == 1
     assert tail["done"] is False
-    limited = site.anon.get(f"/api/executions/{run['id']}/events", params={"limit": 1}).json()
+    limited = site.anon.get(f"/api/runs/{run['id']}/events", params={"limit": 1}).json()
     assert limited["more"] is True and len(limited["events"]) == 1
-    cancelled = site.api.post(f"/api/executions/{run['id']}/cancel").json()
+    cancelled = site.api.post(f"/api/runs/{run['id']}/cancel").json()
     assert cancelled == {"id": run["id"], "status": "cancelled", "cancel_requested": False}
-    again = site.api.post(f"/api/executions/{run['id']}/cancel")
+    again = site.api.post(f"/api/runs/{run['id']}/cancel")
     assert again.status_code == 200  # cancelling a cancelled run is idempotent
     _finish(site, run["id"], "completed")
-    ended = site.api.post(f"/api/executions/{run['id']}/cancel")
+    ended = site.api.post(f"/api/runs/{run['id']}/cancel")
     assert ended.status_code == 409 and "already ended" in ended.json()["message"]
-    assert site.anon.get("/api/executions/999").status_code == 404
-    assert site.anon.get("/api/executions/999/events").status_code == 404
-    assert site.api.post("/api/executions/999/cancel").status_code == 404
+    assert site.anon.get("/api/runs/999").status_code == 404
+    assert site.anon.get("/api/runs/999/events").status_code == 404
+    assert site.api.post("/api/runs/999/cancel").status_code == 404
 
 
 def test_secrets_in_mcp_config_and_argv_are_masked(site: Site) -> None:
@@ -385,7 +385,7 @@ def test_secrets_in_mcp_config_and_argv_are_masked(site: Site) -> None:
     with sqlite3.connect(site.db) as db:
         db.execute("UPDATE job_executions SET argv = ? WHERE id = ?",
                    (json.dumps(["claude", "--mcp-config", mcp]), run["id"]))
-    detail = site.anon.get(f"/api/executions/{run['id']}").json()
+    detail = site.anon.get(f"/api/runs/{run['id']}").json()
     assert detail["argv"][1] == "--mcp-config" and "ghp_secret" not in detail["argv"][2]
 
 
@@ -416,7 +416,7 @@ def test_execute_refuses_what_the_cli_refuses(site: Site, prompt: str, executor:
     assert by_api.status_code == 422, by_api.text
     assert by_api.json()["error"] == by_cli.error["error"]
     assert by_api.json()["message"] == by_cli.error["message"]
-    assert site.api.get("/api/executions").json()["executions"] == []
+    assert site.api.get("/api/runs").json()["runs"] == []
 
 
 # -- status, cooldown, usage, health -------------------------------------------------------------
@@ -453,13 +453,13 @@ def test_overview_and_status(site: Site) -> None:
             total_cost_usd=0.25)
     o = site.anon.get("/api/overview").json()
     assert o["daemon"]["running"] is False
-    assert o["counts"]["jobs"] == 1 and o["counts"]["executions"] == 1
+    assert o["counts"]["jobs"] == 1 and o["counts"]["runs"] == 1
     assert [r["job_id"] for r in o["next_runs"]] == [j["id"]]
     assert [f["id"] for f in o["recent_failures"]] == [run["id"]]
     assert (o["today"]["runs"], o["today"]["input_tokens"], o["today"]["cost_usd"]) == (1, 10,
                                                                                        0.25)
     s = site.anon.get("/api/status").json()
-    assert s["database"] == str(site.db) and s["counts"]["executions"] == 1
+    assert s["database"] == str(site.db) and s["counts"]["runs"] == 1
     assert s["last_failures"][0]["reason"] == "exit 1"
 
 
@@ -484,7 +484,7 @@ def test_health_report(site: Site) -> None:
 
 def test_statuses_listed_in_the_api_are_the_models(site: Site) -> None:
     spec = site.app.openapi()
-    params = spec["paths"]["/api/executions"]["get"]["parameters"]
+    params = spec["paths"]["/api/runs"]["get"]["parameters"]
     pattern = next(p for p in params if p["name"] == "status")["schema"]
     text = str(pattern)
     assert all(s in text for s in RunStatus.values())
@@ -509,8 +509,8 @@ def test_the_truncation_marker_is_shown_as_such(site: Site) -> None:
         add_event(store, run["id"], 0, datetime.now(UTC), "stdout", "kept")
         store.events.append(run["id"], [(1, "2026-12-04T00:00:00.000000Z", "cnp", "truncated",
                                          None, "output truncated at the 4K cap")], owner=None)
-    events = site.anon.get(f"/api/executions/{run['id']}/events").json()["events"]
+    events = site.anon.get(f"/api/runs/{run['id']}/events").json()["events"]
     assert [(e["kind"], e["summary"]) for e in events] == [
         ("text", "kept"), ("truncated", "output truncated at the 4K cap")]
-    page = site.anon.get(f"/executions/{run['id']}/events", params={"after": -1})
+    page = site.anon.get(f"/runs/{run['id']}/events", params={"after": -1})
     assert 'class="ev ev-truncated"' in page.text

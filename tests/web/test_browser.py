@@ -120,7 +120,7 @@ def test_a_night_in_the_browser(browser: Any, world: World,
     world.api.push(tool_use("Bash", {"command": "echo night > night.txt"}),
                    text("Night shift done: nothing risky found."))
     page.click("button:has-text('Run now')")
-    page.wait_for_url(re.compile(r"/executions/1"))
+    page.wait_for_url(re.compile(r"/runs/1"))
     page.wait_for_selector("#result-text", timeout=WAIT_MS)
     assert page.locator("#result-text").inner_text() == "Night shift done: nothing risky found."
     assert page.locator("#run-status").inner_text() == "completed"
@@ -168,7 +168,7 @@ def test_a_night_in_the_browser(browser: Any, world: World,
     phone = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark",
                                 device_scale_factor=2, is_mobile=True, has_touch=True)
     page = phone.new_page()
-    for url in ("/", "/executions/1", "/jobs/1"):
+    for url in ("/", "/runs/1", "/jobs/1"):
         page.goto(f"{base}{url}")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, (url, overflow)
@@ -177,7 +177,7 @@ def test_a_night_in_the_browser(browser: Any, world: World,
     assert boxes[0] and boxes[1] and boxes[0]["x"] == boxes[1]["x"]  # stacked, not side by side
     assert boxes[0]["width"] > 300
     shot(page, "overview-phone")
-    page.goto(f"{base}/executions/1")
+    page.goto(f"{base}/runs/1")
     shot(page, "execution-phone")
     phone.close()
     assert daemon.proc is not None and daemon.proc.poll() is None

@@ -29,9 +29,9 @@ def _seed(site: Site) -> dict[str, int]:
     ("/prompts/{prompt}", "/api/prompts/{prompt}"),
     ("/jobs", "/api/jobs"),
     ("/jobs/{job}", "/api/jobs/{job}"),
-    ("/executions", "/api/executions"),
-    ("/executions?job_id={job}&status=pending", "/api/executions?job_id={job}&status=pending"),
-    ("/executions/{run}", "/api/executions/{run}?events=true"),
+    ("/runs", "/api/runs"),
+    ("/runs?job_id={job}&status=pending", "/api/runs?job_id={job}&status=pending"),
+    ("/runs/{run}", "/api/runs/{run}?events=true"),
     ("/usage?days=7", "/api/usage?days=7"),
     ("/health?fast=true", "/api/health?fast=true"),
 ])
@@ -70,7 +70,7 @@ def test_forms_and_fragments_render(site: Site) -> None:
 
 
 def test_unknown_things_are_404_pages(site: Site) -> None:
-    for url in ("/jobs/999", "/prompts/999", "/executions/999", "/nowhere"):
+    for url in ("/jobs/999", "/prompts/999", "/runs/999", "/nowhere"):
         r = site.anon.get(url, headers=HTML)
         assert r.status_code == 404 and "Not found" in r.text, url
     assert site.anon.get("/jobs/999").json()["error"] == "not_found"
@@ -158,7 +158,7 @@ def test_job_forms_create_edit_pause_trigger_delete(site: Site) -> None:
     assert site.anon.get(f"/api/jobs/{job_id}").json()["enabled"] is False
     assert c.post(f"/jobs/{job_id}/resume", data={"csrf_token": csrf}).status_code == 303
     trig = c.post(f"/jobs/{job_id}/trigger", data={"csrf_token": csrf})
-    assert trig.status_code == 303 and trig.headers["location"].startswith("/executions/")
+    assert trig.status_code == 303 and trig.headers["location"].startswith("/runs/")
     run_page = c.get(trig.headers["location"]).text
     assert "queued for the daemon" in run_page and "No daemon is running" in run_page
     assert 'id="events-poll"' in run_page  # live output polling while the run is open
@@ -191,16 +191,16 @@ def test_events_fragment_streams_new_lines_and_stops_when_done(site: Site) -> No
         add_event(store, run, 0, datetime.now(UTC), "stdout",
                            '{"type":"assistant","message":{"content":[{"type":"text",'
                            '"text":"Working on it"}]}}')
-    first = site.anon.get(f"/executions/{run}/events", params={"after": -1, "live": 1})
+    first = site.anon.get(f"/runs/{run}/events", params={"after": -1, "live": 1})
     assert "Working on it" in first.text and "after=0" in first.text
     assert "HX-Refresh" not in first.headers
     assert 'id="run-status" hx-swap-oob="true"' in first.text
-    nothing = site.anon.get(f"/executions/{run}/events", params={"after": 0, "live": 1})
+    nothing = site.anon.get(f"/runs/{run}/events", params={"after": 0, "live": 1})
     assert "Working on it" not in nothing.text and "after=0" in nothing.text
-    site.api.post(f"/api/executions/{run}/cancel")
-    done = site.anon.get(f"/executions/{run}/events", params={"after": 0, "live": 1})
+    site.api.post(f"/api/runs/{run}/cancel")
+    done = site.anon.get(f"/runs/{run}/events", params={"after": 0, "live": 1})
     assert done.headers["HX-Refresh"] == "true" and "events-poll" not in done.text
-    page = site.anon.get(f"/executions/{run}", headers=HTML).text
+    page = site.anon.get(f"/runs/{run}", headers=HTML).text
     assert "events-poll" not in page and "Working on it" in page
 
 
@@ -249,9 +249,9 @@ def test_executions_page_filters_and_pager(site: Site) -> None:
     j = site.job(site.prompt()["id"], overlap="allow")
     for _ in range(55):
         site.api.post(f"/api/jobs/{j['id']}/trigger")
-    first = site.anon.get("/executions", headers=HTML).text
+    first = site.anon.get("/runs", headers=HTML).text
     assert "page 1 of 2" in first and 'rel="next"' in first
-    second = site.anon.get("/executions?page=2&status=&job_id=", headers=HTML).text
+    second = site.anon.get("/runs?page=2&status=&job_id=", headers=HTML).text
     assert "page 2 of 2" in second and 'rel="prev"' in second
-    filtered = site.anon.get(f"/executions?job_id={j['id']}&status=failed", headers=HTML).text
+    filtered = site.anon.get(f"/runs?job_id={j['id']}&status=failed", headers=HTML).text
     assert "No runs match" in filtered

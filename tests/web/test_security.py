@@ -170,7 +170,7 @@ def test_no_page_shows_the_token(site: Site) -> None:
     j = site.job(site.prompt()["id"])
     c, _ = site.browser()
     for url in ("/", "/prompts", "/jobs", f"/jobs/{j['id']}", f"/jobs/{j['id']}/edit",
-                "/executions", "/usage", "/health", "/docs", "/login", "/openapi.json"):
+                "/runs", "/usage", "/health", "/docs", "/login", "/openapi.json"):
         assert site.token not in c.get(url).text, url
 
 

@@ -117,6 +117,8 @@ COMMANDS = {
     "prompt": "prompts",
     "job": "jobs",
     "execute": "runs",
+    "runs": "runs",
+    "run": "runs",
     "executions": "runs",
     "execution": "runs",
     "daemon": "runs",

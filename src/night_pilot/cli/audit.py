@@ -34,7 +34,7 @@ def _summary(entry: dict[str, Any]) -> str:
 
 @cli.command("audit")
 @click.option("--job", "job_id", type=int, help="Only this job and its runs.")
-@click.option("--execution", "run_id", type=int, help="Only this run.")
+@click.option("--run", "--execution", "run_id", type=int, help="Only this run.")
 @click.option("--action", help="Only entries of this action (run, refuse, create, …).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--verify", is_flag=True,

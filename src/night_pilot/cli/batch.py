@@ -52,7 +52,7 @@ def _items(env: Env, prompt_ids: str | None, file: str | None) -> list[BatchItem
 def _outcome_dict(o: BatchOutcome) -> dict[str, Any]:
     data: dict[str, Any] = {"index": o.index + 1, "label": o.item.label,
                             "prompt_id": o.item.prompt_id, "ok": o.ok, "error": o.error}
-    data["execution"] = run_data(o.run) if o.run is not None else None
+    data["run"] = run_data(o.run) if o.run is not None else None
     return data
 
 

@@ -50,7 +50,7 @@ def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
         fields([("limit", state["kind"]), ("resets at", state["reset_at"]),
                 ("resets in", _countdown(state["seconds_left"])),
                 ("detected at", state["detected_at"]),
-                ("detected by execution", state["source_execution_id"])])
+                ("detected by run", state["source_execution_id"])])
 
     emit(env.fmt, state, pretty)
 

@@ -333,7 +333,7 @@ def job_trigger(env: Env, job_id: int, wait: bool) -> None:
     run = trigger_job(store, job_id, _now())
     if run.status == RunStatus.SKIPPED or not wait:
         emit(env.fmt, run_dict(run),
-             lambda: echo(f"Execution {run.id}: {run.status}"
+             lambda: echo(f"Run {run.id}: {run.status}"
                           + (f" ({run.reason})" if run.reason else "")))
         return
     done = wait_for(env, run) if daemon_alive(store, _now()) else run_in_foreground(env, run)

@@ -1,8 +1,9 @@
-"""`cnp execute`, `cnp job trigger`, `cnp executions`, `cnp execution show|cancel` and
+"""`cnp execute`, `cnp job trigger`, `cnp runs`, `cnp run show|cancel|list` and
 `cnp daemon`: starting runs and reading what they did."""
 
 from __future__ import annotations
 
+import copy
 import socket
 import time
 from datetime import UTC, datetime
@@ -64,7 +65,7 @@ def wait_for(env: Env, run: Run, poll: float = 0.25) -> Run:
 
 def _render_result(e: Run) -> None:
     fields([
-        ("execution", e.id), ("status", e.status), ("reason", e.reason),
+        ("run", e.id), ("status", e.status), ("reason", e.reason),
         ("session", e.session_id), ("model", e.model),
         ("tokens", f"in {e.input_tokens or 0} / out {e.output_tokens or 0} / cache "
                    f"{e.cache_creation_tokens or 0}+{e.cache_read_tokens or 0}"),
@@ -133,21 +134,30 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
     warn(env, review.warnings)
     if mode == "async":
         emit(env.fmt, run_data(run),
-             lambda: echo(f"Queued execution {run.id}; a running daemon will start it"))
+             lambda: echo(f"Queued run {run.id}; a running daemon will start it"))
         return
     _outcome(env, run_in_foreground(env, run))
 
 
-@cli.command("executions")
-@click.option("--job", "job_id", type=int, help="Only runs of this job.")
-@click.option("--status", type=click.Choice(RunStatus.values()), help="Only runs in this state.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
-@common
-@pass_env
-def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
-    """List runs, newest first."""
+_LIST_OPTIONS = [
+    click.option("--job", "job_id", type=int, help="Only runs of this job."),
+    click.option("--status", type=click.Choice(RunStatus.values()),
+                 help="Only runs in this state."),
+    click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True),
+]
+
+
+def _list_command(fn: Any) -> Any:
+    """The options of a run listing, and the shared ones."""
+    fn = common(pass_env(fn))
+    for declare in reversed(_LIST_OPTIONS):
+        fn = declare(fn)
+    return fn
+
+
+def _list_runs(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
     runs = env.store().runs.recent(job_id=job_id, status=status, limit=limit)
-    emit(env.fmt, {"executions": [run_data(r) for r in runs]}, lambda: table(
+    emit(env.fmt, {"runs": [run_data(r) for r in runs]}, lambda: table(
         ["id", "job", "status", "try", "scheduled", "duration", "tokens", "cost", "reason"],
         [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.status, r.attempt,
           r.scheduled_for.strftime("%m-%d %H:%M:%S"),
@@ -157,12 +167,26 @@ def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> 
          for r in runs]))
 
 
-@cli.group("execution")
-def execution() -> None:
-    """One run: show it, or cancel it."""
+@cli.command("runs")
+@_list_command
+def runs_(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
+    """List runs, newest first (also `cnp run list`)."""
+    _list_runs(env, job_id, status, limit)
 
 
-@execution.command("show")
+@cli.group("run")
+def run_group() -> None:
+    """One run: show it, or cancel it; `cnp run list` lists them."""
+
+
+@run_group.command("list")
+@_list_command
+def run_list(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
+    """List runs, newest first."""
+    _list_runs(env, job_id, status, limit)
+
+
+@run_group.command("show")
 @click.argument("run_id", type=int)
 @click.option("--events", is_flag=True, help="Include every line the run printed.")
 @click.option("--follow", is_flag=True,
@@ -222,7 +246,7 @@ def _follow(env: Env, run_id: int) -> None:
         _render_result(e)
 
 
-@execution.command("cancel")
+@run_group.command("cancel")
 @click.argument("run_id", type=int)
 @common
 @pass_env
@@ -234,8 +258,8 @@ def run_cancel(env: Env, run_id: int) -> None:
     data = {"id": run_id, "status": str(status),
             "cancel_requested": stop_requested(status)}
     emit(env.fmt, data, lambda: echo(
-        f"Cancelled execution {run_id}" if status == RunStatus.CANCELLED
-        else f"Asked the daemon to stop execution {run_id} ({status})"))
+        f"Cancelled run {run_id}" if status == RunStatus.CANCELLED
+        else f"Asked the daemon to stop run {run_id} ({status})"))
 
 
 @cli.command("daemon")
@@ -307,3 +331,10 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
             server.stop()
     if code:
         raise Exit(code)
+
+
+# The older names of the same commands, kept for scripts; not listed in `cnp --help`.
+for _alias, _command in (("executions", runs_), ("execution", run_group)):
+    _hidden = copy.copy(_command)
+    _hidden.hidden = True
+    cli.add_command(_hidden, _alias)

@@ -57,7 +57,7 @@ def status(env: Env) -> None:
         fields([
             ("database", f"{data['database']} (schema {data['schema_version']})"),
             ("jobs", f"{counts['jobs']} ({counts['jobs_enabled']} enabled), "
-                     f"{counts['prompts']} prompts, {counts['executions']} runs"),
+                     f"{counts['prompts']} prompts, {counts['runs']} runs"),
             ("daemon", f"pid {d['pid']} on {d['host']}" if d else "not running"),
             ("usage limit", f"{c['kind']} until {c['reset_at']}" if c else "none"),
             ("next run", data["next_run_at"]),

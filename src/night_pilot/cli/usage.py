@@ -112,7 +112,7 @@ _make_report_command("session", "Tokens and cost per Claude Code session.")
 _make_report_command(
     "blocks", "5-hour billing blocks: start, end, tokens and cost; the active one is marked.")
 _make_report_command(
-    "jobs", "Tokens and cost per job from each run's result (ad-hoc executions together).")
+    "jobs", "Tokens and cost per job from each run's result (ad-hoc runs together).")
 
 
 @usage.command("import")

@@ -184,7 +184,7 @@ def _create_job(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> di
 
 def _list_runs(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
     runs = store.runs.recent(job_id=a["job_id"], status=a["status"], limit=a["limit"])
-    return {"executions": [run_dict(r) for r in runs]}
+    return {"runs": [run_dict(r) for r in runs]}
 
 
 def _show_run(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
@@ -228,7 +228,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          _resume_job),
     Tool("trigger_job", "Run a job now, recorded like a scheduled run (a running cnp daemon "
          "starts it).", (JOB_ID,), _trigger_job),
-    Tool("list_runs", "List runs (executions), newest first.",
+    Tool("list_runs", "List runs, newest first.",
          (Arg("job_id", "integer", "Only runs of this job."),
           Arg("status", "string", "Only runs in this state.",
               choices=tuple(RunStatus.values())),

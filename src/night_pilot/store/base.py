@@ -122,7 +122,7 @@ class BaseStore(Transactions):
                    (SELECT count(*) FROM jobs WHERE deleted_at IS NULL) AS jobs,
                    (SELECT count(*) FROM jobs WHERE deleted_at IS NULL AND enabled = 1)
                        AS jobs_enabled,
-                   (SELECT count(*) FROM job_executions) AS executions,
+                   (SELECT count(*) FROM job_executions) AS runs,
                    (SELECT count(*) FROM execution_events) AS events,
                    (SELECT count(*) FROM usage_entries) AS usage_entries,
                    (SELECT count(*) FROM audit_log) AS audit_log
@@ -138,7 +138,7 @@ class BaseStore(Transactions):
                    (SELECT count(*) FROM jobs WHERE deleted_at IS NULL) AS jobs,
                    (SELECT count(*) FROM jobs WHERE deleted_at IS NULL AND enabled = 1)
                        AS jobs_enabled,
-                   (SELECT count(*) FROM job_executions) AS executions,
+                   (SELECT count(*) FROM job_executions) AS runs,
                    (SELECT count(*) FROM job_executions WHERE status IN {_OPEN}) AS open_runs
             """
         ).fetchone()

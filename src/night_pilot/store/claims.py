@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StorageError
 from ..models import ExecutorKind
 from .queries import Queries
-from .runrows import RUN_SELECT, execution
+from .runrows import RUN_SELECT, to_run
 from .schedule import ahead_sql, not_due_sql
 from .timefmt import to_db
 
@@ -209,7 +209,7 @@ class ClaimQueries(Queries):
             RUN_SELECT + " WHERE e.status IN ('queued', 'running') AND e.lease_expires_at < ?",
             (to_db(now),),
         )
-        return [execution(r) for r in rows]
+        return [to_run(r) for r in rows]
 
     def owned_by_others(self, exclude_instance: str) -> list[Run]:
         """Claimed runs not owned by `exclude_instance` (used when one daemon holds the file)."""
@@ -218,7 +218,7 @@ class ClaimQueries(Queries):
             " AND e.claimed_by IS DISTINCT FROM ?",
             (exclude_instance,),
         )
-        return [execution(r) for r in rows]
+        return [to_run(r) for r in rows]
 
     def interrupt(
         self, run_id: int, token: int | None, reason: str, now: datetime,

@@ -44,7 +44,7 @@ def run_filter(job_id: int | None, status: str | None) -> tuple[str, tuple[Any, 
     return (" WHERE " + " AND ".join(where) if where else ""), tuple(args)
 
 
-def execution(row: Any) -> Run:
+def to_run(row: Any) -> Run:
     from ..models import Run, RunSettings  # not needed by job-only commands
 
     values: dict[str, Any] = {k: row[k] for k in _PLAIN_COLUMNS}

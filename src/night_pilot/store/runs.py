@@ -19,7 +19,7 @@ from ..errors import NotFound
 from ..models import RunStatus, Trigger
 from .audit import record
 from .queries import Queries, new_id
-from .runrows import RUN_SELECT, execution, run_filter
+from .runrows import RUN_SELECT, run_filter, to_run
 from .schedule import not_due_sql
 from .timefmt import from_db, to_db
 
@@ -121,7 +121,7 @@ class RunQueries(Queries):
             row = db.execute(
                 "SELECT status FROM job_executions WHERE id = ?", (run_id,)).fetchone()
             if row is None:
-                raise NotFound(f"execution {run_id} does not exist")
+                raise NotFound(f"run {run_id} does not exist")
             status = RunStatus(row[0])
             if status in (RunStatus.PENDING, RunStatus.RETRY_WAIT, RunStatus.DEFERRED):
                 db.execute(
@@ -168,14 +168,14 @@ class RunQueries(Queries):
     def get(self, run_id: int) -> Run:
         row = self.db.execute(RUN_SELECT + " WHERE e.id = ?", (run_id,)).fetchone()
         if row is None:
-            raise NotFound(f"execution {run_id} does not exist")
-        return execution(row)
+            raise NotFound(f"run {run_id} does not exist")
+        return to_run(row)
 
     def next_attempt_of(self, run_id: int) -> Run | None:
         """The attempt created to continue `run_id` (a retry or a deferral), if any."""
         row = self.db.execute(RUN_SELECT + " WHERE e.retry_of = ? ORDER BY e.id LIMIT 1",
                               (run_id,)).fetchone()
-        return execution(row) if row is not None else None
+        return to_run(row) if row is not None else None
 
     def prompt_text(self, run_id: int) -> str | None:
         row = self.db.execute(
@@ -192,7 +192,7 @@ class RunQueries(Queries):
         where, args = run_filter(job_id, status)
         rows = self.db.execute(RUN_SELECT + where + " ORDER BY e.id DESC LIMIT ?",
                                (*args, limit))
-        return [execution(r) for r in rows]
+        return [to_run(r) for r in rows]
 
     def iter_all(self) -> Iterator[tuple[int | None, str, int, str]]:
         """(job_id, scheduled_for, attempt, status) for every run: for invariant checks."""
@@ -280,7 +280,7 @@ class RunQueries(Queries):
         if job_id is not None:
             sql += " AND e.job_id = ?"
             args.append(job_id)
-        return [execution(r) for r in self.db.execute(sql + " ORDER BY e.id DESC", args)]
+        return [to_run(r) for r in self.db.execute(sql + " ORDER BY e.id DESC", args)]
 
     def worktree_cleaned(self, run_id: int, now: datetime, details: dict[str, Any]) -> None:
         """A worktree removed by `cnp worktree clean`: its state and an audit entry together."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .queries import Queries
-from .runrows import RUN_SELECT, execution
+from .runrows import RUN_SELECT, to_run
 from .timefmt import from_db
 
 if TYPE_CHECKING:
@@ -74,4 +74,4 @@ class SessionQueries(Queries):
             RUN_SELECT + " WHERE e.session_id = ? OR e.resume_session_id = ? ORDER BY e.id",
             (session_id, session_id),
         )
-        return [execution(r) for r in rows]
+        return [to_run(r) for r in rows]

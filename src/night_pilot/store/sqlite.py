@@ -250,7 +250,15 @@ class SqliteStore(BaseStore):
             for version, name, apply in MIGRATIONS:
                 if version <= current:
                     continue
-                apply(self.db.conn)
+                try:
+                    apply(self.db.conn)
+                except sqlite3.Error as exc:
+                    raise StorageError(
+                        f"migrating database {self.file} to schema version {version} ({name}) "
+                        f"failed, nothing was changed: {exc}",
+                        hint="the file holds something this version of cnp did not create; "
+                        "restore it from a backup, or move it away and run `cnp init`",
+                    ) from exc
                 db.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at)"
                     " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",

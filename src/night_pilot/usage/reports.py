@@ -296,7 +296,7 @@ def job_report(store: Store, *, since: date | None = None, until: date | None = 
         data["runs_without_result"] = data.pop("unknown_cost_entries")
         out.append({"job_id": row["job_id"],
                     "job_name": row["job_name"] if row["job_id"] is not None
-                    else "(ad-hoc executions)",
+                    else "(ad-hoc runs)",
                     "first_run_at": _iso(row["first_at"]), "last_run_at": _iso(row["last_at"]),
                     **data})
     envelope = _envelope("jobs", tz, since, until, out, totals)

@@ -49,7 +49,7 @@ class Error(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "No token or session (or a read from elsewhere)"},
     403: {"model": Error, "description": "Wrong token, or a missing or wrong CSRF token"},
-    404: {"model": Error, "description": "No such prompt, job or execution"},
+    404: {"model": Error, "description": "No such prompt, job or run"},
     409: {"model": Error, "description": "The current state refuses it"},
     422: {"description": "Invalid input; the message or `detail` names the field"},
     503: {"model": Error, "description": "The database cannot be used right now"},
@@ -265,12 +265,12 @@ def check_cron(params: Annotated[CronCheck, Query()]) -> Json:
     return views.schedule_check(params.cron, params.at, params.timezone, now(), params.count)
 
 
-# -- executions ----------------------------------------------------------------------------------
+# -- runs -----------------------------------------------------------------------------------------
 
 StatusFilter = Annotated[str | None, Query(pattern="^(" + "|".join(RunStatus.values()) + ")$")]
 
 
-@router.get("/executions", tags=["executions"], summary="`cnp executions`, paginated")
+@router.get("/runs", tags=["runs"], summary="`cnp runs`, paginated")
 def list_runs(
     db: Db,
     job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -279,18 +279,18 @@ def list_runs(
     per_page: Annotated[int, Query(ge=1, le=500)] = views.PER_PAGE,
 ) -> Json:
     with db() as store:
-        return views.executions(store, job_id=job_id, status=status, page=page,
+        return views.run_list(store, job_id=job_id, status=status, page=page,
                                 per_page=per_page)
 
 
-@router.get("/executions/{run_id}", tags=["executions"],
-            summary="`cnp execution show [--events]`")
+@router.get("/runs/{run_id}", tags=["runs"],
+            summary="`cnp run show [--events]`")
 def get_run(db: Db, run_id: RunId, events: bool = False) -> Json:
     with db() as store:
-        return views.execution(store, run_id, with_events=events)
+        return views.run_detail(store, run_id, with_events=events)
 
 
-@router.get("/executions/{run_id}/events", tags=["executions"],
+@router.get("/runs/{run_id}/events", tags=["runs"],
             summary="The lines a run printed after `after_seq` (poll this to follow a run)")
 def get_events(db: Db, run_id: RunId,
                after_seq: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1,
@@ -299,8 +299,8 @@ def get_events(db: Db, run_id: RunId,
         return views.events(store, run_id, after_seq, limit)
 
 
-@router.post("/executions/{run_id}/cancel", tags=["executions"],
-             summary="`cnp execution cancel`")
+@router.post("/runs/{run_id}/cancel", tags=["runs"],
+             summary="`cnp run cancel`")
 def cancel_run(db: Db, run_id: RunId) -> Json:
     with db() as store:
         return cancel(store, run_id)
@@ -329,7 +329,7 @@ class ExecuteBody(BodyModel):
     force: bool = False
 
 
-@router.post("/execute", tags=["executions"], status_code=201,
+@router.post("/execute", tags=["runs"], status_code=201,
              summary="`cnp execute --mode async`: run a prompt once, by the daemon")
 def execute(request: Request, db: Db, body: ExecuteBody) -> Json:
     from ..models import ExecutorKind, RunSettings

@@ -43,7 +43,7 @@ def create_app(location: DbLocation, *, token_path: Path | None = None,
     app = FastAPI(
         title="Claude Night Pilot",
         version=__version__,
-        description="The local dashboard's JSON API: prompts, jobs, executions, usage limits, "
+        description="The local dashboard's JSON API: prompts, jobs, runs, usage limits, "
         "health. Reads from this machine need nothing; every change needs the web token "
         "(`Authorization: Bearer <token>` or `X-CNP-Token`; the token is in the data "
         "directory's `web-token` file).",

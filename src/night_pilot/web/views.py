@@ -114,7 +114,7 @@ def job(store: Store, job_id: int, now: datetime) -> dict[str, Any]:
     data["prompt_title"] = None
     if j.prompt_id is not None:
         data["prompt_title"] = store.prompts.get(j.prompt_id).title
-    data["recent_executions"] = [run_row_dict(r) for r in store.runs.page(job_id=job_id,
+    data["recent_runs"] = [run_row_dict(r) for r in store.runs.page(job_id=job_id,
                                                                           limit=10)]
     return data
 
@@ -147,10 +147,10 @@ def schedule_check(cron: str | None, at: str | None, timezone: str | None, now: 
     }
 
 
-# -- executions ---------------------------------------------------------------------------------
+# -- runs -----------------------------------------------------------------------------------------
 
 
-def executions(store: Store, *, job_id: int | None, status: str | None, page: int,
+def run_list(store: Store, *, job_id: int | None, status: str | None, page: int,
                per_page: int = PER_PAGE) -> dict[str, Any]:
     total = store.runs.count(job_id=job_id, status=status)
     pages = max(1, math.ceil(total / per_page))
@@ -158,7 +158,7 @@ def executions(store: Store, *, job_id: int | None, status: str | None, page: in
                           offset=(page - 1) * per_page)
     return {"filters": {"job_id": job_id, "status": status}, "page": page,
             "per_page": per_page, "pages": pages, "total": total,
-            "executions": [run_row_dict(r) for r in rows]}
+            "runs": [run_row_dict(r) for r in rows]}
 
 
 EVENT_PAGE = 2000
@@ -178,7 +178,7 @@ def events(store: Store, run_id: int, after_seq: int = -1,
             "last_seq": last, "more": more, "events": rows}
 
 
-def execution(store: Store, run_id: int, *, with_events: bool) -> dict[str, Any]:
+def run_detail(store: Store, run_id: int, *, with_events: bool) -> dict[str, Any]:
     run = store.runs.get(run_id)
     data = run_dict(run)
     data["prompt_text"] = store.runs.prompt_text(run_id)

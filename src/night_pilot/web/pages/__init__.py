@@ -9,10 +9,10 @@ input the form is shown again with the message, nothing stored.
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from . import executions, jobs, login, overview, prompts
+from . import jobs, login, overview, prompts, runs
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-for _subject in (overview, prompts, jobs, executions, login):
+for _subject in (overview, prompts, jobs, runs, login):
     router.include_router(_subject.router)
 
 __all__ = ["router"]

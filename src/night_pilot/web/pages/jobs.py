@@ -215,7 +215,7 @@ def trigger_job(db: Db, job_id: int) -> Response:
     with db() as store:
         run = trigger(store, job_id, now())
     flash = "skipped" if run.status == RunStatus.SKIPPED else "triggered"
-    return redirect(f"/executions/{run.id}?flash={flash}")
+    return redirect(f"/runs/{run.id}?flash={flash}")
 
 
 @router.post("/jobs/{job_id}/delete")

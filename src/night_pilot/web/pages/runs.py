@@ -19,7 +19,7 @@ from .rendering import page, redirect
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
-@router.get("/executions")
+@router.get("/runs")
 def runs_page(
     request: Request, db: Db,
     job_id: Annotated[str | None, Query(max_length=30)] = None,
@@ -35,24 +35,24 @@ def runs_page(
         jobs = [{"id": i, "name": name} for i, name in store.jobs.names()]
         return {"jobs": jobs, "statuses": RunStatus.values(), "query": query}
 
-    return page(request, db, "executions.html",
-                lambda store: views.executions(store, job_id=job, status=state, page=page_no),
-                json_url="/api/executions" + (f"?{query}&page={page_no}" if query
+    return page(request, db, "runs.html",
+                lambda store: views.run_list(store, job_id=job, status=state, page=page_no),
+                json_url="/api/runs" + (f"?{query}&page={page_no}" if query
                                               else f"?page={page_no}"),
                 more=more)
 
 
-@router.get("/executions/{run_id}")
+@router.get("/runs/{run_id}")
 def run_page(request: Request, db: Db, run_id: int) -> Response:
     from ...daemons import daemon_alive
 
-    return page(request, db, "execution.html",
-                lambda store: views.execution(store, run_id, with_events=True),
-                json_url=f"/api/executions/{run_id}?events=true",
+    return page(request, db, "run.html",
+                lambda store: views.run_detail(store, run_id, with_events=True),
+                json_url=f"/api/runs/{run_id}?events=true",
                 more=lambda store, _: {"daemon_running": daemon_alive(store, now()) is not None})
 
 
-@router.get("/executions/{run_id}/events")
+@router.get("/runs/{run_id}/events")
 def events_fragment(request: Request, db: Db, run_id: int,
                     after: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1,
                     live: bool = False) -> Response:
@@ -70,10 +70,10 @@ def events_fragment(request: Request, db: Db, run_id: int,
     return response
 
 
-@router.post("/executions/{run_id}/cancel")
+@router.post("/runs/{run_id}/cancel")
 def cancel_run(db: Db, run_id: int) -> Response:
     from ..api import cancel
 
     with db() as store:
         cancel(store, run_id)
-    return redirect(f"/executions/{run_id}?flash=cancelled")
+    return redirect(f"/runs/{run_id}?flash=cancelled")

@@ -184,6 +184,12 @@ def job_list(env: Env, include_deleted: bool) -> None:
                 for j in jobs
             ],
         )
+        if not jobs:
+            from .guide import next_steps
+
+            next_steps(env, ['cnp job create PROMPT_ID "0 3 * * *" (see `cnp prompt list`; '
+                             'a prompt first: `cnp prompt create TITLE TEXT`)'],
+                       lead="No jobs yet. Create one")
 
     emit(env.fmt, {"jobs": jobs}, pretty)
 
@@ -332,9 +338,21 @@ def job_trigger(env: Env, job_id: int, wait: bool) -> None:
     store = env.store()
     run = trigger_job(store, job_id, _now())
     if run.status == RunStatus.SKIPPED or not wait:
-        emit(env.fmt, execution_dict(run),
-             lambda: echo(f"Execution {run.id}: {run.status}"
-                          + (f" ({run.reason})" if run.reason else "")))
+        from .guide import next_steps
+
+        running = daemon_alive(store, _now()) is not None
+        steps = [] if running or run.status == RunStatus.SKIPPED else [
+            "`cnp daemon` (or `cnp service install`) to have a daemon start it, or run it "
+            f"here and wait: `cnp job trigger {job_id} --wait`"]
+        data = {**execution_dict(run), "daemon_running": running}
+        if steps:
+            data["next_steps"] = steps
+
+        def pretty() -> None:
+            echo(f"Execution {run.id}: {run.status}" + (f" ({run.reason})" if run.reason else ""))
+            next_steps(env, steps, lead="No daemon is running, so nothing starts it yet. Next")
+
+        emit(env.fmt, data, pretty)
         return
     done = wait_for(env, run) if daemon_alive(store, _now()) else run_in_foreground(env, run)
     _outcome(env, done)

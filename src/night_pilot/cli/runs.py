@@ -95,7 +95,19 @@ def run_data(e: Execution) -> dict[str, Any]:
 
 
 def _outcome(env: Env, e: Execution) -> None:
-    emit(env.fmt, run_data(e), lambda: _render_result(e))
+    from .guide import deferred_rerun, deferred_steps, next_steps
+
+    data = run_data(e)
+    follow = deferred_rerun(env.store(), e)
+    steps = deferred_steps(follow) if follow is not None else []
+    if steps:
+        data["next_steps"] = steps
+
+    def pretty() -> None:
+        _render_result(e)
+        next_steps(env, steps, lead="\nNote")
+
+    emit(env.fmt, data, pretty)
     if e.status != RunStatus.COMPLETED:
         raise Exit(1)
 
@@ -293,6 +305,12 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
                             cooldown_margin_s=margin_s, max_output_bytes=max_output_bytes),
     )
+    from .guide import daemon_summary, warn_preflight
+
+    warn_preflight(env)
+    if env.fmt != "json":
+        echo("\n".join(daemon_summary(env.store(), _now())))
+    env.close()
     server = None
     if web:  # on a background thread; SIGTERM stops the daemon loop, then the server
         import sys

@@ -276,6 +276,10 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @click.option("--max-output", "max_output", metavar="SIZE", default="64M", show_default=True,
               help="Store at most this much of each run's output (a job's --max-output wins); "
               "the rest is still read for the result and usage.")
+@click.option("--usage-import-every", "usage_import_s", type=click.FloatRange(0, 86400),
+              default=600.0, show_default=True,
+              help="Seconds between reads of what is new in Claude Code's transcripts into "
+              "the usage ledger, in the background (0: never).")
 @click.option("--web/--no-web", default=False, show_default=True,
               help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
@@ -285,7 +289,7 @@ def execution_cancel(env: Env, execution_id: int) -> None:
 @pass_env
 def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, grace_s: float,
            retry_base_s: float, margin_s: float, standby: bool, retain_days: float | None,
-           max_output: str, web: bool, host: str, port: int) -> None:
+           max_output: str, usage_import_s: float, web: bool, host: str, port: int) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
@@ -302,6 +306,7 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
         concurrency=concurrency, prefetch=prefetch, lease_s=lease_s, shutdown_grace_s=grace_s,
         standby=standby,
         clock_offset_s=offset, cooldown_margin_s=margin_s, retain_days=retain_days,
+        usage_import_every_s=usage_import_s or None,
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
                             cooldown_margin_s=margin_s, max_output_bytes=max_output_bytes),
     )

@@ -11,7 +11,7 @@ import click
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
 from ..shapes import job_dicts
-from .app import Env, cli, common, echo, pass_env
+from .app import Env, Group, cli, common, echo, pass_env
 from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
 
 if TYPE_CHECKING:
@@ -58,7 +58,19 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@cli.group()
+class JobGroup(Group):
+    """`cnp job`: `edit` lives in a module of its own, imported when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, "edit"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "edit" and cmd_name not in self.commands:
+            from . import job_edit  # noqa: F401  (adds the command to this group)
+        return super().get_command(ctx, cmd_name)
+
+
+@cli.group(cls=JobGroup)
 def job() -> None:
     """Jobs: a prompt on a schedule."""
 

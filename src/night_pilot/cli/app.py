@@ -130,6 +130,7 @@ COMMANDS = {
     "worktree": "worktree",
     "batch": "batch",
     "serve": "web",
+    "web": "web",
     "completion": "completion",
     "mcp": "mcp",
     "import": "mcp",

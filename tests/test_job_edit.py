@@ -66,6 +66,7 @@ def test_a_dry_run_stores_nothing(job_id: int) -> None:
     doc = cnp("job", "edit", str(job_id), "--name", "other", "--dry-run", "--format",
               "json").json
     assert doc["stored"] is False and doc["job"]["name"] == "other"
+    assert doc["job"]["id"] == job_id and doc["job"]["created_at"] == before["created_at"]
     assert shown(job_id)["name"] == "nightly"
 
 

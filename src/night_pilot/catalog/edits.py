@@ -10,7 +10,7 @@ policy means its default.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,12 +128,19 @@ def update_job(store: Store, job_id: int, changes: Mapping[str, Any], now: datet
     unless the schedule or zone changed (`store.jobs.update`)."""
     current = store.jobs.get(job_id)
     job, rescheduled = edit_job(current, changes, store.prompts.get, now, cwd)
-    if not dry_run:
+    if dry_run:  # the stored job as the update would leave it
+        after = replace(current, **{f: getattr(job, f) for f in _STORED},
+                        next_run_at=job.next_run_at if rescheduled else current.next_run_at)
+    else:
         store.jobs.update(job_id, job, now, reschedule=rescheduled, actor=actor)
-    after = store.jobs.get(job_id) if not dry_run else job
-    if dry_run and not rescheduled:
-        after.next_run_at = current.next_run_at
+        after = store.jobs.get(job_id)
     return JobEdit(current, after, rescheduled, job_changes(current, after), not dry_run)
+
+
+# What `store.jobs.update` writes of an edited job (besides its next run).
+_STORED = ("prompt_id", "name", "description", "cron_expr", "run_at", "timezone", "work_dir",
+           "executor", "options", "timeout_s", "idle_timeout_s", "max_output_bytes", "retries",
+           "misfire", "misfire_grace_s", "overlap", "on_interrupt", "on_limit")
 
 
 def job_changes(before: Job, after: Job) -> list[tuple[str, Any, Any]]:

@@ -300,8 +300,9 @@ def test_usage_daily_is_the_command_lines_report(db: Path, work: Path) -> None:
         store.usage.add_entries([
             (f"k{i}", f"2026-11-2{i}T02:00:00.000000Z", "s-0", "/p", "opus", f"m{i}", f"r{i}",
              0, 10 * i, 5 * i, i, 2 * i, 0.01 * i, "transcript", None) for i in range(1, 4)])
-    expected = cli(db, work, "usage", "daily", "--tz", "UTC").json
-    since = cli(db, work, "usage", "daily", "--tz", "UTC", "--since", "2026-11-22").json
+    expected = cli(db, work, "usage", "daily", "--tz", "UTC", "--no-import").json
+    since = cli(db, work, "usage", "daily", "--tz", "UTC", "--since", "2026-11-22",
+                "--no-import").json
     assert len(expected["groups"]) == 3
 
     async def body(c: Client) -> None:

@@ -407,3 +407,59 @@ def test_generated_unit_passes_systemd_analyze_verify(home: Path, tmp_path: Path
     _code, complaints = verify(broken)
     assert any("nonexistent" in c for c in complaints), complaints
     assert any("KillModeTypo" in c for c in complaints), complaints
+
+
+def test_install_with_web_runs_the_dashboard_under_the_service(home: Path,
+                                                              cnp_home: Path) -> None:
+    preview = cnp("service", "install", "--print", "--web", "--format", "json").json
+    assert preview["command"][-2:] == ["daemon", "--web"] and preview["web"] is True
+    assert " daemon --web\n" in preview["unit"]
+    res = cnp("service", "install", "--web")
+    assert res.exit_code == 0, res.stderr
+    assert "daemon --web" in res.stdout
+    assert any(line.startswith("ExecStart=") and line.endswith(" daemon --web")
+               for line in unit_file(home).read_text().splitlines())
+    status = cnp("service", "status", "--format", "json").json
+    assert status["current"] is True and status["command"][-1] == "--web"
+    plain = cnp("service", "install", "--format", "json").json  # without --web: back to plain
+    assert plain["unit_changed"] is True and plain["command"][-1] == "daemon"
+
+
+def test_install_names_the_claude_variables_the_service_would_not_see(
+        home: Path, cnp_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "http://user:hunter2@proxy.example:3128"
+    monkeypatch.setenv("HTTPS_PROXY", secret)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "https://gateway.example/hunter2")
+    monkeypatch.setenv("CLAUDE_CODE_USE_BEDROCK", "1")
+    monkeypatch.setenv("UNRELATED_SETTING", "x")
+    res = cnp("service", "install")
+    assert res.exit_code == 0, res.stderr
+    assert "hunter2" not in res.stdout + res.stderr
+    notice = next(line for line in res.stdout.splitlines() if "not for the service" in line)
+    for name in ("ANTHROPIC_BASE_URL", "CLAUDE_CODE_USE_BEDROCK", "HTTPS_PROXY"):
+        assert name in notice and f"--env {name}" in notice
+    assert "UNRELATED_SETTING" not in notice
+    data = cnp("service", "install", "--format", "json").json
+    assert {"ANTHROPIC_BASE_URL", "CLAUDE_CODE_USE_BEDROCK", "HTTPS_PROXY"} <= set(
+        data["unseen_variables"])
+    assert "UNRELATED_SETTING" not in data["unseen_variables"]
+    # --env carries one over into the environment file, value and all, printing only names.
+    preview = cnp("service", "install", "--print", "--env", "HTTPS_PROXY", "--format", "json")
+    assert "hunter2" not in preview.stdout
+    assert 'HTTPS_PROXY="***"' in preview.json["env_file_contents"]
+    res = cnp("service", "install", "--env", "HTTPS_PROXY", "--env", "ANTHROPIC_BASE_URL",
+              "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    assert "hunter2" not in res.stdout
+    assert res.json["env_file_action"] == "updated"
+    assert res.json["carried"] == ["HTTPS_PROXY", "ANTHROPIC_BASE_URL"]
+    unseen = res.json["unseen_variables"]
+    assert "CLAUDE_CODE_USE_BEDROCK" in unseen
+    assert "HTTPS_PROXY" not in unseen and "ANTHROPIC_BASE_URL" not in unseen
+    values = svc.parse_env_text((cnp_home / "service.env").read_text())
+    assert values["HTTPS_PROXY"] == secret
+    assert values["ANTHROPIC_BASE_URL"] == "https://gateway.example/hunter2"
+    assert stat.S_IMODE((cnp_home / "service.env").stat().st_mode) == 0o600
+    missing = cnp("service", "install", "--env", "NOT_SET_ANYWHERE")
+    assert missing.exit_code == 1 and "not set in this shell" in missing.stderr
+    assert cnp("service", "install", "--env", "PATH").exit_code == 1

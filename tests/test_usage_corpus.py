@@ -26,6 +26,13 @@ from usage_corpus import (
     generate,
 )
 
+
+@pytest.fixture(autouse=True)
+def no_transcripts_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cnp usage` first imports from Claude Code's own directories: none in these tests."""
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "no-claude-config"))
+
+
 START = datetime(2026, 10, 27, tzinfo=UTC)  # spans the end of DST in Europe and the US
 
 

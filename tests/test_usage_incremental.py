@@ -18,6 +18,13 @@ from cli_runner import cnp
 from test_usage_dedup import Row
 from usage_corpus import Corpus, Tokens, append_activity, generate
 
+
+@pytest.fixture(autouse=True)
+def no_transcripts_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cnp usage` first imports from Claude Code's own directories: none in these tests."""
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "no-claude-config"))
+
+
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
 

@@ -19,6 +19,12 @@ from night_pilot.usage import block_report, import_transcripts, job_report
 from test_usage_dedup import Row
 
 
+@pytest.fixture(autouse=True)
+def no_transcripts_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cnp usage` first imports from Claude Code's own directories: none in these tests."""
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "no-claude-config"))
+
+
 def add_run(db: Path, job_id: int | None, started: str, tokens: tuple[int, int, int, int],
             cost: float | None, executor: str = "claude") -> None:
     with sqlite3.connect(db) as conn:

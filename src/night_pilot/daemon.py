@@ -74,6 +74,10 @@ class DaemonConfig:
     retain_days: float | None = None
     maintenance_every_s: float = 3600.0
     cooldown_margin_s: float = 60.0  # no Claude run starts before a limit's reset plus this
+    # How often what is new in Claude Code's transcripts is read into the usage ledger, on a
+    # thread of its own (the first time shortly after the start); None: never.
+    usage_import_every_s: float | None = 600.0
+    usage_import_first_s: float = 10.0
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
@@ -184,6 +188,9 @@ class Daemon:
             t.start()
             self.workers.append(t)
         threading.Thread(target=self._notifier, name="notifier", daemon=True).start()
+        if self.config.usage_import_every_s is not None:
+            threading.Thread(target=self._usage_importer, name="usage-import",
+                             daemon=True).start()
         if self.location.is_postgres:
             threading.Thread(target=self._listen, name="listener", daemon=True).start()
         try:
@@ -414,6 +421,30 @@ class Daemon:
                 except Exception:
                     log.exception("notification delivery failed")
             notify.deliver(store, self.now())  # what the shutdown itself produced
+        finally:
+            store.close()
+
+    def _usage_importer(self) -> None:
+        """Read what is new in Claude Code's transcripts into the usage ledger now and then,
+        on a connection of its own: `cnp usage` and the dashboard find it current, and no
+        claim waits for it (it writes in batches of its own transactions)."""
+        from .usage import default_roots, import_transcripts
+
+        every = self.config.usage_import_every_s
+        assert every is not None
+        store = open_store(self.location)
+        try:
+            delay = min(self.config.usage_import_first_s, every)
+            while not self.stopping.wait(delay):
+                delay = every
+                try:
+                    report = import_transcripts(store, default_roots(), self.now())
+                except Exception:
+                    log.exception("importing Claude Code's usage failed")
+                    continue
+                if report.entries_added or report.errors:
+                    trace("usage_import", roots=report.roots, added=report.entries_added,
+                          bytes_read=report.bytes_read, errors=len(report.errors))
         finally:
             store.close()
 

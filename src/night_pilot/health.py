@@ -131,12 +131,50 @@ def credential_source(env: Mapping[str, str], claude_home: Path) -> str | None:
         return "vertex"
     if (claude_home / ".credentials.json").is_file():
         return f"{claude_home / '.credentials.json'} (claude login)"
+    if _keychain_login(claude_home):
+        return "claude login (macOS Keychain)"
     return None
 
 
+def _keychain_login(claude_home: Path) -> bool:
+    """On macOS `claude login` keeps the secret in the Keychain; the account it logged in is
+    recorded in `.claude.json` beside (or, by default, above) the config directory."""
+    for state in (claude_home / ".claude.json", claude_home.parent / ".claude.json"):
+        with contextlib.suppress(OSError):
+            if b'"oauthAccount"' in state.read_bytes():
+                return True
+    return False
+
+
+def claude_home(env: Mapping[str, str]) -> Path:
+    """Where Claude Code keeps its login and settings: $CLAUDE_CONFIG_DIR, else ~/.claude."""
+    return Path(env.get("CLAUDE_CONFIG_DIR") or Path(env.get("HOME", "~")) / ".claude"
+                ).expanduser()
+
+
+def preflight(env: Mapping[str, str]) -> list[str]:
+    """What would make every Claude run fail, found without running anything: no `claude`
+    executable, or no credential for it. One line each, saying what to do."""
+    problems = []
+    try:
+        find_claude(None, env)
+    except CnpError:
+        named = env.get("CNP_CLAUDE_BIN")
+        where = (f"CNP_CLAUDE_BIN={named} is not an executable" if named else
+                 "CNP_CLAUDE_BIN is not set and no `claude` is on PATH")
+        problems.append(f"no claude CLI found ({where}): Claude runs will fail; install it "
+                        "(npm install -g @anthropic-ai/claude-code) or set CNP_CLAUDE_BIN")
+    if credential_source(env, claude_home(env)) is None:
+        problems.append(
+            f"no Claude credential found (no {claude_home(env) / '.credentials.json'}, "
+            "CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY): log in with `claude` then "
+            "`/login`, or set CLAUDE_CODE_OAUTH_TOKEN (from `claude setup-token`) or "
+            "ANTHROPIC_API_KEY")
+    return problems
+
+
 def _claude(home: Path, env: Mapping[str, str], fast: bool) -> Check:
-    claude_home = Path(env.get("CLAUDE_CONFIG_DIR") or Path(env.get("HOME", "~")) / ".claude")
-    source = credential_source(env, claude_home.expanduser())
+    source = credential_source(env, claude_home(env))
     details: dict[str, Any] = {"credential_source": source}
     try:
         path = find_claude(None, env)
@@ -182,8 +220,9 @@ def _daemon(store: Any, now: datetime) -> Check:
     if not daemons:
         has_jobs = store.counts()["jobs_enabled"] > 0
         return Check("daemon", not has_jobs, "no daemon is running"
-                     + ("; enabled jobs will not fire" if has_jobs else ""), {"daemons": []},
-                     severity="error")
+                     + ("; enabled jobs will not fire" if has_jobs else "")
+                     + ": start one with `cnp daemon`, or `cnp service install` to keep one "
+                     "running", {"daemons": []}, severity="error")
     rows = []
     fresh = False
     for d in daemons:

@@ -132,6 +132,7 @@ COMMANDS = {
     "worktree": "worktree",
     "batch": "batch",
     "serve": "web",
+    "web": "web",
     "completion": "completion",
     "mcp": "mcp",
     "import": "mcp",

@@ -43,9 +43,13 @@ def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
         echo("\rNo usage limit in force." + " " * 40)
         return
 
+    resume = None if state["active"] else _resuming(env)
+    if resume is not None:
+        state["hint"] = resume
+
     def pretty() -> None:
         if not state["active"]:
-            echo("No usage limit in force.")
+            echo("No usage limit in force." + (f" {resume}" if resume else ""))
             return
         fields([("limit", state["kind"]), ("resets at", state["reset_at"]),
                 ("resets in", _countdown(state["seconds_left"])),
@@ -53,6 +57,23 @@ def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
                 ("detected by run", state["source_execution_id"])])
 
     emit(env.fmt, state, pretty)
+
+
+def _resuming(env: Env) -> str | None:
+    """Between a limit's reset and the end of the margin after it, when Claude runs resume."""
+    from datetime import timedelta
+
+    from ..runs import FollowUpPolicy
+
+    now = datetime.now(UTC)
+    margin = timedelta(seconds=FollowUpPolicy().cooldown_margin_s)
+    recent = env.store().cooldowns.active(now - margin)
+    if recent is None:
+        return None
+    reset, resume = (t.astimezone() for t in (recent["reset_at"], recent["reset_at"] + margin))
+    return (f"The {recent['kind']} limit reset at {reset:%H:%M}; runs resume at "
+            f"{resume:%H:%M} {resume:%Z} (the daemon's --cooldown-margin, "
+            f"{margin.total_seconds():g}s by default).")
 
 
 @cooldown.command("clear")

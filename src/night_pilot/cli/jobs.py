@@ -11,7 +11,7 @@ import click
 from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, OverlapPolicy
 from ..errors import InvalidInput
 from ..shapes import job_dicts
-from .app import Env, cli, common, echo, pass_env
+from .app import Env, Group, cli, common, echo, pass_env
 from .output import emit, fields, iso, job_dict, local_time, run_dict, table
 
 if TYPE_CHECKING:
@@ -58,7 +58,19 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@cli.group()
+class JobGroup(Group):
+    """`cnp job`: `edit` lives in a module of its own, imported when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, "edit"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "edit" and cmd_name not in self.commands:
+            from . import job_edit  # noqa: F401  (adds the command to this group)
+        return super().get_command(ctx, cmd_name)
+
+
+@cli.group(cls=JobGroup)
 def job() -> None:
     """Jobs: a prompt on a schedule."""
 
@@ -184,6 +196,12 @@ def job_list(env: Env, include_deleted: bool) -> None:
                 for j in jobs
             ],
         )
+        if not jobs:
+            from .guide import next_steps
+
+            next_steps(env, ['cnp job create PROMPT_ID "0 3 * * *" (see `cnp prompt list`; '
+                             'a prompt first: `cnp prompt create TITLE TEXT`)'],
+                       lead="No jobs yet. Create one")
 
     emit(env.fmt, {"jobs": jobs}, pretty)
 
@@ -332,9 +350,21 @@ def job_trigger(env: Env, job_id: int, wait: bool) -> None:
     store = env.store()
     run = trigger_job(store, job_id, _now())
     if run.status == RunStatus.SKIPPED or not wait:
-        emit(env.fmt, run_dict(run),
-             lambda: echo(f"Run {run.id}: {run.status}"
-                          + (f" ({run.reason})" if run.reason else "")))
+        from .guide import next_steps
+
+        running = daemon_alive(store, _now()) is not None
+        steps = [] if running or run.status == RunStatus.SKIPPED else [
+            "`cnp daemon` (or `cnp service install`) to have a daemon start it, or run it "
+            f"here and wait: `cnp job trigger {job_id} --wait`"]
+        data = {**run_dict(run), "daemon_running": running}
+        if steps:
+            data["next_steps"] = steps
+
+        def pretty() -> None:
+            echo(f"Run {run.id}: {run.status}" + (f" ({run.reason})" if run.reason else ""))
+            next_steps(env, steps, lead="No daemon is running, so nothing starts it yet. Next")
+
+        emit(env.fmt, data, pretty)
         return
     done = wait_for(env, run) if daemon_alive(store, _now()) else run_in_foreground(env, run)
     _outcome(env, done)

@@ -104,17 +104,41 @@ def prompt_edit(
     stdin: bool,
     tags: str | None,
 ) -> None:
-    """Change a prompt's title, text or tags."""
+    """Change a prompt's title, text or tags; given none of them, edit its text in $EDITOR.
+
+    Example: cnp prompt edit 3 --title "Nightly review"   (or just: cnp prompt edit 3)
+    """
     new_content = None
     if content is not None or file is not None or stdin:
         new_content = _content(content, file, stdin)
     if title is None and new_content is None and tags is None:
-        raise InvalidInput("nothing to change: give --title, --content/--file/--stdin or --tags")
+        new_content = _in_editor(env, prompt_id)
+        if new_content is None:
+            emit(env.fmt, {**prompt_dict(env.store().prompts.get(prompt_id)), "changed": False},
+                 lambda: echo(f"Prompt {prompt_id} unchanged (the editor saved nothing new)"))
+            return
     p = catalog.edit_prompt(
         env.store(), prompt_id, datetime.now(UTC), title=title, content=new_content,
         tags=catalog.parse_tags(tags) if tags is not None else None,
     )
     emit(env.fmt, prompt_dict(p), lambda: echo(f"Updated prompt {p.id}"))
+
+
+def _in_editor(env: Env, prompt_id: int) -> str | None:
+    """The prompt's text as edited in $VISUAL or $EDITOR (None: left as it was)."""
+    import os
+    import sys
+
+    current = env.store().prompts.get(prompt_id).content
+    if not (os.environ.get("VISUAL") or os.environ.get("EDITOR")) and not sys.stdin.isatty():
+        raise InvalidInput("nothing to change: give --title, --content/--file/--stdin or "
+                           "--tags", hint="or set $EDITOR to edit the text in an editor")
+    edited = click.edit(current, extension=".md", require_save=False)
+    if edited is not None and not current.endswith("\n") and edited.endswith("\n"):
+        edited = edited[:-1]  # the line break click adds for the editor
+    if edited is None or edited == current:
+        return None
+    return catalog.check_content(edited)
 
 
 @prompt.command("delete")

@@ -95,7 +95,19 @@ def run_data(e: Run) -> dict[str, Any]:
 
 
 def _outcome(env: Env, e: Run) -> None:
-    emit(env.fmt, run_data(e), lambda: _render_result(e))
+    from .guide import deferred_rerun, deferred_steps, next_steps
+
+    data = run_data(e)
+    follow = deferred_rerun(env.store(), e)
+    steps = deferred_steps(follow) if follow is not None else []
+    if steps:
+        data["next_steps"] = steps
+
+    def pretty() -> None:
+        _render_result(e)
+        next_steps(env, steps, lead="\nNote")
+
+    emit(env.fmt, data, pretty)
     if e.status != RunStatus.COMPLETED:
         raise Exit(1)
 
@@ -287,6 +299,10 @@ def run_cancel(env: Env, run_id: int) -> None:
 @click.option("--max-output", "max_output", metavar="SIZE", default="64M", show_default=True,
               help="Store at most this much of each run's output (a job's --max-output wins); "
               "the rest is still read for the result and usage.")
+@click.option("--usage-import-every", "usage_import_s", type=click.FloatRange(0, 86400),
+              default=600.0, show_default=True,
+              help="Seconds between reads of what is new in Claude Code's transcripts into "
+              "the usage ledger, in the background (0: never).")
 @click.option("--web/--no-web", default=False, show_default=True,
               help="Also serve the web dashboard and JSON API (as `cnp serve` does).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --web: address.")
@@ -296,7 +312,7 @@ def run_cancel(env: Env, run_id: int) -> None:
 @pass_env
 def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, grace_s: float,
            retry_base_s: float, margin_s: float, standby: bool, retain_days: float | None,
-           max_output: str, web: bool, host: str, port: int) -> None:
+           max_output: str, usage_import_s: float, web: bool, host: str, port: int) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
@@ -313,9 +329,16 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
         concurrency=concurrency, prefetch=prefetch, lease_s=lease_s, shutdown_grace_s=grace_s,
         standby=standby,
         clock_offset_s=offset, cooldown_margin_s=margin_s, retain_days=retain_days,
+        usage_import_every_s=usage_import_s or None,
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
                             cooldown_margin_s=margin_s, max_output_bytes=max_output_bytes),
     )
+    from .guide import daemon_summary, warn_preflight
+
+    warn_preflight(env)
+    if env.fmt != "json":
+        echo("\n".join(daemon_summary(env.store(), _now())))
+    env.close()
     server = None
     if web:  # on a background thread; SIGTERM stops the daemon loop, then the server
         import sys

@@ -20,11 +20,20 @@ def _first_line(text: str | None) -> str:
     return lines[0] if lines else ""
 
 
-def _spec(env: Env, include_token: bool = False) -> ServiceSpec:
-    from ..service import build_spec, platform_kind
+def _spec(env: Env, include_token: bool = False, *, web: bool | None = None,
+          carry: tuple[str, ...] = ()) -> ServiceSpec:
+    """What to install (or compare with what is installed: without `web`, whether the
+    installed service serves the dashboard is read from it)."""
+    from ..service import build_spec, installed_with_web, platform_kind
 
-    return build_spec(platform_kind(), os.environ, executable=sys.executable, db=env.db,
-                      include_token=include_token)
+    def build(with_web: bool) -> ServiceSpec:
+        return build_spec(platform_kind(), os.environ, executable=sys.executable, db=env.db,
+                          include_token=include_token, web=with_web, carry=carry)
+
+    spec = build(bool(web))
+    if web is None and installed_with_web(spec):
+        spec = build(True)
+    return spec
 
 
 def _notices(data: dict[str, Any]) -> None:
@@ -54,13 +63,23 @@ def service() -> None:
 @click.option("--include-token", is_flag=True,
               help="Copy CLAUDE_CODE_OAUTH_TOKEN / ANTHROPIC_API_KEY (and a database URL with "
               "a password) from this shell into the environment file.")
+@click.option("--web", is_flag=True,
+              help="Serve the dashboard too: the service runs `cnp daemon --web` (on "
+              "127.0.0.1:8765; `cnp web link` prints a login link).")
+@click.option("--env", "carry", multiple=True, metavar="NAME",
+              help="Copy this variable of the shell into the environment file (repeatable), "
+              "e.g. --env ANTHROPIC_BASE_URL. Install names those the service would not see.")
 @common
 @pass_env
-def install(env: Env, dry_run: bool, include_token: bool) -> None:
-    """Write the unit and the environment file, then enable and start the service."""
+def install(env: Env, dry_run: bool, include_token: bool, web: bool,
+            carry: tuple[str, ...]) -> None:
+    """Write the unit and the environment file, then enable and start the service.
+
+    Example: cnp service install --web --env HTTPS_PROXY
+    """
     from .. import service as svc
 
-    spec = _spec(env, include_token)
+    spec = _spec(env, include_token, web=web, carry=carry)
     uid = os.getuid()
     if dry_run:
         data = svc.preview(spec, os.environ, include_token=include_token, uid=uid)
@@ -87,8 +106,11 @@ def install(env: Env, dry_run: bool, include_token: bool) -> None:
         env_verb = {"created": "Created (mode 0600)", "kept": "Kept as it was",
                     "updated": "Updated the credentials in"}[data["env_file_action"]]
         echo(f"{env_verb} {data['env_file']}")
+        if data["carried"]:
+            echo(f"  carried over from this shell: {', '.join(data['carried'])}")
         if data["started"]:
-            echo("The service is enabled and running.")
+            echo("The service is enabled and running."
+                 + (" For a login link to its dashboard: cnp web link" if data["web"] else ""))
         else:
             _manual(data, "start the service")
         _notices(data)

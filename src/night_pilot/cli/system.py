@@ -17,18 +17,26 @@ from .output import emit, fields, table
 @pass_env
 def init(env: Env) -> None:
     """Create the database (or migrate an existing one) and say where it is."""
+    from .guide import FIRST_STEPS, next_steps, warn_preflight
+
     location = resolve_db(env.db)
     existed = location.path.exists() if location.path is not None else True
     store = env.store()
+    counts = store.counts()
+    steps = list(FIRST_STEPS if not counts["prompts"] else
+                 FIRST_STEPS[1:] if not counts["jobs"] else ["cnp daemon", "cnp status"])
     data = {
         "database": location.display(),
         "created": not existed,
         "schema_version": store.schema_version(),
+        "warnings": warn_preflight(env),
+        "next_steps": steps,
     }
 
     def pretty() -> None:
         verb = "Created" if data["created"] else "Using existing"
         echo(f"{verb} database {data['database']} (schema version {data['schema_version']})")
+        next_steps(env, steps)
 
     emit(env.fmt, data, pretty)
 

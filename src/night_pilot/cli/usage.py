@@ -31,6 +31,9 @@ def report_options(fn: Callable[..., None]) -> Callable[..., None]:
     """--since/--until/--tz and the shared --db/--format (with csv) of every report. Given to
     the group (`cnp usage --since X daily`) they apply unless repeated after the report's name.
     """
+    fn = click.option("--no-import", "no_import", is_flag=True, default=None,
+                      help="Report the ledger as it is, without first reading what is new in "
+                      "Claude Code's transcripts.")(fn)
     fn = common(formats=("pretty", "json", "csv"), logging=False,
                 format_help="A table (default), one JSON document, or CSV (a header row, "
                 "then one row per group).")(fn)
@@ -49,18 +52,36 @@ def report_options(fn: Callable[..., None]) -> Callable[..., None]:
 @pass_env
 @click.pass_context
 def usage(ctx: click.Context, env: Env, since: date | None, until: date | None,
-          tz: str | None) -> None:
+          tz: str | None, no_import: bool | None) -> None:
     """Tokens and cost per day (default), month, session, 5-hour block or job.
 
-    Transcript reports read the ledger that `cnp usage import` fills from Claude Code's own
-    transcripts; `jobs` reads what each run's result reported.
+    Transcript reports read the usage ledger, after reading what is new in Claude Code's
+    transcripts into it (as `cnp usage import` does; --no-import skips that); `jobs` reads
+    what each run's result reported.
     """
     if ctx.invoked_subcommand is None:
-        _report(env, "daily", since, until, tz)
+        _report(env, "daily", since, until, tz, no_import=bool(no_import))
+
+
+def _import_new(env: Env) -> tuple[list[str], int]:
+    """Read what is new in the default transcript directories into the ledger: the
+    directories looked in, and how many entries the ledger then holds. Problems reading a
+    file go to stderr; the report goes on."""
+    from datetime import UTC, datetime
+
+    from .. import usage as service
+
+    store = env.store()
+    roots = service.default_roots()
+    report = service.import_transcripts(store, roots, datetime.now(UTC)).to_dict()
+    if env.fmt == "pretty":
+        for err in report["errors"]:
+            echo(f"Could not read {err['path']}: {err['error']}", err=True)
+    return [str(r) for r in roots], int(report["entries_total"])
 
 
 def _report(env: Env, kind: str, since: date | None, until: date | None,
-            tz_name: str | None) -> None:
+            tz_name: str | None, *, no_import: bool = False) -> None:
     from datetime import UTC, datetime
 
     from .. import usage as service
@@ -74,6 +95,18 @@ def _report(env: Env, kind: str, since: date | None, until: date | None,
     except InvalidInput as exc:
         raise click.BadParameter(exc.message, param_hint="--tz") from exc
     store = env.store()
+    looked: list[str] | None = None
+    if kind != "jobs" and not no_import:
+        looked, held = _import_new(env)
+    else:
+        held = store.usage.counts()["entries"]
+    empty = None
+    if kind != "jobs" and held == 0:
+        empty = ("The usage ledger is empty: " + (
+            f"no Claude Code transcripts with usage in {', '.join(looked)}" if looked else
+            "no Claude Code transcript directory found ($CLAUDE_CONFIG_DIR, "
+            "~/.config/claude/projects, ~/.claude/projects)" if looked is not None else
+            "run `cnp usage` without --no-import, or `cnp usage import --path DIR`"))
     if kind == "blocks":
         data = service.block_report(store, now=datetime.now(UTC), since=since, until=until,
                                     tz=tz)
@@ -84,6 +117,8 @@ def _report(env: Env, kind: str, since: date | None, until: date | None,
     else:
         data = service.daily_report(store, since=since, until=until, tz=tz,
                                     monthly=kind == "monthly")
+    if empty is not None:
+        data["hint"] = empty
     if env.fmt == "csv":
         _csv(kind, data)
     elif env.fmt == "json":
@@ -92,6 +127,8 @@ def _report(env: Env, kind: str, since: date | None, until: date | None,
         emit("json", data)
     else:
         _pretty(kind, data, tz)
+        if empty is not None:
+            echo(empty)
 
 
 def _make_report_command(kind: str, doc: str) -> None:
@@ -100,10 +137,10 @@ def _make_report_command(kind: str, doc: str) -> None:
     @pass_env
     @click.pass_context
     def command(ctx: click.Context, env: Env, since: date | None, until: date | None,
-                tz: str | None) -> None:
+                tz: str | None, no_import: bool | None) -> None:
         group = ctx.parent.params if ctx.parent is not None else {}
         _report(env, kind, since or group.get("since"), until or group.get("until"),
-                tz or group.get("tz"))
+                tz or group.get("tz"), no_import=bool(no_import or group.get("no_import")))
 
 
 _make_report_command("daily", "Tokens and cost per day, in local time unless --tz.")

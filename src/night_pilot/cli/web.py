@@ -1,4 +1,5 @@
-"""`cnp serve`: the local web dashboard and JSON API, on 127.0.0.1:8765 by default.
+"""`cnp serve`: the local web dashboard and JSON API, on 127.0.0.1:8765 by default; and
+`cnp web link`: a fresh login link for a dashboard that is running.
 
 Imports the web stack (FastAPI, Jinja2, uvicorn) only when the command runs.
 """
@@ -8,7 +9,8 @@ from __future__ import annotations
 import click
 
 from ..errors import CnpError
-from .app import Env, cli, common, pass_env
+from .app import Env, cli, common, echo, pass_env
+from .output import emit
 
 
 @cli.command("serve")
@@ -48,3 +50,68 @@ def serve(env: Env, host: str, port: int) -> None:
                 raise CnpError("the web server stopped unexpectedly")
     finally:
         server.stop()
+
+
+@cli.group("web")
+def web() -> None:
+    """The dashboard that `cnp serve` or `cnp daemon --web` runs."""
+
+
+@web.command("link")
+@click.option("--url", metavar="URL",
+              help="The dashboard's address (default: where the last one started on this data "
+              "directory listens).")
+@common
+@pass_env
+def web_link(env: Env, url: str | None) -> None:
+    """Print a fresh one-time login link (valid 15 minutes) for a running dashboard, and where
+    its token is kept.
+
+    Example: cnp web link   (then open the link in the browser that is to make changes)
+    """
+    import contextlib
+    import json
+
+    from ..config import data_dir
+    from ..web.security import TOKEN_FILE, LoginCodes, load_token
+    from ..web.server import ADDRESS_FILE
+
+    home = data_dir()
+    token_file = home / TOKEN_FILE
+    running: dict[str, object] = {}
+    with contextlib.suppress(OSError, ValueError):
+        running = json.loads((home / ADDRESS_FILE).read_text())
+    pid = running.get("pid")
+    alive = isinstance(pid, int) and _alive(pid)
+    if url is None:
+        if not alive:
+            raise CnpError(
+                f"no dashboard is running on this data directory ({home})",
+                hint="start one: `cnp daemon --web` (or `cnp serve` beside a daemon, or "
+                "`cnp service install --web`); or give its address with --url")
+        url = str(running["url"])
+    if not token_file.exists():
+        raise CnpError(f"there is no web token in {token_file}: no dashboard was started "
+                       "with this data directory", hint="start one: `cnp daemon --web`")
+    code = LoginCodes(key=load_token(token_file).encode()).issue()
+    link = f"{url.rstrip('/')}/login?code={code}"
+    data = {"login_url": link, "url": url, "token_file": str(token_file),
+            "server_pid": pid if alive else None, "valid_s": 15 * 60}
+
+    def pretty() -> None:
+        echo(f"Open once, within 15 minutes, in the browser that is to make changes: {link}")
+        echo(f"Scripts send the token kept in {token_file} (Authorization: Bearer …).")
+
+    emit(env.fmt, data, pretty)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,7 +19,7 @@ from .envfile import (
     render_env_file,
     update_env_text,
 )
-from .files import render_unit, write_unit
+from .files import installed_with_web, render_unit, write_unit
 from .launchd import render_launchd_plist
 from .manager import start_service, stop_service
 from .operations import install, preview, status, uninstall
@@ -56,6 +56,7 @@ __all__ = [
     "cnp_command",
     "ensure_env_file",
     "install",
+    "installed_with_web",
     "mask_env_text",
     "parse_env_text",
     "platform_kind",

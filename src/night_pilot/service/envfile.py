@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 from ..config import redact_url
 from ..errors import CnpError
 from .files import write_atomic
-from .spec import TOKEN_VARS, ServiceSpec, no_newline
+from .spec import CLAUDE_VAR_PREFIXES, PROXY_VARS, TOKEN_VARS, ServiceSpec, no_newline
 
 
 def env_quote(value: str) -> str:
@@ -70,14 +70,15 @@ def parse_env_text(text: str) -> dict[str, str]:
 SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.IGNORECASE)
 
 
-def mask_env_text(text: str) -> str:
-    """The environment file as safe to print: secret values and URL passwords hidden."""
+def mask_env_text(text: str, hide: Collection[str] = ()) -> str:
+    """The environment file as safe to print: secret values (and those of the variables named
+    in `hide`) and URL passwords hidden."""
     out = []
     for line in text.splitlines():
         m = _ASSIGNMENT.fullmatch(line)
         if m is not None and m.group(1) is None:
             name, value = m.group(2), parse_env_text(line).get(m.group(2), "")
-            if value and SECRET_NAME.search(name):
+            if value and (SECRET_NAME.search(name) or name in hide):
                 line = f'{name}="***"'
             elif value and redact_url(value) != value:
                 line = f"{name}={env_quote(redact_url(value))}"
@@ -194,3 +195,23 @@ def token_notices(spec: ServiceSpec, environ: Mapping[str, str],
         notices.append(f"the database URL holds a password, so it is not in the unit: set "
                        f"CNP_DB in {spec.env_file} (--include-token writes it there)")
     return notices
+
+
+def unseen_vars(spec: ServiceSpec, environ: Mapping[str, str],
+                env_values: Mapping[str, str] | None) -> list[str]:
+    """The Claude-related variables of this shell (`ANTHROPIC_*`, `CLAUDE_CODE_*`,
+    `CLAUDE_*`, proxies) that the service would not have: set neither in the unit nor in the
+    environment file. The credentials `token_notices` names are left to it. Names only."""
+    defined = {**spec.environment, **(env_values or {})}
+    return sorted(
+        name for name, value in environ.items()
+        if value and name not in defined and name not in TOKEN_VARS
+        and (name.startswith(CLAUDE_VAR_PREFIXES) or name in PROXY_VARS))
+
+
+def unseen_notice(spec: ServiceSpec, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    flags = " ".join(f"--env {n}" for n in names)
+    return [f"set in this shell but not for the service: {', '.join(names)}; carry them over "
+            f"with `cnp service install {flags}` (or add them to {spec.env_file})"]

@@ -59,6 +59,21 @@ def read_installed(spec: ServiceSpec) -> bytes | None:
         raise CnpError(f"cannot read {spec.unit_path}: {exc.strerror or exc}") from exc
 
 
+def installed_with_web(spec: ServiceSpec) -> bool:
+    """Whether the installed unit (or plist) runs the daemon with the dashboard."""
+    installed = read_installed(spec)
+    if installed is None:
+        return False
+    if spec.kind == "launchd":
+        try:
+            args = plistlib.loads(installed).get("ProgramArguments", [])
+        except Exception:
+            return False
+        return "--web" in args
+    return any(line.startswith("ExecStart=") and " --web" in line
+               for line in installed.decode(errors="replace").splitlines())
+
+
 def is_current(spec: ServiceSpec, installed: bytes) -> bool:
     """Whether an installed unit or plist says what would be rendered now."""
     rendered = render_unit(spec)

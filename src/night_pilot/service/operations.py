@@ -19,6 +19,8 @@ from .envfile import (
     read_env_text,
     render_env_file,
     token_notices,
+    unseen_notice,
+    unseen_vars,
     update_env_text,
 )
 from .files import (
@@ -41,12 +43,12 @@ def install(spec: ServiceSpec, environ: Mapping[str, str], *, include_token: boo
     """Write the unit and the environment file, then load and start the service if the service
     manager can be reached. Only a failure to write raises."""
     changed = write_unit(spec)
-    update = ({k: v for k, v in spec.env_file_values.items() if k != "PATH"}
-              if include_token else None)
+    update = _env_update(spec, include_token) or None
     action = ensure_env_file(spec, update)
     env_values = read_env_file(spec)
-    notices = token_notices(spec, environ, env_values) + claude_warnings(
-        spec, (env_values or {}).get("PATH", ""))
+    unseen = unseen_vars(spec, environ, env_values)
+    notices = token_notices(spec, environ, env_values) + unseen_notice(spec, unseen) + \
+        claude_warnings(spec, (env_values or {}).get("PATH", ""))
     mode = env_file_mode(spec)
     if mode is not None and mode & 0o077:
         notices.append(f"{spec.env_file} is readable by others (mode {mode:04o}): "
@@ -62,8 +64,11 @@ def install(spec: ServiceSpec, environ: Mapping[str, str], *, include_token: boo
         "unit_path": str(spec.unit_path),
         "unit_changed": changed,
         "command": list(spec.argv),
+        "web": spec.web,
         "env_file": str(spec.env_file),
         "env_file_action": action,
+        "carried": list(spec.carried),
+        "unseen_variables": unseen,
         "started": manager.started,
         "manager": manager.tool,
         "manager_error": manager.error,
@@ -78,8 +83,7 @@ def preview(spec: ServiceSpec, environ: Mapping[str, str], *, include_token: boo
     """What `install` would write and run, secrets masked; touches nothing."""
     installed = read_installed(spec)
     existing = read_env_text(spec)
-    update = ({k: v for k, v in spec.env_file_values.items() if k != "PATH"}
-              if include_token else {})
+    update = _env_update(spec, include_token)
     if existing is None:
         action, text = "create", render_env_file(spec)
     elif update and needs_update(existing, update):
@@ -87,6 +91,7 @@ def preview(spec: ServiceSpec, environ: Mapping[str, str], *, include_token: boo
     else:
         action, text = "keep", existing
     env_values = parse_env_text(text)
+    unseen = unseen_vars(spec, environ, env_values)
     return {
         "platform": spec.kind,
         "unit_path": str(spec.unit_path),
@@ -94,13 +99,23 @@ def preview(spec: ServiceSpec, environ: Mapping[str, str], *, include_token: boo
         "unit_installed": installed is not None,
         "unit_current": installed is not None and is_current(spec, installed),
         "command": list(spec.argv),
+        "web": spec.web,
         "env_file": str(spec.env_file),
         "env_file_action": action,
-        "env_file_contents": mask_env_text(text),
+        "env_file_contents": mask_env_text(text, hide=spec.carried),
+        "carried": list(spec.carried),
+        "unseen_variables": unseen,
         "then_run": manual_steps(spec, uid),
-        "notices": token_notices(spec, environ, env_values)
+        "notices": token_notices(spec, environ, env_values) + unseen_notice(spec, unseen)
         + claude_warnings(spec, env_values.get("PATH", "")),
     }
+
+
+def _env_update(spec: ServiceSpec, include_token: bool) -> dict[str, str]:
+    """What an install sets in an existing environment file: the credentials with
+    `include_token`, and the variables carried over with `--env`."""
+    return {k: v for k, v in spec.env_file_values.items()
+            if k != "PATH" and (include_token or k in spec.carried)}
 
 
 def uninstall(spec: ServiceSpec, environ: Mapping[str, str], *, uid: int) -> dict[str, Any]:

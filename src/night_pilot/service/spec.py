@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,9 +25,10 @@ LAUNCHD_LABEL = "com.claude-night-pilot.daemon"
 PLIST_NAME = f"{LAUNCHD_LABEL}.plist"
 ENV_FILENAME = "service.env"
 
-# What the service runs after the `cnp` executable. Extend it here (e.g. with `--web`); the stop
-# timeout follows a `--shutdown-grace` given in it.
+# What the service runs after the `cnp` executable (`--web` adds the dashboard: WEB_ARGS); the
+# stop timeout follows a `--shutdown-grace` given in it.
 DAEMON_ARGS: tuple[str, ...] = ("daemon",)
+WEB_ARGS: tuple[str, ...] = ("--web",)
 # `cnp daemon --shutdown-grace` when not given (a test keeps the two equal).
 DEFAULT_SHUTDOWN_GRACE_S = 30.0
 # After the grace period the daemon still stops what is left (SIGTERM, 5 s, SIGKILL), joins its
@@ -41,6 +43,11 @@ NO_RESTART_STATUS = 2
 TOKEN_VARS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY")
 # Settings that change which `claude` runs or where it keeps its login: passed on when set.
 PASSTHROUGH_VARS = ("CNP_CLAUDE_BIN", "CLAUDE_CONFIG_DIR")
+# Variables of the installing shell that change what `claude` does (provider, model, proxy…):
+# named when the service would not have them, carried over with `--env NAME`.
+CLAUDE_VAR_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "CLAUDE_")
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy",
+              "https_proxy", "no_proxy", "all_proxy")
 FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -57,10 +64,17 @@ class ServiceSpec:
     environment: Mapping[str, str]  # not secret: goes into the unit / plist
     env_file_values: Mapping[str, str]  # written into a new environment file (PATH, secrets)
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    daemon_args: tuple[str, ...] = DAEMON_ARGS
+    # Variables of the installing shell asked to be carried into the environment file.
+    carried: tuple[str, ...] = ()
 
     @property
     def argv(self) -> tuple[str, ...]:
-        return (*self.command, *DAEMON_ARGS)
+        return (*self.command, *self.daemon_args)
+
+    @property
+    def web(self) -> bool:
+        return all(a in self.daemon_args for a in WEB_ARGS)
 
     @property
     def stop_timeout_s(self) -> int:
@@ -138,12 +152,15 @@ def service_path(path: str) -> str:
 
 def build_spec(kind: Kind, environ: Mapping[str, str], *, executable: str,
                db: str | None = None, include_token: bool = False,
-               home: Path | None = None) -> ServiceSpec:
+               home: Path | None = None, web: bool = False,
+               carry: Sequence[str] = ()) -> ServiceSpec:
     """What would be installed for the user whose environment is `environ`.
 
     The unit pins the data directory (so the service and this shell agree on the database and
     on where the environment file is) and passes `--db`/`CNP_DB` on as `CNP_DB`. A database URL
-    with a password is a secret: it goes into the environment file instead.
+    with a password is a secret: it goes into the environment file instead. With `web` the
+    service runs the dashboard too (`cnp daemon --web`); each variable named in `carry` goes
+    into the environment file with its value in `environ`.
     """
     home = home_dir(environ) if home is None else home
     directory = data_dir(environ)
@@ -163,6 +180,16 @@ def build_spec(kind: Kind, environ: Mapping[str, str], *, executable: str,
         for name in TOKEN_VARS:
             if environ.get(name):
                 env_values[name] = environ[name]
+    for name in carry:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise CnpError(f"--env {name!r} is not a variable name")
+        if name in ("PATH", "CNP_HOME"):
+            raise CnpError(f"--env {name}: the service sets {name} itself",
+                           hint=f"edit {directory / ENV_FILENAME} to change it")
+        if name not in environ:
+            raise CnpError(f"--env {name}: {name} is not set in this shell")
+        env_values[name] = no_newline(environ[name])
+    args = (*DAEMON_ARGS, *WEB_ARGS) if web else DAEMON_ARGS
     return ServiceSpec(
         kind=kind,
         command=cnp_command(executable, environ.get("PATH")),
@@ -172,7 +199,9 @@ def build_spec(kind: Kind, environ: Mapping[str, str], *, executable: str,
         home=home,
         environment=environment,
         env_file_values=env_values,
-        shutdown_grace_s=shutdown_grace(DAEMON_ARGS),
+        shutdown_grace_s=shutdown_grace(args),
+        daemon_args=args,
+        carried=tuple(dict.fromkeys(carry)),
     )
 
 

@@ -7,14 +7,13 @@ zone, duration or directory is refused there, naming the field).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import catalog
-from ..errors import InvalidInput
 from ..models import Job
 
 MAX_ID = 2**63 - 1
@@ -110,92 +109,38 @@ def _duration(value: str | int | None) -> str | None:
     return None if value is None else str(value)
 
 
-_SPEC_TEXT = ("name", "timezone", "work_dir", "model", "permission_mode",
-              "append_system_prompt", "mcp_config")
-
-
 def spec_of_create(body: JobCreate) -> catalog.JobSpec:
     spec = catalog.JobSpec(prompt_id=body.prompt_id, cron=body.cron, at=body.at,
                            enabled=body.enabled)
-    _apply(spec, body, body.model_fields_set | {"cron", "at"})
+    catalog.apply_changes(spec, _changes(body, body.model_fields_set - {"enabled", "dry_run"}))
     return spec
 
 
-def _apply(spec: catalog.JobSpec, body: JobFields, given: set[str]) -> None:
+def _changes(body: JobFields, given: set[str]) -> dict[str, Any]:
+    """The fields given in `body`, as the CLI takes them (catalog's edit changes)."""
+    changes: dict[str, Any] = {}
     for name in given:
         value = getattr(body, name)
-        if name in ("prompt_id", "enabled", "dry_run", "cron", "at"):
-            continue
         if name in ("allowed_tools", "disallowed_tools"):
-            setattr(spec, name, _tools(value))
+            value = _tools(value)
         elif name in ("timeout", "idle_timeout", "misfire_grace", "max_output"):
-            setattr(spec, name, _duration(value))
-        elif name == "add_dirs":
-            spec.add_dirs = list(value or [])
-        elif name == "description":
-            spec.description = value or ""
-        elif value is None and name in ("executor", "retries", "misfire", "overlap",
-                                        "on_interrupt", "on_limit"):
-            continue  # null means "the default" for these
-        elif name in _SPEC_TEXT:
-            setattr(spec, name, value if value != "" else None)
-        else:
-            setattr(spec, name, value)
+            value = _duration(value)
+        changes[name] = value
+    return changes
 
 
-def spec_of_job(job: Job) -> catalog.JobSpec:
-    """The spec that would build `job` again: the starting point of an edit."""
-    o = job.options
-    assert job.prompt_id is not None
-    return catalog.JobSpec(
-        prompt_id=job.prompt_id, cron=job.cron_expr,
-        at=job.run_at.isoformat() if job.run_at else None, name=job.name,
-        description=job.description, timezone=job.timezone, work_dir=job.work_dir,
-        executor=str(job.executor), model=o.model,
-        allowed_tools=",".join(o.allowed_tools) or None,
-        disallowed_tools=",".join(o.disallowed_tools) or None,
-        permission_mode=o.permission_mode, max_turns=o.max_turns,
-        max_budget_usd=o.max_budget_usd, append_system_prompt=o.append_system_prompt,
-        mcp_config=o.mcp_config, add_dirs=list(o.add_dirs), timeout=str(job.timeout_s),
-        idle_timeout=str(job.idle_timeout_s),
-        max_output=str(job.max_output_bytes) if job.max_output_bytes is not None else None,
-        retries=job.retries, misfire=str(job.misfire),
-        misfire_grace=str(job.misfire_grace_s), overlap=str(job.overlap),
-        on_interrupt=str(job.on_interrupt), on_limit=str(job.on_limit), enabled=job.enabled,
-    )
+spec_of_job = catalog.spec_of_job
 
 
 def edited_job(current: Job, body: JobUpdate, prompt_of: Any, now: datetime,
                cwd: Path) -> tuple[Job, bool]:
     """The job as `body` changes it, validated by catalog.build_job (the CLI's rules), and
     whether its schedule (expression, one-shot time or zone) changed."""
-    given = body.model_fields_set
-    spec = spec_of_job(current)
-    if "cron" in given and body.cron:
-        spec.cron, spec.at = body.cron, None
-    elif "at" in given and body.at:
-        spec.cron, spec.at = None, body.at
-    if "cron" in given and body.cron and "at" in given and body.at:
-        raise InvalidInput("give either a cron expression or an 'at' time, not both")
-    if "prompt_id" in given and body.prompt_id is not None:
-        spec.prompt_id = body.prompt_id
-    _apply(spec, body, given - {"prompt_id"})
-    if spec.mcp_config is not None and spec.mcp_config == mask_placeholder(current):
-        spec.mcp_config = current.options.mcp_config  # the masked value came back unchanged
-    build_now = now
-    unchanged_at = spec.at is not None and current.run_at is not None and \
-        spec.at == current.run_at.isoformat() and spec.timezone == current.timezone
-    if unchanged_at and current.run_at is not None and current.run_at <= now:
-        # A one-shot time that already passed is kept as it is; only the rest is checked.
-        build_now = current.run_at - timedelta(seconds=1)
-    job = catalog.build_job(spec, prompt_of(spec.prompt_id), build_now, cwd)
-    if build_now is not now:
-        job.next_run_at = None
-    changed = (job.cron_expr, job.run_at, job.timezone) != (
-        current.cron_expr, current.run_at, current.timezone)
-    if changed and job.enabled:
-        job.next_run_at = catalog.schedule_of(job).next_after(now)
-    return job, changed
+    changes = _changes(body, body.model_fields_set)
+    if changes.get("mcp_config") is not None and \
+            changes["mcp_config"] == mask_placeholder(current):
+        changes["mcp_config"] = current.options.mcp_config  # the masked value came back
+    return catalog.edit_job(current, changes, prompt_of, now, cwd)
 
 
 def mask_placeholder(job: Job) -> str | None:

@@ -12,6 +12,8 @@ Rules (docs/web.md explains them for users):
   cookie a browser gets from a one-time login link (or by pasting the token into /login).
   A write that relies on the cookie must also carry the session's CSRF token (form field
   `csrf_token` or header `X-CSRF-Token`), and a cross-origin `Origin` header is refused.
+- Login codes are signed with the token too, so `cnp web link` can issue one for a running
+  server; each works once and for 15 minutes.
 - Sessions are stateless: the cookie is signed with the token, so a session is valid in every
   server of the same data directory and deleting the token file (then restarting) ends all.
 """
@@ -76,27 +78,39 @@ def _sign(key: bytes, *parts: str) -> str:
 
 
 class LoginCodes:
-    """One-time login codes: each works once, within LOGIN_CODE_TTL_S of being issued, in
-    the process that issued it."""
+    """One-time login codes: each works once, within LOGIN_CODE_TTL_S of being issued. A code
+    is signed with `key` (the web token), so a server accepts the codes any process that can
+    read the token issues (`cnp web link`); the codes it has accepted it remembers until they
+    expire. Without a key, only the codes of this object work."""
 
-    def __init__(self, ttl_s: float = LOGIN_CODE_TTL_S) -> None:
+    def __init__(self, ttl_s: float = LOGIN_CODE_TTL_S, key: bytes | None = None) -> None:
         self.ttl_s = ttl_s
-        self._codes: dict[str, float] = {}
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._used: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def issue(self, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        code = secrets.token_urlsafe(24)
-        with self._lock:
-            self._codes = {c: exp for c, exp in self._codes.items() if exp > now}
-            self._codes[code] = now + self.ttl_s
-        return code
+        nonce = secrets.token_hex(12)
+        expires = str(int(now + self.ttl_s))
+        return f"{nonce}-{expires}-{_sign(self._key, 'login', nonce, expires)[:32]}"
 
     def consume(self, code: str, now: float | None = None) -> bool:
         now = time.time() if now is None else now
+        parts = code.split("-")
+        if len(parts) != 3 or not parts[1].isdigit():
+            return False
+        nonce, expires, sig = parts
+        if not hmac.compare_digest(sig, _sign(self._key, "login", nonce, expires)[:32]):
+            return False
+        if int(expires) <= now:
+            return False
         with self._lock:
-            expires = self._codes.pop(code, None)
-        return expires is not None and expires > now
+            self._used = {n: exp for n, exp in self._used.items() if exp > now}
+            if nonce in self._used:
+                return False
+            self._used[nonce] = float(expires)
+        return True
 
 
 @dataclass
@@ -104,7 +118,10 @@ class Auth:
     """The token and everything derived from it."""
 
     token: str
-    codes: LoginCodes = field(default_factory=LoginCodes)
+    codes: LoginCodes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.codes = LoginCodes(key=self.key)
 
     @property
     def key(self) -> bytes:

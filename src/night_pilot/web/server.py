@@ -18,6 +18,8 @@ from ..errors import CnpError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+# In the data directory: where the last dashboard started listens ({"url", "pid"}).
+ADDRESS_FILE = "web-server.json"
 
 
 def _server_class() -> Any:
@@ -94,7 +96,33 @@ class WebServer:
         sockets = [s for srv in getattr(self.server, "servers", []) for s in srv.sockets]
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        self._publish()
         return self
+
+    def _publish(self) -> None:
+        """Say where this server listens, in the data directory, for `cnp web link`."""
+        import json
+        import os
+
+        from ..config import data_dir
+
+        path = data_dir() / ADDRESS_FILE
+        self.address_file = path
+        with contextlib.suppress(OSError):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({"url": self.base_url, "pid": os.getpid()}) + "\n")
+            tmp.replace(path)
+
+    def _unpublish(self) -> None:
+        import json
+        import os
+
+        path = getattr(self, "address_file", None)
+        if path is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
 
     @property
     def base_url(self) -> str:
@@ -116,6 +144,7 @@ class WebServer:
         out.flush()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._unpublish()
         self.server.should_exit = True
         if self.thread is not None and self.thread.is_alive():
             self.thread.join(timeout)

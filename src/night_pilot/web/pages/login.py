@@ -42,7 +42,7 @@ def login(request: Request, code: Annotated[str | None, Query(max_length=200)] =
         return _logged_in(request)
     return _login_page(request, 403, "This login link is not valid: it was used already, it "
                        "expired, or it belongs to another server. Paste the token instead, or "
-                       "restart `cnp serve` for a new link.")
+                       "run `cnp web link` for a new link.")
 
 
 @router.post("/login")

@@ -36,9 +36,24 @@ def run_in_foreground(env: Env, run: Execution, *, retry_base_s: float | None = 
     config = RunnerConfig()
     if retry_base_s is not None:
         config.retry_base_s = retry_base_s
-    done = run_to_end(store, Runner(store, instance_id(host), _now, config), run, host=host)
+    done = run_to_end(store, Runner(store, instance_id(host), _now, config), run, host=host,
+                      on_retry=_tell_retry)
     _deliver_notifications(env)
     return done
+
+
+def _tell_retry(failed: Execution, follow: Execution, wait_s: float) -> None:
+    """On stderr, so that stdout stays the one result document: why an attempt failed and
+    how long until the next one."""
+    click.echo(f"attempt {failed.attempt} (execution {failed.id}) failed: {failed.reason}",
+               err=True)
+    click.echo(f"attempt {follow.attempt} (execution {follow.id}) starts in "
+               f"{_seconds(wait_s)}", err=True)
+
+
+def _seconds(s: float) -> str:
+    whole = round(s)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
 def _deliver_notifications(env: Env) -> None:
@@ -63,9 +78,10 @@ def wait_for(env: Env, run: Execution, poll: float = 0.25) -> Execution:
         time.sleep(poll)
 
 
-def _render_result(e: Execution) -> None:
+def _render_result(e: Execution, retries: tuple[int, str] | None = None) -> None:
     fields([
         ("execution", e.id), ("status", e.status), ("reason", e.reason),
+        *([("API retries", retries[1])] if retries else []),
         ("session", e.session_id), ("model", e.model),
         ("tokens", f"in {e.input_tokens or 0} / out {e.output_tokens or 0} / cache "
                    f"{e.cache_creation_tokens or 0}+{e.cache_read_tokens or 0}"),
@@ -85,9 +101,12 @@ def _render_result(e: Execution) -> None:
         echo(e.result_text)
 
 
-def run_data(e: Execution) -> dict[str, Any]:
-    """A run as JSON: the shared shape plus what the integration recorded at spawn."""
-    return {**execution_dict(e), "resume_session_id": e.settings.resume_session_id,
+def run_data(e: Execution, retries: tuple[int, str] | None = None) -> dict[str, Any]:
+    """A run as JSON: the shared shape plus what the integration recorded at spawn, and the
+    CLI's own API retries (`retries`: their count and note)."""
+    return {**execution_dict(e), "api_retries": retries[0] if retries else 0,
+            "api_retry": retries[1] if retries else None,
+            "resume_session_id": e.settings.resume_session_id,
             "worktree": e.settings.worktree, "worktree_branch": e.worktree_branch,
             "worktree_path": e.worktree_path, "worktree_base": e.worktree_base,
             "worktree_state": e.worktree_state, "rendered": e.rendered,
@@ -95,7 +114,10 @@ def run_data(e: Execution) -> dict[str, Any]:
 
 
 def _outcome(env: Env, e: Execution) -> None:
-    emit(env.fmt, run_data(e), lambda: _render_result(e))
+    from ..runs import api_retry_notes
+
+    retries = api_retry_notes(env.store(), {e.id: e.status}).get(e.id)
+    emit(env.fmt, run_data(e, retries), lambda: _render_result(e, retries))
     if e.status != RunStatus.COMPLETED:
         raise Exit(1)
 
@@ -142,20 +164,27 @@ def execute(env: Env, /, prompt_text: str | None, file: str | None, stdin: bool,
 @cli.command("executions")
 @click.option("--job", "job_id", type=int, help="Only runs of this job.")
 @click.option("--status", type=click.Choice(RunStatus.values()), help="Only runs in this state.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True,
+              help="At most this many runs.")
+@click.option("--wide", is_flag=True, help="Show every cell whole (reasons are not cut).")
 @common
 @pass_env
-def executions(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
+def executions(env: Env, job_id: int | None, status: str | None, limit: int,
+               wide: bool) -> None:
     """List runs, newest first."""
+    from ..runs import api_retry_notes
+
     runs = env.store().runs.recent(job_id=job_id, status=status, limit=limit)
-    emit(env.fmt, {"executions": [run_data(r) for r in runs]}, lambda: table(
+    retries = api_retry_notes(env.store(), {r.id: r.status for r in runs})
+    emit(env.fmt, {"executions": [run_data(r, retries.get(r.id)) for r in runs]}, lambda: table(
         ["id", "job", "status", "try", "scheduled", "duration", "tokens", "cost", "reason"],
         [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.status, r.attempt,
           r.scheduled_for.strftime("%m-%d %H:%M:%S"),
           f"{r.duration_ms / 1000:.1f}s" if r.duration_ms is not None else None,
           (r.input_tokens or 0) + (r.output_tokens or 0) if r.input_tokens is not None else None,
-          f"${r.total_cost_usd:.4f}" if r.total_cost_usd is not None else None, r.reason)
-         for r in runs]))
+          f"${r.total_cost_usd:.4f}" if r.total_cost_usd is not None else None,
+          "; ".join(p for p in (r.reason, retries.get(r.id, (0, ""))[1]) if p) or None)
+         for r in runs], wide=wide, last_width=72))
 
 
 @cli.group("execution")
@@ -177,14 +206,17 @@ def execution_show(env: Env, execution_id: int, events: bool, follow: bool) -> N
     if follow:
         _follow(env, execution_id)
         return
+    from ..runs import api_retry_notes
+
     e = store.runs.get(execution_id)
-    data = run_data(e)
+    retries = api_retry_notes(store, {e.id: e.status}).get(e.id)
+    data = run_data(e, retries)
     lines = store.events.read(execution_id) if events else []
     if events:
         data["events"] = lines
 
     def pretty() -> None:
-        _render_result(e)
+        _render_result(e, retries)
         for line in lines:
             echo(_event_line(line))
 

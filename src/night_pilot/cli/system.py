@@ -65,11 +65,18 @@ def status(env: Env) -> None:
                       f"{today['output_tokens']} out tokens, "
                       + (f"${cost:.4f}" if cost is not None else "cost unknown")),
         ])
+        if data["running"]:
+            echo("\nrunning:")
+            table(["id", "job", "started", "API retries"],
+                  [(r["id"], r["job_name"] or "-", r["started_at"] and datetime.fromisoformat(
+                      r["started_at"]).strftime("%m-%d %H:%M"), r["api_retry"])
+                   for r in data["running"]])
         if data["last_failures"]:
             echo("\nrecent failures:")
             table(["id", "job", "finished", "reason"],
                   [(f["id"], f["job_name"] or "-", f["finished_at"] and datetime.fromisoformat(
-                      f["finished_at"]).strftime("%m-%d %H:%M"), f["reason"])
+                      f["finished_at"]).strftime("%m-%d %H:%M"),
+                    "; ".join(p for p in (f["reason"], f["api_retry"]) if p))
                    for f in data["last_failures"]])
 
     emit(env.fmt, data, pretty)

@@ -189,7 +189,10 @@ def executions(env: Env, job_id: int | None, status: str | None, limit: int,
 
 @cli.group("execution")
 def execution() -> None:
-    """One run: show it, or cancel it."""
+    """Runs: list them (as `cnp executions`), show one, or cancel one."""
+
+
+execution.add_command(executions, "list")
 
 
 @execution.command("show")

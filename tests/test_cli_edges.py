@@ -138,3 +138,36 @@ def test_a_cooldown_refusal_has_its_own_kind() -> None:
     assert out.exit_code == 1
     assert out.error["error"] == "cooldown"
     assert "is in force until" in out.error["message"]
+
+
+def test_durations_are_echoed_as_given_and_times_carry_their_zone(tmp_path: Path) -> None:
+    import re
+
+    cnp("prompt", "create", "p", "hello")
+    made = cnp("job", "create", "1", "0 3 * * *", "--tz", "Europe/Berlin", "--work-dir",
+               str(tmp_path), "--timeout", "30m", "--idle-timeout", "90s",
+               "--misfire-grace", "2h")
+    assert made.exit_code == 0, made.stderr
+    shown = cnp("job", "show", "1").stdout
+    assert re.search(r"^timeout +30m \(idle 90s\)$", shown, re.M), shown
+    assert re.search(r"^misfire +latest \(grace 2h\)$", shown, re.M), shown
+    assert re.search(r"^next run +\d{4}-\d\d-\d\d 03:00:00 CES?T \(in \d+[smhd]\)$", shown,
+                     re.M), shown
+    cnp("execute", "--prompt", "echo hi", "--executor", "shell")
+    listed = cnp("executions").stdout.splitlines()[1]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z][A-Za-z0-9+-]+ \((\d+s ago|now)\)",
+                     listed), listed
+
+
+def test_a_cut_reason_keeps_the_reset_time(capsys: pytest.CaptureFixture[str]) -> None:
+    from night_pilot.cli.output import table
+
+    reason = ("usage limit reached (session), resets 2026-12-05 03:00:00 UTC: Claude AI usage "
+              "limit reached|1795843899; continues as execution 12")
+    table(["id", "reason"], [(1, reason)], last_width=72)
+    cut = capsys.readouterr().out.splitlines()[1]
+    assert "resets 2026-12-05 03:00:00 UTC" in cut and "…" in cut
+    assert cut.endswith("continues as execution 12"[-5:])
+    assert len(cut) == len("ID  ") + 72
+    table(["id", "reason"], [(1, reason)], wide=True)
+    assert capsys.readouterr().out.splitlines()[1].endswith(reason)

@@ -20,7 +20,7 @@ from .prompts import (
     read_prompt_file,
 )
 from .review import Review, review_adhoc, review_job
-from .units import format_size, parse_duration, parse_size
+from .units import format_duration, format_size, parse_duration, parse_size
 
 __all__ = [
     "JobSpec",
@@ -35,6 +35,7 @@ __all__ = [
     "describe_job",
     "edit_prompt",
     "export_prompts",
+    "format_duration",
     "format_size",
     "make_prompt",
     "parse_duration",

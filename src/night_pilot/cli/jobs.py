@@ -12,7 +12,7 @@ from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, Overl
 from ..errors import InvalidInput
 from ..shapes import job_dicts
 from .app import Env, cli, common, echo, pass_env
-from .output import emit, execution_dict, fields, iso, job_dict, local_time, table
+from .output import emit, execution_dict, fields, iso, job_dict, local_time, table, when
 
 if TYPE_CHECKING:
     from ..catalog import Review
@@ -197,6 +197,10 @@ def _output_cap(size: int | None) -> str:
 
 
 def _show(data: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from ..catalog import format_duration as spelled
+
     opts = data["options"]
     fields(
         [
@@ -208,15 +212,16 @@ def _show(data: dict[str, Any]) -> None:
             ("meaning", data.get("schedule_description")),
             ("time zone", data["timezone"]),
             ("enabled", data["enabled"]),
-            ("next run", data["next_run_at"]),
+            ("next run", when(data["next_run_at"], data["timezone"], datetime.now(UTC))),
             ("last status", data["last_status"]),
             ("work dir", data["work_dir"]),
             ("executor", data["executor"]),
             ("claude options", ", ".join(f"{k}={v}" for k, v in opts.items()) or None),
-            ("timeout", f"{data['timeout_s']}s (idle {data['idle_timeout_s']}s)"),
+            ("timeout", f"{spelled(data['timeout_s'])} (idle "
+                        f"{spelled(data['idle_timeout_s'])})"),
             ("stored output", _output_cap(data["max_output_bytes"])),
             ("retries", data["retries"]),
-            ("misfire", f"{data['misfire']} (grace {data['misfire_grace_s']}s)"),
+            ("misfire", f"{data['misfire']} (grace {spelled(data['misfire_grace_s'])})"),
             ("overlap", data["overlap"]),
             ("on interrupt", data["on_interrupt"]),
             ("on limit", data["on_limit"]),

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import click
@@ -32,6 +32,37 @@ def local_time(value: datetime | str | None, zone: str) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def when(value: datetime | str | None, zone: str | None, now: datetime) -> str:
+    """An instant as every listing shows it: the wall-clock time in `zone` (default: the
+    user's), with the zone, and how far from `now` ("in 13h", "2h ago")."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return f"{local_time(value, zone or user_zone())} ({relative(value - now)})"
+
+
+def relative(delta: timedelta) -> str:
+    """A time difference in its largest whole unit: "in 13h", "2h ago", "now"."""
+    seconds = int(delta.total_seconds())
+    size = abs(seconds)
+    if size < 1:
+        return "now"
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if size >= span * (2 if unit != "s" else 1):
+            text = f"{size // span}{unit}"
+            break
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+@functools.cache
+def user_zone() -> str:
+    """The user's zone: `$TZ`, else the machine's."""
+    from ..cron import system_timezone
+
+    return system_timezone()
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from ..execution import Execution
 from ..models import TERMINAL_STATUSES, RunStatus
 from .app import Env, cli, common, echo, pass_env
 from .jobs import run_options
-from .output import emit, execution_dict, fields, table
+from .output import emit, execution_dict, fields, table, when
 
 
 def _now() -> datetime:
@@ -176,10 +176,11 @@ def executions(env: Env, job_id: int | None, status: str | None, limit: int,
 
     runs = env.store().runs.recent(job_id=job_id, status=status, limit=limit)
     retries = api_retry_notes(env.store(), {r.id: r.status for r in runs})
+    now = _now()
     emit(env.fmt, {"executions": [run_data(r, retries.get(r.id)) for r in runs]}, lambda: table(
         ["id", "job", "status", "try", "scheduled", "duration", "tokens", "cost", "reason"],
         [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.status, r.attempt,
-          r.scheduled_for.strftime("%m-%d %H:%M:%S"),
+          when(r.scheduled_for, None, now),
           f"{r.duration_ms / 1000:.1f}s" if r.duration_ms is not None else None,
           (r.input_tokens or 0) + (r.output_tokens or 0) if r.input_tokens is not None else None,
           f"${r.total_cost_usd:.4f}" if r.total_cost_usd is not None else None,

@@ -155,6 +155,30 @@ COMMANDS = {
 }
 
 
+def with_example(ctx: click.Context, name: str, cmd: click.Command | None
+                 ) -> click.Command | None:
+    """The command found under `name`, its help ending with its example (`examples.py`)."""
+    if cmd is None:
+        return None
+    names = [name]
+    at: click.Context | None = ctx
+    while at is not None and at.parent is not None:
+        names.append(at.info_name or "")
+        at = at.parent
+    path = " ".join(reversed(names))
+    command = cmd
+    plain = type(cmd).format_epilog
+
+    def format_epilog(context: click.Context, formatter: click.HelpFormatter) -> None:
+        from .examples import epilog  # only when help is shown
+
+        command.epilog = epilog(path) or command.epilog
+        plain(command, context, formatter)
+
+    cmd.format_epilog = format_epilog  # type: ignore[method-assign, assignment]
+    return cmd
+
+
 def _with_shared_options(group: click.Group) -> None:
     """A group takes the shared options it does not declare itself."""
     names = {p.name for p in group.params}
@@ -173,6 +197,9 @@ class Group(click.Group):
         super().__init__(*args, **kwargs)
         _with_shared_options(self)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return with_example(ctx, cmd_name, super().get_command(ctx, cmd_name))
+
 
 class LazyGroup(click.Group):
     """A group whose commands' modules are imported when a command is looked up by name
@@ -187,7 +214,7 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f".{module}", __package__)
-        return self.commands.get(cmd_name)
+        return with_example(ctx, cmd_name, self.commands.get(cmd_name))
 
     def resolve_command(self, ctx: click.Context, args: list[str]
                         ) -> tuple[str | None, click.Command | None, list[str]]:
@@ -207,6 +234,10 @@ def cli(ctx: click.Context) -> None:
     """Claude Night Pilot: run Claude Code prompts unattended, on schedules.
 
     Prompts and jobs live in one local database; `cnp daemon` fires jobs and records every run.
+
+    \b
+    Example:
+      cnp init && cnp job list
     """
     env = ctx.ensure_object(Env)
     ctx.call_on_close(env.close)

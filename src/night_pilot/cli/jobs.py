@@ -64,8 +64,9 @@ def job() -> None:
 
 
 @job.command("create")
-@click.argument("prompt_id", type=int)
-@click.argument("cron", required=False)
+@click.argument("prompt_id", type=int, help="The prompt the job runs (see `cnp prompt list`).")
+@click.argument("cron", required=False,
+              help="When it fires: 5 cron fields, 6 with seconds first, or @daily, @hourly, …")
 @click.option("--name", help="Job name (default: the prompt's title).")
 @click.option("--description", default="", help="What the job is for.")
 @click.option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
@@ -237,7 +238,7 @@ def _show(data: dict[str, Any]) -> None:
 
 
 @job.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_show(env: Env, job_id: int) -> None:
@@ -250,7 +251,7 @@ def job_show(env: Env, job_id: int) -> None:
 
 
 @job.command("pause")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_pause(env: Env, job_id: int) -> None:
@@ -262,7 +263,7 @@ def job_pause(env: Env, job_id: int) -> None:
 
 
 @job.command("resume")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_resume(env: Env, job_id: int) -> None:
@@ -275,7 +276,7 @@ def job_resume(env: Env, job_id: int) -> None:
 
 
 @job.command("delete")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_delete(env: Env, job_id: int) -> None:
@@ -285,7 +286,7 @@ def job_delete(env: Env, job_id: int) -> None:
 
 
 @job.command("next")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @click.option("-n", "count", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--after", metavar="ISO-DATETIME",
               help="Start from this time (default: now); without an offset, in the job's zone.")
@@ -322,7 +323,7 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
 
 
 @job.command("trigger")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @click.option("--wait", is_flag=True,
               help="Wait for the outcome (runs here when no daemon is running).")
 @common

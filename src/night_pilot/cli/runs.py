@@ -197,7 +197,7 @@ execution.add_command(executions, "list")
 
 
 @execution.command("show")
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=int, help="The run's id (see `cnp executions`).")
 @click.option("--events", is_flag=True, help="Include every line the run printed.")
 @click.option("--follow", is_flag=True,
               help="Print the run's lines as they are stored, until it ends (with --format json: "
@@ -260,7 +260,7 @@ def _follow(env: Env, execution_id: int) -> None:
 
 
 @execution.command("cancel")
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=int, help="The run's id (see `cnp executions`).")
 @common
 @pass_env
 def execution_cancel(env: Env, execution_id: int) -> None:

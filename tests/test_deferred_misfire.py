@@ -4,6 +4,7 @@ dropped one is a `missed` row naming the limit. With an injected clock, on both 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,3 +104,45 @@ def test_a_fire_deferred_for_less_than_a_minute_is_on_time_even_under_skip(
     claim_runs(store, now + timedelta(seconds=30), instance="d:1:x", host="h", slots=4,
                lease=LEASE)
     assert store.runs.get(run.id).status == RunStatus.QUEUED
+
+
+@pytest.mark.slow
+def test_the_daemon_coalesces_what_a_limit_deferred(tmp_path: Path, standin_claude: object,
+                                                    cnp_home: Path) -> None:
+    """On the real path: a per-second job fires through a four-second limit in a running
+    daemon; once the limit lifts, one run of the deferred fire times starts and the others are
+    missed, naming the limit."""
+    import sqlite3
+    import time
+
+    from daemon_proc import DaemonProcess
+
+    db = cnp_home / "claude-night-pilot.db"
+    store = open_store(resolve_db())
+    store.prompts.insert_many([make_prompt("p", "hi", [])], T0)
+    now = datetime.now(UTC)
+    job = build_job(JobSpec(prompt_id=1, cron="* * * * * *", timezone="UTC", overlap="queue",
+                            misfire="latest"), store.prompts.get(1), now, tmp_path)
+    store.jobs.insert(job, now)
+    reset = now + timedelta(seconds=4)
+    store.cooldowns.insert(kind="session", reset_at=reset, detected_at=now,
+                           source_execution_id=None, message="limit")
+    store.close()
+    with DaemonProcess(db, "--cooldown-margin", "0"):
+        time.sleep(max(0.0, (reset - datetime.now(UTC)).total_seconds()) + 3)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, status, scheduled_for, reason FROM job_executions"
+                            " WHERE attempt = 1 ORDER BY scheduled_for").fetchall()
+    missed = [r for r in rows if r[1] == "missed"]
+    assert len(missed) >= 2, rows
+    kept = {int(re.search(r"execution (\d+)", r[3]).group(1)) for r in missed}  # type: ignore[union-attr]
+    assert len(kept) == 1, missed
+    [latest] = [r for r in rows if r[0] in kept]
+    assert latest[1] == "completed", latest
+    assert latest[2] > max(r[2] for r in missed)
+    assert datetime.fromisoformat(latest[2]) < reset  # due while the limit was in force
+    assert all(r[3].startswith("missed: a usage limit was in force until") for r in missed)
+    # Every fire time of the limit is accounted for: missed, or the one kept.
+    during = [r for r in rows if datetime.fromisoformat(r[2]) <= datetime.fromisoformat(latest[2])
+              and datetime.fromisoformat(r[2]) >= datetime.fromisoformat(missed[0][2])]
+    assert len(during) == len(missed) + 1, rows

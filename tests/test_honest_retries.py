@@ -5,6 +5,7 @@ each failed attempt and the wait on stderr; the CLI's own API retries show on th
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -112,9 +113,10 @@ if [ $(wc -l < {counter}) -lt 3 ]; then exit 1; fi
 {printing([{"type": "system", "subtype": "init", "session_id": "s"},
            {"type": "result", "subtype": "success", "is_error": False, "session_id": "s",
             "result": "fine"}], 0)}""")
-    out = cnp("execute", "--prompt", "hi", "--retries", "2", "--format", "json")
+    out = cnp("execute", "--prompt", "hi", "--retries", "2")
     assert out.exit_code == 0, out.stderr
-    assert out.json["status"] == "completed" and out.json["attempt"] == 3  # one document
+    assert re.search(r"^status +completed$", out.stdout, re.M)
+    assert "failed" not in out.stdout  # the attempts are told on stderr only
     lines = out.stderr.splitlines()
     failed = [line for line in lines if " failed: " in line]
     waits = [line for line in lines if " starts in " in line]
@@ -122,6 +124,11 @@ if [ $(wc -l < {counter}) -lt 3 ]; then exit 1; fi
     assert failed[0].startswith("attempt 1 (execution ") and "exited 1" in failed[0]
     assert waits[0].startswith("attempt 2 (execution ") and waits[0].endswith("starts in 0s")
     assert failed[1].startswith("attempt 2 ")
+    # Under --format json stdout is the one result document, and stderr stays quiet.
+    counter.unlink()
+    out = cnp("execute", "--prompt", "hi", "--retries", "2", "--format", "json")
+    assert out.json["status"] == "completed" and out.json["attempt"] == 3
+    assert out.stderr == ""
 
 
 def test_the_clis_own_retry_is_said_in_words() -> None:

@@ -37,14 +37,14 @@ def run_in_foreground(env: Env, run: Execution, *, retry_base_s: float | None = 
     if retry_base_s is not None:
         config.retry_base_s = retry_base_s
     done = run_to_end(store, Runner(store, instance_id(host), _now, config), run, host=host,
-                      on_retry=_tell_retry)
+                      on_retry=_tell_retry if env.fmt != "json" else None)
     _deliver_notifications(env)
     return done
 
 
 def _tell_retry(failed: Execution, follow: Execution, wait_s: float) -> None:
-    """On stderr, so that stdout stays the one result document: why an attempt failed and
-    how long until the next one."""
+    """On stderr, beside the readable result: why an attempt failed and how long until the
+    next one."""
     click.echo(f"attempt {failed.attempt} (execution {failed.id}) failed: {failed.reason}",
                err=True)
     click.echo(f"attempt {follow.attempt} (execution {follow.id}) starts in "

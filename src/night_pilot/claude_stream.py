@@ -13,6 +13,11 @@ from typing import Any
 # API statuses worth another attempt: rate limiting that is not a usage limit, server errors,
 # and overload. The CLI has already retried these itself before giving up.
 TRANSIENT_API_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# API statuses another attempt gets again: the request itself is wrong (an unknown model is a
+# 404 not_found_error), or the credential is.
+PERMANENT_API_STATUSES = {400: "the API refused the request", 401: "the credential was refused",
+                          403: "the credential may not do this",
+                          404: "the model or resource does not exist"}
 
 
 @dataclass
@@ -38,6 +43,8 @@ class StreamSummary:
     api_error_status: int | None = None
     api_error: str | None = None
     api_retries: int = 0
+    last_api_retry: dict[str, Any] | None = None  # the CLI's latest system/api_retry event
+    events_seen: int = 0  # JSON events read (none: the CLI stopped before starting a session)
     rate_limit_rejections: list[dict[str, Any]] = field(default_factory=list)
     assistant_errors: list[str] = field(default_factory=list)
     last_assistant_text: str | None = None
@@ -57,6 +64,7 @@ class StreamSummary:
             self.unparsed_lines += 1
             return None
         kind = event.get("type")
+        self.events_seen += 1
         if event.get("session_id") and not self.session_id:
             self.session_id = str(event["session_id"])
         if kind == "system":
@@ -76,6 +84,7 @@ class StreamSummary:
             self.model = event.get("model") or self.model
         elif event.get("subtype") == "api_retry":
             self.api_retries += 1
+            self.last_api_retry = event
 
     def _assistant(self, event: dict[str, Any]) -> None:
         message = event.get("message") or {}
@@ -140,6 +149,38 @@ class StreamSummary:
         if not self.result_seen:
             return True  # a crash or a silent exit: worth one more try
         return self.api_error_status in TRANSIENT_API_STATUSES
+
+
+    def permanent(self, exit_code: int | None, stderr: str | None) -> str | None:
+        """Why another attempt would fail the same way, if it would: the CLI refused its
+        arguments before starting a session (it printed an error and no event), or the API
+        answered a status that the same request gets again."""
+        if not self.result_seen:
+            if self.events_seen == 0 and exit_code is not None and exit_code > 0 and (
+                    stderr or "").strip():
+                return "the CLI refused to start with these arguments"
+            return None
+        if self.is_error and self.api_error_status in PERMANENT_API_STATUSES:
+            kind = f" {self.api_error}" if self.api_error else ""
+            return (f"{PERMANENT_API_STATUSES[self.api_error_status]} "
+                    f"(HTTP {self.api_error_status}{kind})")
+        return None
+
+
+def api_retry_text(event: dict[str, Any]) -> str:
+    """One of the CLI's own retries, in words: "CLI retrying after 429, attempt 2/10"."""
+    status = event.get("error_status") or event.get("error") or "an error"
+    return (f"CLI retrying after {status}, attempt {event.get('attempt', '?')}/"
+            f"{event.get('max_retries', '?')}")
+
+
+def api_retry_note(count: int, last: dict[str, Any], *, running: bool) -> str:
+    """A run's own API retries: while it runs, the latest ("CLI retrying after 429, attempt
+    2/10"); after, how many ("CLI retried 2× (last: after 429, attempt 2/10)")."""
+    latest = api_retry_text(last)
+    if running:
+        return latest
+    return f"CLI retried {count}× (last: {latest.removeprefix('CLI retrying ')})"
 
 
 def _int(value: Any) -> int | None:

@@ -67,6 +67,12 @@ class Conflict(CnpError):
     kind = "conflict"
 
 
+class CooldownActive(Conflict):
+    """A Claude run refused because a usage limit is in force (until its reset)."""
+
+    kind = "cooldown"
+
+
 class StorageError(CnpError):
     """The database cannot be opened, read or written as required."""
 

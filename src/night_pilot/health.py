@@ -278,11 +278,20 @@ def status_report(store: Any, now: datetime, *, database: str,
                   daemon: Mapping[str, Any] | None, since: datetime) -> dict[str, Any]:
     """`cnp status --format json` and the web API's status, field for field: the database,
     the live daemon (as `daemon.daemon_alive` found it), any usage limit, the next wake-up,
-    the last failures, and runs and usage since `since` (the caller's local midnight)."""
+    the runs going now and the last failures (with the CLI's own API retries in each), and
+    runs and usage since `since` (the caller's local midnight)."""
+    from .runs import api_retry_notes
     from .shapes import iso
 
     cooldown = store.cooldowns.active(now)
     failures = store.runs.recent(status="failed", limit=5)
+    running = store.runs.recent(status="running", limit=20)
+    retries = api_retry_notes(store, {r.id: r.status for r in [*running, *failures]})
+
+    def retried(run_id: int) -> dict[str, Any]:
+        count, note = retries.get(run_id, (0, None))
+        return {"api_retries": count, "api_retry": note}
+
     return {
         "database": database,
         "schema_version": store.schema_version(),
@@ -294,9 +303,13 @@ def status_report(store: Any, now: datetime, *, database: str,
             "kind": cooldown["kind"], "reset_at": iso(cooldown["reset_at"]),
             "source_execution_id": cooldown["source_execution_id"]},
         "next_run_at": iso(store.schedule.next_wakeup()),
+        "running": [
+            {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
+             "started_at": iso(r.started_at), **retried(r.id)} for r in running],
         "last_failures": [
             {"id": r.id, "job_id": r.job_id, "job_name": r.job_name,
-             "finished_at": iso(r.finished_at), "reason": r.reason} for r in failures],
+             "finished_at": iso(r.finished_at), "reason": r.reason, **retried(r.id)}
+            for r in failures],
         "today": store.usage.runs_since(since),
     }
 

@@ -274,6 +274,7 @@ class RunResult:
     result_text: str | None = None
     stderr_tail: str | None = None
     transient: bool = False  # another attempt may succeed
+    permanent: str | None = None  # why another attempt would fail the same way
     retry_at: datetime | None = None  # set by the runner when it schedules another attempt
     limit_kind: str | None = None  # a usage limit stopped the run: which one
     limit_reset_at: datetime | None = None  # …and when it resets (None: unknown)

@@ -131,7 +131,8 @@ class Runner:
         try:
             prep = self._prepare(run)
         except CnpError as exc:
-            return Outcome(RunResult(RunStatus.FAILED, reason=exc.message))
+            permanent = exc.permanent if isinstance(exc, _Permanent) else None
+            return Outcome(RunResult(RunStatus.FAILED, reason=exc.message, permanent=permanent))
         env = self._child_env()
         try:
             proc = subprocess.Popen(
@@ -173,7 +174,8 @@ class Runner:
             raise CnpError("the prompt is empty; nothing was sent")
         work_dir = s.work_dir or os.getcwd()
         if not os.path.isdir(work_dir):
-            raise CnpError(f"working directory {work_dir} does not exist")
+            raise _Permanent(f"working directory {work_dir} does not exist",
+                             "the working directory is missing")
         rendered = self._render(run, raw)
         risk = assess(options=s.options, work_dir=work_dir, prompt=rendered.text,
                       executor=s.executor)
@@ -201,7 +203,11 @@ class Runner:
             if s.executor == ExecutorKind.SHELL:
                 prep.argv = ["/bin/sh", "-s"]
             else:
-                claude = find_claude(self.config.claude_bin, self.config.env)
+                try:
+                    claude = find_claude(self.config.claude_bin, self.config.env)
+                except CnpError as exc:
+                    raise _Permanent(exc.message, "the claude CLI is missing",
+                                     hint=exc.hint) from exc
                 prep.argv = claude_argv(str(claude), run, resume=prep.resume)
         except BaseException:
             self._close_worktree(prep.tree, {"run_id": run.id})
@@ -416,7 +422,8 @@ class Runner:
             result.reason = s.failure_reason(code)
             if stderr_tail and not s.result_seen:
                 result.reason += f"; stderr: {stderr_tail.strip().splitlines()[-1][:300]}"
-            result.transient = s.transient
+            result.permanent = s.permanent(code, stderr_tail)
+            result.transient = s.transient and result.permanent is None
             limit = detect_limit(s, self.clock(), self.config.local_zone or system_timezone())
             if limit is not None:
                 result.transient = False  # waited out, not retried (see runs.finish)
@@ -441,6 +448,14 @@ class Runner:
         else:
             result.reason = f"the script exited {code}"
         return result
+
+
+class _Permanent(CnpError):
+    """A run that cannot start, and would not on another attempt; `permanent` says why."""
+
+    def __init__(self, message: str, permanent: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.permanent = permanent
 
 
 def claude_argv(claude: str, run: Run, *, resume: str | None = None) -> list[str]:

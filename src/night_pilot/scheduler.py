@@ -16,18 +16,15 @@ from . import notify, runs
 from .catalog import schedule_of
 from .cron import Schedule
 from .errors import CnpError
+from .misfire import MAX_CATCHUP_RUNS, ago, kept
 from .models import Job, MisfirePolicy, OverlapPolicy, RunSettings, RunStatus
 from .runs import OVERLAP_SKIPPED, PlannedRun
 from .store import Store
 from .tracing import trace
 
-# A fire time this close behind the clock is on time, whatever the misfire policy says.
-ON_TIME_SLACK = timedelta(seconds=60)
 # At most this many fire times of one job are examined per pass; a longer gap (a clock jump of
 # years, a per-second job after a week asleep) is summarized on the last listed row.
 MAX_FIRES_PER_PASS = 1000
-# Under misfire `all`, at most this many late runs are started for one gap.
-MAX_CATCHUP_RUNS = 100
 # At most this many fire times of one job are materialized ahead per pass (the rest wait for
 # the next pass).
 MAX_AHEAD_PER_PASS = 100
@@ -58,17 +55,13 @@ def plan_fires(job: Job, schedule: Schedule, now: datetime, *, busy: bool) -> Pl
             fires.append(last)
 
     grace = timedelta(seconds=job.misfire_grace_s)
-    in_grace = [f for f in fires if now - f <= grace]
-    on_time = [f for f in fires if now - f <= ON_TIME_SLACK]
+    to_run = kept(fires, now, job.misfire, grace)
     if job.misfire == MisfirePolicy.SKIP:
-        to_run = on_time[-1:]
         late_reason = "missed: the daemon was not running at this time (misfire policy skip)"
     elif job.misfire == MisfirePolicy.LATEST:
-        to_run = in_grace[-1:]
         late_reason = ("missed: coalesced into the latest due run (misfire policy latest)"
                        if to_run else "")
     else:
-        to_run = in_grace[-MAX_CATCHUP_RUNS:]
         late_reason = f"missed: more than {MAX_CATCHUP_RUNS} late runs (misfire policy all)"
     runs = []
     for f in fires:
@@ -81,7 +74,7 @@ def plan_fires(job: Job, schedule: Schedule, now: datetime, *, busy: bool) -> Pl
                 runs.append(PlannedRun(f, RunStatus.PENDING))
             continue
         if now - f > grace:
-            reason = (f"missed: {_ago(now - f)} late, beyond the {_ago(grace)} grace window")
+            reason = (f"missed: {ago(now - f)} late, beyond the {ago(grace)} grace window")
         else:
             reason = late_reason
         runs.append(PlannedRun(f, RunStatus.MISSED, reason))
@@ -93,17 +86,6 @@ def plan_fires(job: Job, schedule: Schedule, now: datetime, *, busy: bool) -> Pl
             note = f"{r.reason}; {overflow_note}"
             runs[last_missed] = PlannedRun(r.scheduled_for, r.status, note)
     return Plan(runs, schedule.next_after(now))
-
-
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
 
 
 # Due jobs are materialized a batch to a transaction: each job's rows and the advance of its

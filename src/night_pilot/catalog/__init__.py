@@ -22,7 +22,7 @@ from .prompts import (
     read_prompt_file,
 )
 from .review import Review, review_adhoc, review_job
-from .units import format_size, parse_duration, parse_size
+from .units import format_duration, format_size, parse_duration, parse_size
 
 __all__ = [
     "JobEdit",
@@ -40,6 +40,7 @@ __all__ = [
     "edit_job",
     "edit_prompt",
     "export_prompts",
+    "format_duration",
     "format_size",
     "job_changes",
     "make_prompt",

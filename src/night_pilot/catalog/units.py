@@ -12,6 +12,15 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.IGNOR
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
+def format_duration(seconds: int) -> str:
+    """A duration as an option spells it, in the largest unit it is a whole number of: 1800
+    is `30m`, 5400 `90m`, 21600 `6h`, 45 `45s`."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def parse_duration(text: str | int, option: str) -> int:
     """Seconds from `90`, `90s`, `30m`, `2h` or `1d`."""
     if isinstance(text, int):

@@ -28,8 +28,16 @@ def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     runs printed is shown as it was recorded."""
     stream = sys.stderr if err else sys.stdout
     text = "" if message is None else str(message)
-    stream.write(f"{text}\n" if nl else text)
-    stream.flush()
+    try:
+        stream.write(f"{text}\n" if nl else text)
+        stream.flush()
+    except BrokenPipeError as exc:
+        raise OutputClosed() from exc
+
+
+class OutputClosed(Exception):
+    """The reader of our output went away (`cnp executions | head -1`): stop, quietly.
+    Not an OSError, so that it reaches `main` as it is."""
 
 
 class Env:
@@ -75,35 +83,46 @@ def _set_env(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def shared_options(formats: Sequence[str] = ("pretty", "json"),
+                   format_help: str = "Output format: readable text (default) or one JSON "
+                                      "document.",
+                   logging: bool = True) -> list[click.Option]:
+    """The shared --db and --format (and --log-format, --log-level) options, which set
+    `Env`'s attributes of the same names."""
+    shared = [
+        click.Option(["--db", "db"], metavar="PATH|URL", expose_value=False, callback=_set_env,
+                     help="Database file or postgresql:// URL (default: $CNP_DB, else the "
+                     "data directory's claude-night-pilot.db)."),
+        click.Option(["--format", "fmt"], type=click.Choice(list(formats)),
+                     expose_value=False, callback=_set_env, help=format_help),
+    ]
+    if logging:
+        shared += [
+            click.Option(["--log-format", "log_format"], type=click.Choice(["text", "json"]),
+                         expose_value=False, callback=_set_env,
+                         help="Log records on stderr as text (default) or JSON lines."),
+            click.Option(["--log-level", "log_level"], expose_value=False,
+                         type=click.Choice(["debug", "info", "warning", "error"]),
+                         callback=_set_env,
+                         help="Least severe log records shown (default: warning; the "
+                         "daemon: info)."),
+        ]
+    return shared
+
+
 def common(fn: F | None = None, *, formats: Sequence[str] = ("pretty", "json"),
            format_help: str = "Output format: readable text (default) or one JSON document.",
            logging: bool = True) -> Any:
-    """Give a command the shared --db and --format (and --log-format, --log-level) options,
-    which set `Env`'s attributes of the same names; they are accepted before the command too
-    (`cnp --format json job list`)."""
+    """Give a command the shared options (`shared_options`); every group has them too, so
+    they are accepted before the command as well (`cnp --format json job list`, `cnp job
+    --format json list`)."""
 
     def apply(target: F) -> F:
-        shared = [
-            click.option("--db", "db", metavar="PATH|URL", expose_value=False,
-                         callback=_set_env,
-                         help="Database file or postgresql:// URL (default: $CNP_DB, else the "
-                         "data directory's claude-night-pilot.db)."),
-            click.option("--format", "fmt", type=click.Choice(list(formats)),
-                         expose_value=False, callback=_set_env, help=format_help),
-        ]
-        if logging:
-            shared += [
-                click.option("--log-format", "log_format", type=click.Choice(["text", "json"]),
-                             expose_value=False, callback=_set_env,
-                             help="Log records on stderr as text (default) or JSON lines."),
-                click.option("--log-level", "log_level", expose_value=False,
-                             type=click.Choice(["debug", "info", "warning", "error"]),
-                             callback=_set_env,
-                             help="Least severe log records shown (default: warning; the "
-                             "daemon: info)."),
-            ]
-        for declare in reversed(shared):
-            target = declare(target)
+        for option in reversed(shared_options(formats, format_help, logging)):
+            if isinstance(target, click.Command):
+                target.params.append(option)
+            else:
+                target.__dict__.setdefault("__click_params__", []).append(option)
         return target
 
     return apply if fn is None else apply(fn)
@@ -139,13 +158,50 @@ COMMANDS = {
 }
 
 
+def with_example(ctx: click.Context, name: str, cmd: click.Command | None
+                 ) -> click.Command | None:
+    """The command found under `name`, its help ending with its example (`examples.py`)."""
+    if cmd is None:
+        return None
+    names = [name]
+    at: click.Context | None = ctx
+    while at is not None and at.parent is not None:
+        names.append(at.info_name or "")
+        at = at.parent
+    path = " ".join(reversed(names))
+    command = cmd
+    plain = type(cmd).format_epilog
+
+    def format_epilog(context: click.Context, formatter: click.HelpFormatter) -> None:
+        from .examples import epilog  # only when help is shown
+
+        command.epilog = epilog(path) or command.epilog
+        plain(command, context, formatter)
+
+    cmd.format_epilog = format_epilog  # type: ignore[method-assign, assignment]
+    return cmd
+
+
+def _with_shared_options(group: click.Group) -> None:
+    """A group takes the shared options it does not declare itself."""
+    names = {p.name for p in group.params}
+    group.params.extend(o for o in shared_options() if o.name not in names)
+
+
 class Group(click.Group):
     """A group of subcommands (`cnp job`, …): named without one, it is a command-line mistake
-    like any other missing argument ("Missing command."), not a page of help."""
+    like any other missing argument ("Missing command."), not a page of help. It takes the
+    shared options, and a mistyped command name gets a "did you mean"."""
+
+    group_class = type  # its own groups are of this class too
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("no_args_is_help", False)
         super().__init__(*args, **kwargs)
+        _with_shared_options(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return with_example(ctx, cmd_name, super().get_command(ctx, cmd_name))
 
 
 class LazyGroup(click.Group):
@@ -161,7 +217,15 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f".{module}", __package__)
-        return self.commands.get(cmd_name)
+        return with_example(ctx, cmd_name, self.commands.get(cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if name not in COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
+            # The commands not imported yet are candidates for "did you mean" too.
+            raise click.exceptions.NoSuchCommand(name, possibilities=list(COMMANDS), ctx=ctx)
+        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True,
@@ -173,6 +237,10 @@ def cli(ctx: click.Context) -> None:
     """Claude Night Pilot: run Claude Code prompts unattended, on schedules.
 
     Prompts and jobs live in one local database; `cnp daemon` fires jobs and records every run.
+
+    \b
+    Example:
+      cnp init && cnp job list
     """
     env = ctx.ensure_object(Env)
     ctx.call_on_close(env.close)

@@ -11,7 +11,7 @@ SHELLS = ("bash", "zsh", "fish")
 
 
 @cli.command("completion")
-@click.argument("shell", type=click.Choice(SHELLS))
+@click.argument("shell", type=click.Choice(SHELLS), help="The shell to complete in.")
 def completion(shell: str) -> None:
     """Print the completion script for SHELL (bash, zsh or fish).
 

@@ -12,7 +12,7 @@ from ..enums import ExecutorKind, InterruptPolicy, MisfirePolicy, OnLimit, Overl
 from ..errors import InvalidInput
 from ..shapes import job_dicts
 from .app import Env, Group, cli, common, echo, pass_env
-from .output import emit, fields, iso, job_dict, local_time, run_dict, table
+from .output import emit, fields, iso, job_dict, local_time, run_dict, table, when
 
 if TYPE_CHECKING:
     from ..catalog import Review
@@ -76,8 +76,9 @@ def job() -> None:
 
 
 @job.command("create")
-@click.argument("prompt_id", type=int)
-@click.argument("cron", required=False)
+@click.argument("prompt_id", type=int, help="The prompt the job runs (see `cnp prompt list`).")
+@click.argument("cron", required=False,
+              help="When it fires: 5 cron fields, 6 with seconds first, or @daily, @hourly, …")
 @click.option("--name", help="Job name (default: the prompt's title).")
 @click.option("--description", default="", help="What the job is for.")
 @click.option("--tz", "timezone", metavar="ZONE", help="IANA time zone (default: the system's).")
@@ -215,6 +216,10 @@ def _output_cap(size: int | None) -> str:
 
 
 def _show(data: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from ..catalog import format_duration as spelled
+
     opts = data["options"]
     fields(
         [
@@ -226,15 +231,16 @@ def _show(data: dict[str, Any]) -> None:
             ("meaning", data.get("schedule_description")),
             ("time zone", data["timezone"]),
             ("enabled", data["enabled"]),
-            ("next run", data["next_run_at"]),
+            ("next run", when(data["next_run_at"], data["timezone"], datetime.now(UTC))),
             ("last status", data["last_status"]),
             ("work dir", data["work_dir"]),
             ("executor", data["executor"]),
             ("claude options", ", ".join(f"{k}={v}" for k, v in opts.items()) or None),
-            ("timeout", f"{data['timeout_s']}s (idle {data['idle_timeout_s']}s)"),
+            ("timeout", f"{spelled(data['timeout_s'])} (idle "
+                        f"{spelled(data['idle_timeout_s'])})"),
             ("stored output", _output_cap(data["max_output_bytes"])),
             ("retries", data["retries"]),
-            ("misfire", f"{data['misfire']} (grace {data['misfire_grace_s']}s)"),
+            ("misfire", f"{data['misfire']} (grace {spelled(data['misfire_grace_s'])})"),
             ("overlap", data["overlap"]),
             ("on interrupt", data["on_interrupt"]),
             ("on limit", data["on_limit"]),
@@ -250,7 +256,7 @@ def _show(data: dict[str, Any]) -> None:
 
 
 @job.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_show(env: Env, job_id: int) -> None:
@@ -263,7 +269,7 @@ def job_show(env: Env, job_id: int) -> None:
 
 
 @job.command("pause")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_pause(env: Env, job_id: int) -> None:
@@ -275,7 +281,7 @@ def job_pause(env: Env, job_id: int) -> None:
 
 
 @job.command("resume")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_resume(env: Env, job_id: int) -> None:
@@ -288,7 +294,7 @@ def job_resume(env: Env, job_id: int) -> None:
 
 
 @job.command("delete")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @common
 @pass_env
 def job_delete(env: Env, job_id: int) -> None:
@@ -298,7 +304,7 @@ def job_delete(env: Env, job_id: int) -> None:
 
 
 @job.command("next")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @click.option("-n", "count", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--after", metavar="ISO-DATETIME",
               help="Start from this time (default: now); without an offset, in the job's zone.")
@@ -335,7 +341,7 @@ def job_next(env: Env, job_id: int, count: int, after: str | None) -> None:
 
 
 @job.command("trigger")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @click.option("--wait", is_flag=True,
               help="Wait for the outcome (runs here when no daemon is running).")
 @common

@@ -69,7 +69,8 @@ def import_() -> None:
 
 
 @import_.command("claude-code")
-@click.argument("project_dir", required=False)
+@click.argument("project_dir", required=False,
+              help="The project whose .claude/scheduled_tasks.json is read (default: here).")
 @click.option("--dry-run", is_flag=True, help="Show what would be created; write nothing.")
 @click.option("--remove", is_flag=True,
         help="Delete the imported tasks from the file, so that Claude Code sessions stop "

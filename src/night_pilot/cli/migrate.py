@@ -21,7 +21,8 @@ def migrate() -> None:
 
 
 @migrate.command("legacy")
-@click.argument("path", required=False)
+@click.argument("path", required=False,
+              help="The old tool's database file (default: where it kept it).")
 @click.option("--dry-run", is_flag=True, help="Read, map and report; write nothing.")
 @click.option("--tz", "timezone", metavar="ZONE",
               help="Zone for the imported jobs and for legacy times without an offset "

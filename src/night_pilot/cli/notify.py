@@ -33,7 +33,7 @@ def _events(text: str) -> list[str]:
 
 
 @notify.command("add")
-@click.argument("url")
+@click.argument("url", help="An apprise URL, e.g. json://host/hook or mailto://…")
 @click.option("--job", "job_id", type=int, help="Only for this job (default: every job).")
 @click.option("--on", "events", default="failure,cooldown,missed", show_default=True,
               help="Events: failure, success, cooldown (start and end), missed.")
@@ -65,7 +65,7 @@ def notify_list(env: Env) -> None:
 
 
 @notify.command("remove")
-@click.argument("target_id", type=int)
+@click.argument("target_id", type=int, help="The target's id (see `cnp notify list`).")
 @common
 @pass_env
 def notify_remove(env: Env, target_id: int) -> None:
@@ -76,7 +76,8 @@ def notify_remove(env: Env, target_id: int) -> None:
 
 
 @notify.command("test")
-@click.argument("url", required=False)
+@click.argument("url", required=False,
+              help="An apprise URL to test (default: every configured target).")
 @common
 @pass_env
 def notify_test(env: Env, url: str | None) -> None:

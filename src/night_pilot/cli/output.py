@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import click
@@ -33,6 +34,37 @@ def local_time(value: datetime | str | None, zone: str) -> str:
     return value.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def when(value: datetime | str | None, zone: str | None, now: datetime) -> str:
+    """An instant as every listing shows it: the wall-clock time in `zone` (default: the
+    user's), with the zone, and how far from `now` ("in 13h", "2h ago")."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return f"{local_time(value, zone or user_zone())} ({relative(value - now)})"
+
+
+def relative(delta: timedelta) -> str:
+    """A time difference in its largest whole unit: "in 13h", "2h ago", "now"."""
+    seconds = int(delta.total_seconds())
+    size = abs(seconds)
+    if size < 1:
+        return "now"
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if size >= span * (2 if unit != "s" else 1):
+            text = f"{size // span}{unit}"
+            break
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+@functools.cache
+def user_zone() -> str:
+    """The user's zone: `$TZ`, else the machine's."""
+    from ..cron import system_timezone
+
+    return system_timezone()
+
+
 @functools.cache
 def _zone(name: str) -> tzinfo:
     # ZoneInfo keeps only the last 8 zones alive; a listing that cycles through more would
@@ -53,16 +85,21 @@ def emit(fmt: str, data: Any, pretty: Callable[[], None] | None = None) -> None:
         pretty()
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A plain aligned table; cells are cut to keep one row per line."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, wide: bool = False,
+          last_width: int = 48) -> None:
+    """A plain aligned table; cells are cut to keep one row per line (not with `wide`). The
+    last column may be `last_width` wide and is cut in the middle, keeping a time it names."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
+    limits = [48] * (len(headers) - 1) + [last_width]
     for row in cells:
         for i, v in enumerate(row):
-            widths[i] = min(max(widths[i], len(v)), 48)
+            widths[i] = max(widths[i], len(v)) if wide else min(max(widths[i], len(v)), limits[i])
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    last = len(headers) - 1
     for row in cells:
-        parts = [_fit(v, w).ljust(w) for v, w in zip(row, widths, strict=True)]
+        parts = [(_fit_middle(v, w) if i == last else _fit(v, w)).ljust(w)
+                 for i, (v, w) in enumerate(zip(row, widths, strict=True))]
         lines.append("  ".join(parts).rstrip())
     if not rows:
         lines.append("(none)")
@@ -87,6 +124,22 @@ def _cell(value: Any) -> str:
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?(?: [A-Z][A-Za-z0-9+\-]{1,5})?")
+
+
+def _fit_middle(text: str, width: int) -> str:
+    """Cut the middle out: the start and the end stay, and so does the first time named
+    (a reset time) if it fits."""
+    if len(text) <= width:
+        return text
+    head = max(1, width * 2 // 3)
+    found = _TIME.search(text)
+    if found is not None and head < found.end() <= width - 8:
+        head = found.end()
+    tail = width - head - 1
+    return text[:head] + "…" + (text[-tail:] if tail > 0 else "")
 
 
 def report_error(exc: CnpError | click.ClickException, fmt: str) -> int:

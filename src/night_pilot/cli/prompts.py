@@ -33,8 +33,8 @@ def _content(content: str | None, file: str | None, stdin: bool) -> str:
 
 
 @prompt.command("create")
-@click.argument("title")
-@click.argument("content", required=False)
+@click.argument("title", help="A short name for the prompt.")
+@click.argument("content", required=False, help="The prompt text (or give --file or --stdin).")
 @click.option("--file", "file", metavar="F", help="Read the prompt text from a UTF-8 file.")
 @click.option("--stdin", is_flag=True, help="Read the prompt text from standard input.")
 @click.option("--tags", metavar="A,B", help="Comma-separated tags.")
@@ -70,7 +70,7 @@ def prompt_list(env: Env, tag: str | None) -> None:
 
 
 @prompt.command("show")
-@click.argument("prompt_id", type=int)
+@click.argument("prompt_id", type=int, help="The prompt's id (see `cnp prompt list`).")
 @common
 @pass_env
 def prompt_show(env: Env, prompt_id: int) -> None:
@@ -87,7 +87,7 @@ def prompt_show(env: Env, prompt_id: int) -> None:
 
 
 @prompt.command("edit")
-@click.argument("prompt_id", type=int)
+@click.argument("prompt_id", type=int, help="The prompt's id (see `cnp prompt list`).")
 @click.option("--title", help="New title.")
 @click.option("--content", help="New text.")
 @click.option("--file", "file", metavar="F", help="New text from a UTF-8 file.")
@@ -142,7 +142,7 @@ def _in_editor(env: Env, prompt_id: int) -> str | None:
 
 
 @prompt.command("delete")
-@click.argument("prompt_id", type=int)
+@click.argument("prompt_id", type=int, help="The prompt's id (see `cnp prompt list`).")
 @common
 @pass_env
 def prompt_delete(env: Env, prompt_id: int) -> None:
@@ -168,7 +168,7 @@ def prompt_export(env: Env, output: str | None) -> None:
 
 
 @prompt.command("import")
-@click.argument("file")
+@click.argument("file", help="An export file (from `cnp prompt export`), or - for standard input.")
 @common
 @pass_env
 def prompt_import(env: Env, file: str) -> None:

@@ -17,7 +17,7 @@ from .. import catalog
 from ..models import TERMINAL_STATUSES, Run, RunStatus
 from .app import Env, cli, common, echo, pass_env
 from .jobs import run_options
-from .output import emit, fields, run_dict, table
+from .output import emit, fields, run_dict, table, when
 
 
 def _now() -> datetime:
@@ -36,9 +36,23 @@ def run_in_foreground(env: Env, run: Run, *, retry_base_s: float | None = None
     config = RunnerConfig()
     if retry_base_s is not None:
         config.retry_base_s = retry_base_s
-    done = run_to_end(store, Runner(store, instance_id(host), _now, config), run, host=host)
+    done = run_to_end(store, Runner(store, instance_id(host), _now, config), run, host=host,
+                      on_retry=_tell_retry if env.fmt != "json" else None)
     _deliver_notifications(env)
     return done
+
+
+def _tell_retry(failed: Run, follow: Run, wait_s: float) -> None:
+    """On stderr, beside the readable result: why an attempt failed and how long until the
+    next one."""
+    click.echo(f"attempt {failed.attempt} (run {failed.id}) failed: {failed.reason}", err=True)
+    click.echo(f"attempt {follow.attempt} (run {follow.id}) starts in {_seconds(wait_s)}",
+               err=True)
+
+
+def _seconds(s: float) -> str:
+    whole = round(s)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
 def _deliver_notifications(env: Env) -> None:
@@ -63,9 +77,10 @@ def wait_for(env: Env, run: Run, poll: float = 0.25) -> Run:
         time.sleep(poll)
 
 
-def _render_result(e: Run) -> None:
+def _render_result(e: Run, retries: tuple[int, str] | None = None) -> None:
     fields([
         ("run", e.id), ("status", e.status), ("reason", e.reason),
+        *([("API retries", retries[1])] if retries else []),
         ("session", e.session_id), ("model", e.model),
         ("tokens", f"in {e.input_tokens or 0} / out {e.output_tokens or 0} / cache "
                    f"{e.cache_creation_tokens or 0}+{e.cache_read_tokens or 0}"),
@@ -85,9 +100,12 @@ def _render_result(e: Run) -> None:
         echo(e.result_text)
 
 
-def run_data(e: Run) -> dict[str, Any]:
-    """A run as JSON: the shared shape plus what the integration recorded at spawn."""
-    return {**run_dict(e), "resume_session_id": e.settings.resume_session_id,
+def run_data(e: Run, retries: tuple[int, str] | None = None) -> dict[str, Any]:
+    """A run as JSON: the shared shape plus what the integration recorded at spawn, and the
+    CLI's own API retries (`retries`: their count and note)."""
+    return {**run_dict(e), "api_retries": retries[0] if retries else 0,
+            "api_retry": retries[1] if retries else None,
+            "resume_session_id": e.settings.resume_session_id,
             "worktree": e.settings.worktree, "worktree_branch": e.worktree_branch,
             "worktree_path": e.worktree_path, "worktree_base": e.worktree_base,
             "worktree_state": e.worktree_state, "rendered": e.rendered,
@@ -95,16 +113,18 @@ def run_data(e: Run) -> dict[str, Any]:
 
 
 def _outcome(env: Env, e: Run) -> None:
+    from ..runs import api_retry_notes
     from .guide import deferred_rerun, deferred_steps, next_steps
 
-    data = run_data(e)
+    retries = api_retry_notes(env.store(), {e.id: e.status}).get(e.id)
+    data = run_data(e, retries)
     follow = deferred_rerun(env.store(), e)
     steps = deferred_steps(follow) if follow is not None else []
     if steps:
         data["next_steps"] = steps
 
     def pretty() -> None:
-        _render_result(e)
+        _render_result(e, retries)
         next_steps(env, steps, lead="\nNote")
 
     emit(env.fmt, data, pretty)
@@ -155,7 +175,9 @@ _LIST_OPTIONS = [
     click.option("--job", "job_id", type=int, help="Only runs of this job."),
     click.option("--status", type=click.Choice(RunStatus.values()),
                  help="Only runs in this state."),
-    click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True),
+    click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True,
+                 help="At most this many runs."),
+    click.option("--wide", is_flag=True, help="Show every cell whole (reasons are not cut)."),
 ]
 
 
@@ -167,23 +189,29 @@ def _list_command(fn: Any) -> Any:
     return fn
 
 
-def _list_runs(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
+def _list_runs(env: Env, job_id: int | None, status: str | None, limit: int,
+               wide: bool) -> None:
+    from ..runs import api_retry_notes
+
     runs = env.store().runs.recent(job_id=job_id, status=status, limit=limit)
-    emit(env.fmt, {"runs": [run_data(r) for r in runs]}, lambda: table(
+    retries = api_retry_notes(env.store(), {r.id: r.status for r in runs})
+    now = _now()
+    emit(env.fmt, {"runs": [run_data(r, retries.get(r.id)) for r in runs]}, lambda: table(
         ["id", "job", "status", "try", "scheduled", "duration", "tokens", "cost", "reason"],
         [(r.id, r.job_name or ("-" if r.job_id is None else r.job_id), r.status, r.attempt,
-          r.scheduled_for.strftime("%m-%d %H:%M:%S"),
+          when(r.scheduled_for, None, now),
           f"{r.duration_ms / 1000:.1f}s" if r.duration_ms is not None else None,
           (r.input_tokens or 0) + (r.output_tokens or 0) if r.input_tokens is not None else None,
-          f"${r.total_cost_usd:.4f}" if r.total_cost_usd is not None else None, r.reason)
-         for r in runs]))
+          f"${r.total_cost_usd:.4f}" if r.total_cost_usd is not None else None,
+          "; ".join(p for p in (r.reason, retries.get(r.id, (0, ""))[1]) if p) or None)
+         for r in runs], wide=wide, last_width=72))
 
 
 @cli.command("runs")
 @_list_command
-def runs_(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
+def runs_(env: Env, job_id: int | None, status: str | None, limit: int, wide: bool) -> None:
     """List runs, newest first (also `cnp run list`)."""
-    _list_runs(env, job_id, status, limit)
+    _list_runs(env, job_id, status, limit, wide)
 
 
 @cli.group("run")
@@ -193,13 +221,14 @@ def run_group() -> None:
 
 @run_group.command("list")
 @_list_command
-def run_list(env: Env, job_id: int | None, status: str | None, limit: int) -> None:
+def run_list(env: Env, job_id: int | None, status: str | None, limit: int,
+             wide: bool) -> None:
     """List runs, newest first."""
-    _list_runs(env, job_id, status, limit)
+    _list_runs(env, job_id, status, limit, wide)
 
 
 @run_group.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=int, help="The run's id (see `cnp runs`).")
 @click.option("--events", is_flag=True, help="Include every line the run printed.")
 @click.option("--follow", is_flag=True,
               help="Print the run's lines as they are stored, until it ends (with --format json: "
@@ -212,14 +241,17 @@ def run_show(env: Env, run_id: int, events: bool, follow: bool) -> None:
     if follow:
         _follow(env, run_id)
         return
+    from ..runs import api_retry_notes
+
     e = store.runs.get(run_id)
-    data = run_data(e)
+    retries = api_retry_notes(store, {e.id: e.status}).get(e.id)
+    data = run_data(e, retries)
     lines = store.events.read(run_id) if events else []
     if events:
         data["events"] = lines
 
     def pretty() -> None:
-        _render_result(e)
+        _render_result(e, retries)
         for line in lines:
             echo(_event_line(line))
 
@@ -259,7 +291,7 @@ def _follow(env: Env, run_id: int) -> None:
 
 
 @run_group.command("cancel")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=int, help="The run's id (see `cnp runs`).")
 @common
 @pass_env
 def run_cancel(env: Env, run_id: int) -> None:

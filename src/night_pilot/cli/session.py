@@ -63,7 +63,7 @@ def _resolve(env: Env, given: str) -> str:
 
 
 @session.command("show")
-@click.argument("session_id")
+@click.argument("session_id", help="A Claude session id, or a unique prefix of one.")
 @common
 @pass_env
 def session_show(env: Env, session_id: str) -> None:

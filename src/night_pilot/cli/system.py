@@ -9,7 +9,7 @@ from click.exceptions import Exit
 
 from ..config import resolve_db
 from .app import Env, cli, common, echo, pass_env
-from .output import emit, fields, table
+from .output import emit, fields, table, when
 
 
 @cli.command()
@@ -67,17 +67,24 @@ def status(env: Env) -> None:
             ("jobs", f"{counts['jobs']} ({counts['jobs_enabled']} enabled), "
                      f"{counts['prompts']} prompts, {counts['runs']} runs"),
             ("daemon", f"pid {d['pid']} on {d['host']}" if d else "not running"),
-            ("usage limit", f"{c['kind']} until {c['reset_at']}" if c else "none"),
-            ("next run", data["next_run_at"]),
+            ("usage limit", f"{c['kind']} until {when(c['reset_at'], None, now)}"
+                            if c else "none"),
+            ("next run", when(data["next_run_at"], None, now)),
             ("today", f"{today['runs']} runs, {today['input_tokens']} in / "
                       f"{today['output_tokens']} out tokens, "
                       + (f"${cost:.4f}" if cost is not None else "cost unknown")),
         ])
+        if data["running"]:
+            echo("\nrunning:")
+            table(["id", "job", "started", "API retries"],
+                  [(r["id"], r["job_name"] or "-", when(r["started_at"], None, now),
+                    r["api_retry"])
+                   for r in data["running"]])
         if data["last_failures"]:
             echo("\nrecent failures:")
             table(["id", "job", "finished", "reason"],
-                  [(f["id"], f["job_name"] or "-", f["finished_at"] and datetime.fromisoformat(
-                      f["finished_at"]).strftime("%m-%d %H:%M"), f["reason"])
+                  [(f["id"], f["job_name"] or "-", when(f["finished_at"], None, now),
+                    "; ".join(p for p in (f["reason"], f["api_retry"]) if p))
                    for f in data["last_failures"]])
 
     emit(env.fmt, data, pretty)

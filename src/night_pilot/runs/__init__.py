@@ -38,13 +38,14 @@ from .finish import (
     next_attempt,
 )
 from .foreground import run_to_end
-from .output import DEFAULT_MAX_OUTPUT, OutputRecorder
+from .output import DEFAULT_MAX_OUTPUT, OutputRecorder, api_retry_notes
 from .reap import MAX_INTERRUPT_ATTEMPTS, reap
 from .start import Prepared, heartbeat, refuse, start
 
 __all__ = [
     "CONTINUE_PROMPT", "DEFAULT_MAX_OUTPUT", "MAX_INTERRUPT_ATTEMPTS", "OVERLAP_SKIPPED",
-    "FollowUpPolicy", "Outcome", "OutputRecorder", "PlannedRun", "Prepared", "cancel",
+    "FollowUpPolicy", "Outcome", "OutputRecorder", "PlannedRun", "Prepared", "api_retry_notes",
+    "cancel",
     "claim_one", "claim_runs", "cooldown_until", "create_adhoc", "create_batch_item",
     "create_follow_up", "create_scheduled", "fail_internal", "finish", "heartbeat",
     "next_attempt", "prune", "reap", "refuse", "refuse_during_cooldown", "release_claims",

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..models import Claim, ExecutorKind, OverlapPolicy, Run, RunStatus
+from ..misfire import ago, kept
+from ..models import Claim, ExecutorKind, MisfirePolicy, OverlapPolicy, Run, RunStatus
 from ..tracing import trace
 from .create import OVERLAP_SKIPPED
 
@@ -45,13 +46,21 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
     with store.write():
         until = cooldown_until(store, now, cooldown_margin)
         candidates = store.claims.claimable(now, limit=slots * 4 + 16)
+        missed: list[tuple[int, int, str]] = []
         if until is not None:
-            for run in [c for c in candidates if c.executor == ExecutorKind.CLAUDE]:
+            deferred = [c for c in candidates if c.executor == ExecutorKind.CLAUDE]
+            for run in deferred:
                 store.runs.defer(run.id, until, "deferred: a usage limit is in force until "
                                 f"{until:%Y-%m-%d %H:%M:%S} UTC")
                 trace("deferred", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
                       start=until.isoformat())
             candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
+        else:
+            # Any of these may be a fire time a limit deferred (the query says which).
+            waking = {c.job_id for c in candidates if c.job_id is not None and c.attempt == 1}
+            missed = deferred_misfires(store, waking, now)
+            gone = {run_id for _, run_id, _ in missed}
+            candidates = [c for c in candidates if c.id not in gone]
         overlap = store.jobs.overlaps({c.job_id for c in candidates if c.job_id is not None})
         exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
         # Whether such a job already has a run going is decided by one daemon at a time; a
@@ -90,10 +99,51 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
     for run in skipped:
         trace("skipped", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
               reason=OVERLAP_SKIPPED)
+    for job_id, run_id, reason in missed:
+        trace("missed", job_id=job_id, run_id=run_id, attempt=1, reason=reason)
     for run in claimed:
         trace("claim", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
               token=run.fencing_token, instance=instance)
     return claimed
+
+
+def deferred_misfires(store: Store, job_ids: set[int], now: datetime
+                      ) -> list[tuple[int, int, str]]:
+    """The fire times of these jobs that a usage limit deferred, due again now, judged by each
+    job's misfire policy as if they had all come due now (as after an outage): those it does
+    not run are marked missed, saying so. Returns (job_id, run_id, reason) of each."""
+    fires = store.runs.deferred_fires(job_ids, now)
+    if not fires:
+        return []
+    ids = sorted({f[1] for f in fires})
+    jobs = {j.id: j for j in store.jobs.by_id(ids)}
+    missed = []
+    for job_id in ids:
+        job = jobs.get(job_id)
+        if job is None:
+            continue  # deleted meanwhile: its runs are not the policy's to judge
+        mine = [(run_id, at, until) for run_id, j, at, until in fires if j == job_id]
+        grace = timedelta(seconds=job.misfire_grace_s)
+        keep = set(kept([at for _, at, _ in mine], now, job.misfire, grace))
+        latest = max((run_id for run_id, at, _ in mine if at in keep), default=None)
+        for run_id, at, until in mine:
+            if at in keep:
+                continue
+            limit = f"a usage limit was in force until {until:%Y-%m-%d %H:%M:%S} UTC"
+            if job.misfire == MisfirePolicy.SKIP:
+                reason = f"missed: {limit} (misfire policy skip)"
+            elif now - at > grace:
+                reason = (f"missed: {limit}, {ago(now - at)} late, beyond the {ago(grace)} "
+                          "grace window")
+            elif job.misfire == MisfirePolicy.LATEST and latest is not None:
+                reason = (f"missed: {limit}; coalesced into the latest deferred run, execution "
+                          f"{latest} (misfire policy latest)")
+            else:
+                reason = f"missed: {limit}; too many late runs (misfire policy all)"
+            if store.runs.set_status(run_id, RunStatus.MISSED, reason, now,
+                                     from_statuses=(RunStatus.DEFERRED,)):
+                missed.append((job_id, run_id, reason))
+    return missed
 
 
 def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,

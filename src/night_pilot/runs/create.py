@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..errors import CnpError
+from ..errors import CnpError, CooldownActive
 from ..models import OverlapPolicy, Run, RunSettings, RunStatus, Trigger
 from ..tracing import trace
 
@@ -63,7 +63,7 @@ def refuse_during_cooldown(store: Store, now: datetime, *, hint: str) -> None:
     was told to; `hint` says how)."""
     active = store.cooldowns.active(now)
     if active is not None:
-        raise CnpError(
+        raise CooldownActive(
             f"a usage limit ({active['kind']}) is in force until "
             f"{active['reset_at']:%Y-%m-%d %H:%M:%S} UTC; not starting", hint=hint)
 

@@ -66,6 +66,10 @@ def finish(store: Store, run: Run, outcome: Outcome, *, instance: str, now: date
         result.reason = f"{result.reason}; {note}" if result.reason else note
     retry = result.transient and result.status == RunStatus.FAILED and (
         run.attempt < run.settings.max_attempts)
+    if result.permanent and result.status == RunStatus.FAILED and (
+            run.attempt < run.settings.max_attempts):
+        result.reason = f"{result.reason}; not retried: {result.permanent}, so another " \
+                        "attempt would fail the same way"
     if retry:
         result.retry_at = now + timedelta(seconds=policy.backoff(run.attempt))
         when = f"{result.retry_at:%H:%M:%S} UTC"

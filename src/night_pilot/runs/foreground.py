@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,16 @@ if TYPE_CHECKING:
 
 
 def run_to_end(store: Store, runner: Runner, run: Run, *, host: str,
-               cancel: StopSignal | None = None) -> Run:
+               cancel: StopSignal | None = None,
+               on_retry: Callable[[Run, Run, float], None] | None = None
+               ) -> Run:
     """Execute a pending run in this process and follow its retries to the final outcome.
 
     Returns the last attempt as recorded. If `cancel` is set while a retry waits, the retry is
     cancelled too. A run another process claimed first is left to it; a run this runner has
     already claimed (`batch` inserts and claims in one step) is executed as it is.
+    Before each wait for a retry, `on_retry` is told the failed attempt, the next one and the
+    seconds until it starts.
     """
     lease = timedelta(seconds=runner.config.lease_s)
     while True:
@@ -40,6 +45,8 @@ def run_to_end(store: Store, runner: Runner, run: Run, *, host: str,
             return done
         wait = max(0.0, (follow.retry_at - runner.clock()).total_seconds()
                    if follow.retry_at is not None else 0.0)
+        if on_retry is not None:
+            on_retry(done, follow, wait)
         if cancel is not None:
             if cancel.wait(wait):
                 store.runs.request_cancel(follow.id, runner.clock())

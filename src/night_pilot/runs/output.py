@@ -14,9 +14,13 @@ stored whatever the cap.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 
+from ..claude_stream import api_retry_note
 from ..faults import crash_point
+from ..models import RunStatus
 from ..store import Store
 
 FLUSH_LINES = 500
@@ -134,3 +138,23 @@ class OutputRecorder:
         return (f"output truncated: {_size(self.stored_bytes)} stored, "
                 f"{self.dropped_lines:,} lines ({_size(self.dropped_bytes)}) past the "
                 f"{_size(self.max_bytes)} cap not stored")
+
+
+def api_retry_notes(store: Store, runs: Mapping[int, str]) -> dict[int, tuple[int, str]]:
+    """For each of these runs (id: status) in which the CLI retried an API call itself: how
+    many times, and that said in words (the latest retry while the run is going, how many
+    after)."""
+    found = store.events.api_retries(list(runs))
+    notes = {}
+    for run_id, status in runs.items():
+        if run_id not in found:
+            continue
+        count, line = found[run_id]
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            notes[run_id] = (count, api_retry_note(count, event, running=status in (
+                RunStatus.QUEUED, RunStatus.RUNNING)))
+    return notes

@@ -24,19 +24,27 @@ else:
     Store = SqliteStore
 
 
+def require_postgres(shown: str) -> None:
+    """Make sure the PostgreSQL driver can be imported; the error names the database
+    (`shown`, its URL without the password) and how to install it."""
+    try:
+        from . import pg  # noqa: F401
+    except ImportError as exc:
+        raise StorageError(
+            f"{shown} is a PostgreSQL database, but psycopg is not installed",
+            hint="pip install 'claude-night-pilot[postgres]'",
+        ) from exc
+
+
 def open_store(location: DbLocation, *, create: bool = True) -> Store:
     if location.is_postgres:
         assert location.url is not None
-        try:
-            from .pg import PostgresStore
-        except ImportError as exc:
-            raise StorageError(
-                f"{location.display()} is a PostgreSQL database, but psycopg is not installed",
-                hint="pip install 'claude-night-pilot[postgres]'",
-            ) from exc
+        require_postgres(location.display())
+        from .pg import PostgresStore
+
         return PostgresStore(location.url, create=create)
     assert location.file is not None
     return SqliteStore(location.file, create=create)
 
 
-__all__ = ["BaseStore", "SqliteStore", "Store", "open_store"]
+__all__ = ["BaseStore", "SqliteStore", "Store", "open_store", "require_postgres"]

@@ -217,6 +217,9 @@ class CopySource:
 
 def target_state(url: str) -> TargetState:
     """The target's schema version and row counts, read without migrating or writing."""
+    from . import require_postgres
+
+    require_postgres(redact_url(url))
     from .pg import connect
 
     db = connect(url)

@@ -50,3 +50,19 @@ class EventQueries(Queries):
             (run_id, after_seq, limit),
         )
         return [dict(r) for r in rows]
+
+    def api_retries(self, run_ids: list[int]) -> dict[int, tuple[int, str]]:
+        """For each of these runs the CLI retried an API call in (its `system/api_retry`
+        lines): how many times, and the latest such line."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" for _ in run_ids)
+        rows = self.db.execute(
+            "SELECT execution_id, line FROM execution_events WHERE execution_id IN"
+            f" ({marks}) AND type = 'system' AND subtype = 'api_retry'"
+            " ORDER BY execution_id, seq", tuple(run_ids))
+        found: dict[int, tuple[int, str]] = {}
+        for row in rows:
+            count = found.get(row["execution_id"], (0, ""))[0]
+            found[row["execution_id"]] = (count + 1, row["line"])
+        return found

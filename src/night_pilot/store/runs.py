@@ -115,6 +115,23 @@ class RunQueries(Queries):
             )
             return cur.rowcount == 1
 
+    def deferred_fires(self, job_ids: Iterable[int], now: datetime
+                       ) -> list[tuple[int, int, datetime, datetime]]:
+        """(id, job_id, scheduled_for, retry_at) of these jobs' fire times a usage limit
+        deferred to `now` or earlier (their first attempts, not the follow-ups of runs a limit
+        stopped), oldest first."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT id, job_id, scheduled_for, retry_at FROM job_executions"
+            f" WHERE job_id IN ({marks}) AND status = 'deferred' AND trigger = 'schedule'"
+            " AND attempt = 1 AND retry_at <= ? ORDER BY job_id, scheduled_for, id",
+            [*ids, to_db(now)])
+        return [(r[0], r[1], at, until) for r in rows
+                if (at := from_db(r[2])) is not None and (until := from_db(r[3])) is not None]
+
     def request_cancel(self, run_id: int, now: datetime) -> RunStatus:
         """Cancel a run: at once if it has not started, else ask its owner to stop it."""
         with self.write() as db:

@@ -60,8 +60,9 @@ def overview(store: Store, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
         "cooldown": cooldown_state(store, now),
         "counts": store.dashboard_counts(),
         "next_runs": next_runs,
-        "open_runs": [run_row_dict(r) for r in store.runs.open(20)],
-        "recent_failures": [run_row_dict(r) for r in store.runs.recent_failures(5)],
+        "open_runs": _with_api_retries(store, [run_row_dict(r) for r in store.runs.open(20)]),
+        "recent_failures": _with_api_retries(
+            store, [run_row_dict(r) for r in store.runs.recent_failures(5)]),
         "today": {"since": iso(local_midnight(now, zone)), **today},
     }
 
@@ -158,7 +159,17 @@ def run_list(store: Store, *, job_id: int | None, status: str | None, page: int,
                           offset=(page - 1) * per_page)
     return {"filters": {"job_id": job_id, "status": status}, "page": page,
             "per_page": per_page, "pages": pages, "total": total,
-            "runs": [run_row_dict(r) for r in rows]}
+            "runs": _with_api_retries(store, [run_row_dict(r) for r in rows])}
+
+
+def _with_api_retries(store: Store, shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's own API retries beside it: how many, and in words."""
+    from ..runs import api_retry_notes
+
+    notes = api_retry_notes(store, {row["id"]: row["status"] for row in shown})
+    for row in shown:
+        row["api_retries"], row["api_retry"] = notes.get(row["id"], (0, None))
+    return shown
 
 
 EVENT_PAGE = 2000
@@ -180,7 +191,7 @@ def events(store: Store, run_id: int, after_seq: int = -1,
 
 def run_detail(store: Store, run_id: int, *, with_events: bool) -> dict[str, Any]:
     run = store.runs.get(run_id)
-    data = run_dict(run)
+    [data] = _with_api_retries(store, [run_dict(run)])
     data["prompt_text"] = store.runs.prompt_text(run_id)
     follow = store.runs.next_attempt_of(run_id)
     data["next_attempt_id"] = follow.id if follow else None

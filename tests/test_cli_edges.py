@@ -20,10 +20,10 @@ from night_pilot.store import open_store
 
 @pytest.mark.parametrize(("args", "suggestion"), [
     (("jbo", "list"), "Did you mean 'job'?"),
-    (("exectuions",), "Did you mean one of: 'execution', 'executions'?"),
+    (("rnus",), "Did you mean 'runs'?"),
     (("job", "lsit"), "Did you mean 'list'?"),
     (("prompt", "craete"), "Did you mean 'create'?"),
-    (("execution", "shwo"), "Did you mean 'show'?"),
+    (("run", "shwo"), "Did you mean 'show'?"),
     (("cooldown", "claer"), "Did you mean 'clear'?"),
 ])
 def test_a_mistyped_command_gets_a_suggestion(args: tuple[str, ...], suggestion: str) -> None:
@@ -32,14 +32,14 @@ def test_a_mistyped_command_gets_a_suggestion(args: tuple[str, ...], suggestion:
     assert suggestion in out.stderr
 
 
-def test_execution_list_is_executions() -> None:
+def test_run_list_is_runs() -> None:
     for _ in range(3):
         cnp("execute", "--prompt", "echo hi", "--executor", "shell", "--format", "json")
     for args in (("--limit", "2", "--format", "json"), ("--status", "completed"), ("--wide",)):
-        assert cnp("execution", "list", *args).stdout == cnp("executions", *args).stdout
-    assert len(cnp("execution", "list", "--limit", "2", "--format", "json")
-               .json["executions"]) == 2
-    assert "Usage: cnp execution list" in cnp("execution", "list", "--help").stdout
+        assert cnp("run", "list", *args).stdout == cnp("runs", *args).stdout
+        assert cnp("execution", "list", *args).stdout == cnp("runs", *args).stdout
+    assert len(cnp("run", "list", "--limit", "2", "--format", "json").json["runs"]) == 2
+    assert "Usage: cnp run list" in cnp("run", "list", "--help").stdout
 
 
 @pytest.mark.parametrize("args", [
@@ -48,7 +48,7 @@ def test_execution_list_is_executions() -> None:
     ("job", "list", "--format", "json"),
     ("--format=json", "prompt", "list"),
     ("prompt", "--format", "json", "list"),
-    ("execution", "--format", "json", "list"),
+    ("run", "--format", "json", "list"),
     ("job", "--log-level", "debug", "--log-format", "json", "list", "--format", "json"),
 ])
 def test_the_shared_options_are_accepted_at_every_level(args: tuple[str, ...]) -> None:
@@ -77,8 +77,8 @@ def test_a_closed_pipe_ends_quietly_with_141(cnp_home: Path) -> None:
     for i in range(50):
         cnp("execute", "--prompt", f"echo {i}", "--executor", "shell", "--format", "json")
     # A real pipe into `head`: the reader stops after its lines.
-    for command in (f"cnp execution show {run['id']} --events | head -3",
-                    "cnp executions --limit 1000 --wide | head -1"):
+    for command in (f"cnp run show {run['id']} --events | head -3",
+                    "cnp runs --limit 1000 --wide | head -1"):
         shell = subprocess.run(
             ["bash", "-c", command.replace("cnp", f"{sys.executable} -m night_pilot", 1)
              + '; echo "status=${PIPESTATUS[0]}" >&2'],
@@ -87,7 +87,7 @@ def test_a_closed_pipe_ends_quietly_with_141(cnp_home: Path) -> None:
         assert shell.stderr.strip().splitlines()[-1] in ("status=141", "status=0")
         assert shell.stdout.strip()
     # A reader gone before anything is written: always the broken pipe.
-    proc = _cnp_proc("execution", "show", str(run["id"]), "--events")
+    proc = _cnp_proc("run", "show", str(run["id"]), "--events")
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     err = proc.stderr.read().decode()
@@ -154,7 +154,7 @@ def test_durations_are_echoed_as_given_and_times_carry_their_zone(tmp_path: Path
     assert re.search(r"^next run +\d{4}-\d\d-\d\d 03:00:00 CES?T \(in \d+[smhd]\)$", shown,
                      re.M), shown
     cnp("execute", "--prompt", "echo hi", "--executor", "shell")
-    listed = cnp("executions").stdout.splitlines()[1]
+    listed = cnp("runs").stdout.splitlines()[1]
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z][A-Za-z0-9+-]+ \((\d+s ago|now)\)",
                      listed), listed
 

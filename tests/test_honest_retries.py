@@ -44,7 +44,7 @@ def printing(lines: list[dict[str, object]], code: int) -> str:
 
 
 def runs() -> list[dict[str, object]]:
-    return list(cnp("executions", "--format", "json").json["executions"])
+    return list(cnp("runs", "--format", "json").json["runs"])
 
 
 def test_the_summary_tells_a_permanent_failure_from_a_transient_one() -> None:
@@ -121,8 +121,8 @@ if [ $(wc -l < {counter}) -lt 3 ]; then exit 1; fi
     failed = [line for line in lines if " failed: " in line]
     waits = [line for line in lines if " starts in " in line]
     assert len(failed) == 2 and len(waits) == 2
-    assert failed[0].startswith("attempt 1 (execution ") and "exited 1" in failed[0]
-    assert waits[0].startswith("attempt 2 (execution ") and waits[0].endswith("starts in 0s")
+    assert failed[0].startswith("attempt 1 (run ") and "exited 1" in failed[0]
+    assert waits[0].startswith("attempt 2 (run ") and waits[0].endswith("starts in 0s")
     assert failed[1].startswith("attempt 2 ")
     # Under --format json stdout is the one result document, and stderr stays quiet.
     counter.unlink()
@@ -164,9 +164,9 @@ def test_the_clis_own_retries_show_in_listings_status_and_the_dashboard(
     assert (done["api_retries"], done["api_retry"]) == (
         2, "CLI retried 2× (last: after 429, attempt 2/10)")
     assert "API retries" in cnp("execute", "--prompt", "hi").stdout
-    listed = cnp("executions", "--wide").stdout
+    listed = cnp("runs", "--wide").stdout
     assert "CLI retried 2× (last: after 429, attempt 2/10)" in listed
-    shown = cnp("execution", "show", str(done["id"]), "--format", "json").json
+    shown = cnp("run", "show", str(done["id"]), "--format", "json").json
     assert shown["api_retries"] == 2
     # While a run is going, its latest retry is what it is doing.
     store = open_store(resolve_db(None))
@@ -176,14 +176,14 @@ def test_the_clis_own_retries_show_in_listings_status_and_the_dashboard(
     [running] = status["running"]
     assert running["api_retry"] == "CLI retrying after 429, attempt 2/10"
     assert "CLI retrying after 429, attempt 2/10" in cnp("status").stdout
-    assert "CLI retrying after 429, attempt 2/10" in cnp("executions", "--wide").stdout
+    assert "CLI retrying after 429, attempt 2/10" in cnp("runs", "--wide").stdout
     app = create_app(resolve_db(None), token_path=tmp_path / "token", zone="UTC", cwd=tmp_path)
     token = (tmp_path / "token").read_text().strip()
     with TestClient(app, base_url="http://127.0.0.1:8765", client=("127.0.0.1", 50000),
                     headers={"Authorization": f"Bearer {token}"}) as web:
-        page = web.get("/executions", headers={"accept": "text/html"}).text
+        page = web.get("/runs", headers={"accept": "text/html"}).text
         assert "CLI retrying after 429, attempt 2/10" in page
         overview = web.get("/", headers={"accept": "text/html"}).text
         assert "CLI retrying after 429, attempt 2/10" in overview
-        one = web.get(f"/api/executions/{done['id']}").json()
+        one = web.get(f"/api/runs/{done['id']}").json()
         assert one["api_retries"] == 2

@@ -67,6 +67,10 @@ def _trigger(out: str, home: Path) -> None:  # one run now: prints the result
     assert out.rstrip().endswith("done")  # the stand-in's result text
 
 
+def _job_edit(out: str, home: Path) -> None:  # what an edit would change
+    assert "0 3 * * *" in out and "30 2 * * *" in out and "dry run" in out.lower()
+
+
 def _daemon(out: str, home: Path) -> None:  # fires it at 03:00 (leave it running)
     assert "daemon_start" in out and "daemon_stop" in out
 
@@ -78,7 +82,7 @@ def _executions(out: str, home: Path) -> None:  # in the morning: what happened
 
 
 def _show_events(out: str, home: Path) -> None:  # one run in full, every line printed
-    assert re.search(r"^execution +1$", out, re.M)
+    assert re.search(r"^run +1$", out, re.M)
     lines = re.findall(r"^\[ +\d+ stdout\] (.*)$", out, re.M)
     assert '"subtype": "init"' in lines[0] and '"type": "result"' in lines[-1]
 
@@ -91,8 +95,9 @@ EXPECTED: dict[str, Callable[[str, Path], None]] = {
     "cnp job next": _job_next,
     "cnp job trigger": _trigger,
     "cnp daemon": _daemon,
-    "cnp executions": _executions,
-    "cnp execution show": _show_events,
+    "cnp job edit": _job_edit,
+    "cnp runs": _executions,
+    "cnp run show": _show_events,
 }
 
 

@@ -138,7 +138,7 @@ COMMANDS = {
     "execute": "runs",
     "runs": "runs",
     "run": "runs",
-    "executions": "runs",
+    "executions": "runs",  # older names of `runs` and `run` (ALIASES)
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
@@ -188,6 +188,10 @@ def _with_shared_options(group: click.Group) -> None:
     group.params.extend(o for o in shared_options() if o.name not in names)
 
 
+# Commands kept under an older name for scripts: not listed, not suggested.
+ALIASES = frozenset({"executions", "execution"})
+
+
 class Group(click.Group):
     """A group of subcommands (`cnp job`, …): named without one, it is a command-line mistake
     like any other missing argument ("Missing command."), not a page of help. It takes the
@@ -224,7 +228,8 @@ class LazyGroup(click.Group):
         name = args[0]
         if name not in COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
             # The commands not imported yet are candidates for "did you mean" too.
-            raise click.exceptions.NoSuchCommand(name, possibilities=list(COMMANDS), ctx=ctx)
+            raise click.exceptions.NoSuchCommand(
+                name, possibilities=[c for c in COMMANDS if c not in ALIASES], ctx=ctx)
         return super().resolve_command(ctx, args)
 
 

@@ -66,7 +66,7 @@ def _declare(fn: Any) -> Any:
 
 
 @job.command("edit")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, help="The job's id (see `cnp job list`).")
 @_declare
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; store "
               "nothing.")

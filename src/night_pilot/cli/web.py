@@ -65,9 +65,7 @@ def web() -> None:
 @pass_env
 def web_link(env: Env, url: str | None) -> None:
     """Print a fresh one-time login link (valid 15 minutes) for a running dashboard, and where
-    its token is kept.
-
-    Example: cnp web link   (then open the link in the browser that is to make changes)
+    its token is kept; open the link in the browser that is to make changes.
     """
     import contextlib
     import json

@@ -114,7 +114,8 @@ JSON_LIVE = (
     '"on_interrupt": "retry-unstarted", "on_limit": "rerun", '
     '"created_at": "2026-11-28T04:00:00+00:00", "updated_at": "2026-11-28T04:00:00+00:00", '
     '"deleted_at": null, "worktree": false, "continue_session": false, "template_vars": {}, '
-    '"risk_level": "low", "risk_accepted": false}, '
+    '"risk_level": "low", "risk_accepted": false,'
+    ' "quota_ceiling": null, "weekly_ceiling": null, "spare_window_s": null}, '
     '{"id": 2, "name": "Wöchentlich «deps»", "description": "line one\\nline two — ünïcode", '
     '"prompt_id": 2, "cron_expr": "30 */10 * * * *", "run_at": null, '
     '"timezone": "Asia/Tokyo", "enabled": true, "next_run_at": "2026-11-28T05:30:15.250000+00:00", '
@@ -132,7 +133,8 @@ JSON_LIVE = (
     '"on_limit": "resume", "created_at": "2026-11-28T05:30:15.250000+00:00", '
     '"updated_at": "2026-11-28T05:30:15.250000+00:00", "deleted_at": null, "worktree": true, '
     '"continue_session": true, "template_vars": {"PKG": "click", "Ä": "ß"}, '
-    '"risk_level": "critical", "risk_accepted": true}, '
+    '"risk_level": "critical", "risk_accepted": true,'
+    ' "quota_ceiling": null, "weekly_ceiling": null, "spare_window_s": null}, '
     '{"id": 3, "name": "once", "description": "", "prompt_id": 1, "cron_expr": null, '
     '"run_at": "2026-12-24T23:59:59.000001+00:00", "timezone": "America/New_York", '
     '"enabled": true, "next_run_at": "2026-12-24T23:59:59.000001+00:00", '
@@ -143,7 +145,8 @@ JSON_LIVE = (
     '"on_interrupt": "never", "on_limit": "rerun", "created_at": "2026-11-28T04:00:00+00:00", '
     '"updated_at": "2026-11-28T04:00:00+00:00", "deleted_at": null, "worktree": false, '
     '"continue_session": false, "template_vars": {}, "risk_level": "low", '
-    '"risk_accepted": false}, '
+    '"risk_accepted": false,'
+    ' "quota_ceiling": null, "weekly_ceiling": null, "spare_window_s": null}, '
     '{"id": 4, "name": "paused", "description": "", "prompt_id": 2, "cron_expr": "@daily", '
     '"run_at": null, "timezone": "UTC", "enabled": false, "next_run_at": null, '
     '"last_status": null, "last_run_at": null, "work_dir": null, "executor": "claude", '
@@ -153,7 +156,8 @@ JSON_LIVE = (
     '"on_interrupt": "retry-unstarted", "on_limit": "rerun", '
     '"created_at": "2026-11-28T04:00:00+00:00", "updated_at": "2026-11-28T04:00:00+00:00", '
     '"deleted_at": null, "worktree": false, "continue_session": false, "template_vars": {}, '
-    '"risk_level": "medium", "risk_accepted": false}'
+    '"risk_level": "medium", "risk_accepted": false,'
+    ' "quota_ceiling": null, "weekly_ceiling": null, "spare_window_s": null}'
 )
 JSON_DELETED = (
     '{"id": 5, "name": "gone", "description": "", "prompt_id": 1, '
@@ -168,7 +172,8 @@ JSON_DELETED = (
     '"updated_at": "2026-11-28T05:30:15.250000+00:00", '
     '"deleted_at": "2026-11-28T05:30:15.250000+00:00", "worktree": false, '
     '"continue_session": false, "template_vars": {}, "risk_level": "low", '
-    '"risk_accepted": false}'
+    '"risk_accepted": false,'
+    ' "quota_ceiling": null, "weekly_ceiling": null, "spare_window_s": null}'
 )
 
 TABLE_LIVE = """\

@@ -39,6 +39,10 @@ class StreamSummary:
     api_error: str | None = None
     api_retries: int = 0
     rate_limit_rejections: list[dict[str, Any]] = field(default_factory=list)
+    # The last figures of each subscription window (`five_hour`, `seven_day`) that a
+    # rate_limit_event reported: {"utilization": 0-1 or None, "resets_at": epoch or None}.
+    rate_limit_windows: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    rate_limit_status: str | None = None
     assistant_errors: list[str] = field(default_factory=list)
     last_assistant_text: str | None = None
     unparsed_lines: int = 0
@@ -67,6 +71,7 @@ class StreamSummary:
             info = event.get("rate_limit_info") or {}
             if info.get("status") == "rejected":
                 self.rate_limit_rejections.append(info)
+            self._rate_limit_windows(info)
         elif kind == "result":
             self._result(event)
         return event
@@ -76,6 +81,27 @@ class StreamSummary:
             self.model = event.get("model") or self.model
         elif event.get("subtype") == "api_retry":
             self.api_retries += 1
+
+    def _rate_limit_windows(self, info: Any) -> None:
+        """Fold `rate_limit_info.unifiedWindows` (and a top-level `rateLimitType` that carries
+        its own `utilization`) into the last known figures of each window."""
+        if not isinstance(info, dict):
+            return
+        if isinstance(info.get("status"), str):
+            self.rate_limit_status = info["status"]
+        windows = info.get("unifiedWindows")
+        found: dict[str, Any] = dict(windows) if isinstance(windows, dict) else {}
+        kind = info.get("rateLimitType")
+        if isinstance(kind, str) and kind not in found and "utilization" in info:
+            found[kind] = info
+        for name, figures in found.items():
+            if not isinstance(figures, dict):
+                continue
+            utilization, resets = figures.get("utilization"), figures.get("resetsAt")
+            self.rate_limit_windows[str(name)] = {
+                "utilization": _number(utilization),
+                "resets_at": _number(resets),
+            }
 
     def _assistant(self, event: dict[str, Any]) -> None:
         message = event.get("message") or {}
@@ -140,6 +166,12 @@ class StreamSummary:
         if not self.result_seen:
             return True  # a crash or a silent exit: worth one more try
         return self.api_error_status in TRANSIENT_API_STATUSES
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _int(value: Any) -> int | None:

@@ -126,6 +126,12 @@ class Execution:
     risk_level: str | None = None  # as reviewed at spawn
     output_dropped_lines: int | None = None  # printed past the output cap: read, not stored
     output_dropped_bytes: int | None = None
+    quota_5h_utilization: float | None = None  # the windows as the run's stream last gave them
+    quota_5h_resets_at: datetime | None = None
+    quota_7d_utilization: float | None = None
+    quota_7d_resets_at: datetime | None = None
+    quota_seen_at: datetime | None = None
+    quota_basis: dict[str, Any] | None = None  # a spare-capacity run: the window it started on
 
 
 @dataclass
@@ -157,3 +163,6 @@ class RunResult:
     worktree_state: str | None = None  # after the run: its worktree was kept or removed
     output_dropped_lines: int | None = None  # printed past the output cap: read, not stored
     output_dropped_bytes: int | None = None
+    # The subscription windows the stream reported (quota.Window), and whose they are.
+    quota_windows: list[Any] = field(default_factory=list)
+    quota_account: str | None = None

@@ -112,6 +112,9 @@ class Job:
     template_vars: dict[str, str] = field(default_factory=dict)  # the prompt's {{variables}}
     risk_level: str = "low"  # as reviewed when the job was saved (risk.py)
     risk_accepted: bool = False  # saved with --i-understand-the-risk
+    quota_ceiling: float | None = None  # percent of the five-hour window; None: the daemon's
+    weekly_ceiling: float | None = None  # percent of the seven-day window; None: the daemon's
+    spare_window_s: int | None = None  # set: runs on spare capacity (`--when spare`), no time
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -122,12 +125,16 @@ class Job:
 
     @property
     def schedule_text(self) -> str:
-        return schedule_text(self.cron_expr, self.run_at.isoformat() if self.run_at else None)
+        return schedule_text(self.cron_expr, self.run_at.isoformat() if self.run_at else None,
+                             self.spare_window_s)
 
 
-def schedule_text(cron_expr: str | None, run_at: str | None) -> str:
-    """A job's schedule in one line: its cron expression, or `@at` and its one-shot time
-    (ISO 8601 text)."""
+def schedule_text(cron_expr: str | None, run_at: str | None,
+                  spare_window_s: int | None = None) -> str:
+    """A job's schedule in one line: its cron expression, `@at` and its one-shot time (ISO 8601
+    text), or `@spare` and its lead time."""
     if cron_expr is not None:
         return cron_expr
+    if spare_window_s is not None:
+        return f"@spare {spare_window_s // 60}m"
     return f"@at {run_at or '?'}"

@@ -103,6 +103,7 @@ JOB_FIELDS: tuple[tuple[str, str], ...] = (
 JOB_SETTINGS: tuple[tuple[str, str], ...] = (
     ("worktree", "flag"), ("continue_session", "flag"), ("template_vars", "object"),
     ("risk_level", "value"), ("risk_accepted", "flag"),
+    ("quota_ceiling", "value"), ("weekly_ceiling", "value"), ("spare_window_s", "value"),
 )
 
 # How a `Job`'s attribute of each kind is written (None: as it is).
@@ -245,4 +246,12 @@ def execution_dict(e: Execution) -> dict[str, Any]:
         },
         "prompt_sha256": e.prompt_sha256,
         "argv": mask_argv(e.argv),
+        "quota": {
+            "five_hour": {"utilization": e.quota_5h_utilization,
+                          "resets_at": iso(e.quota_5h_resets_at)},
+            "seven_day": {"utilization": e.quota_7d_utilization,
+                          "resets_at": iso(e.quota_7d_resets_at)},
+            "seen_at": iso(e.quota_seen_at),
+            "basis": e.quota_basis,
+        },
     }

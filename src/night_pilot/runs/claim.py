@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..execution import Claim, Execution
-from ..models import ExecutorKind, OverlapPolicy, RunStatus
+from ..models import ExecutorKind, MisfirePolicy, OverlapPolicy, RunStatus
 from ..tracing import trace
 from .create import OVERLAP_SKIPPED
 
 if TYPE_CHECKING:
+    from ..quota import Ceilings, Hold
     from ..store import Store
 
 
@@ -28,12 +29,16 @@ def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime |
 
 def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
                lease: timedelta, cooldown_margin: timedelta = timedelta(seconds=60),
-               hand_over: Callable[[Claim], None] | None = None) -> list[Claim]:
+               hand_over: Callable[[Claim], None] | None = None,
+               ceilings: Ceilings | None = None, account: str | None = None) -> list[Claim]:
     """Claim up to `slots` runs that may start now, oldest first, in one transaction.
 
     A run waits (stays pending) while another run of its job is queued or running, unless the
     job allows overlap. During a usage-limit cooldown, Claude runs are deferred until it ends
     (shell runs go on): nothing spends quota to find out whether the limit is still there.
+    A Claude run whose job's ceiling (else `ceilings`, the daemon's) is reached by the last
+    known utilization of `account`'s windows (None: the account seen last) is deferred the same
+    way, to that window's reset (`_hold_at_ceilings`).
 
     Once the claim has committed, each run is given to `hand_over` (the daemon's workers)
     before the claims are traced: a burst's runs are not kept waiting for a thousand lines of
@@ -53,6 +58,8 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
                 trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
                       start=until.isoformat())
             candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
+        candidates, ceiling_held = _hold_at_ceilings(store, candidates, now, cooldown_margin,
+                                             ceilings, account)
         overlap = store.jobs.overlaps({c.job_id for c in candidates if c.job_id is not None})
         exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
         # Whether such a job already has a run going is decided by one daemon at a time; a
@@ -88,6 +95,9 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
     if hand_over is not None:
         for run in claimed:
             hand_over(run)
+    for run, why in ceiling_held:
+        trace("deferred", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
+              start=why.until.isoformat(), reason=why.reason)
     for run in skipped:
         trace("skipped", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
               reason=OVERLAP_SKIPPED)
@@ -95,6 +105,44 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
         trace("claim", job_id=run.job_id, execution_id=run.id, attempt=run.attempt,
               token=run.fencing_token, instance=instance)
     return claimed
+
+
+def _hold_at_ceilings(store: Store, candidates: list[Claim], now: datetime,
+                      margin: timedelta, defaults: Ceilings | None, account: str | None,
+                      ) -> tuple[list[Claim], list[tuple[Claim, Hold]]]:
+    """Defer the Claude runs whose ceiling the last known utilization has reached, to the
+    window's reset plus the margin, as a usage limit defers. Under a misfire policy other than
+    `all`, a job's earlier runs held back by a ceiling are coalesced into the latest one (they
+    become missed). Returns the candidates left and the runs held back."""
+    from .. import quota
+
+    windows = store.quota.latest(account)
+    if not any(w.utilization is not None and w.current(now) for w in windows.values()):
+        return candidates, []  # nothing known about the windows in force: nothing to hold
+    claude = [c for c in candidates if c.executor == ExecutorKind.CLAUDE]
+    limits = store.quota.job_limits([c.job_id for c in claude if c.job_id is not None])
+    defaults = defaults or quota.Ceilings()
+    kept: list[Claim] = []
+    held: list[tuple[Claim, Hold]] = []
+    for run in candidates:
+        if run.executor != ExecutorKind.CLAUDE:
+            kept.append(run)
+            continue
+        five, seven, misfire = limits.get(run.job_id or 0, (None, None, MisfirePolicy.ALL))
+        why = quota.hold(windows, defaults.over(five, seven), now, margin=margin)
+        if why is None:
+            kept.append(run)
+            continue
+        store.runs.defer(run.id, why.until, why.reason)
+        held.append((run, why))
+        if run.job_id is not None and misfire != MisfirePolicy.ALL:
+            for earlier in store.quota.held_runs(run.job_id, run.id):
+                store.runs.set_status(
+                    earlier, RunStatus.MISSED,
+                    f"missed: coalesced into execution {run.id}, held back by the "
+                    f"{quota.CEILING_MARK} (misfire policy {misfire})", now,
+                    from_statuses=(RunStatus.DEFERRED,))
+    return kept, held
 
 
 def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,

@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Store
 
 FIVE_HOUR = "five_hour"
 SEVEN_DAY = "seven_day"
@@ -73,6 +76,13 @@ def account_of(env: Mapping[str, str]) -> str:
 
     home = Path(env.get("CLAUDE_CONFIG_DIR") or Path(env.get("HOME", "~")) / ".claude")
     return credential_source(env, home.expanduser()) or "unknown"
+
+
+def shown_account(store: Store, env: Mapping[str, str]) -> str | None:
+    """The account a report shows: this environment's if runs have reported its windows, else
+    None (the account seen last: the daemon's environment may differ from the reader's)."""
+    mine = account_of(env)
+    return mine if any(a == mine for a, _ in store.quota.accounts()) else None
 
 
 @dataclass(frozen=True)
@@ -199,3 +209,157 @@ def countdown(until: datetime | None, now: datetime) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+UNKNOWN_MESSAGE = (
+    "the subscription windows are unknown: no run has reported them for this account yet "
+    "(runs on an API key, Bedrock or Vertex never do); no ceiling holds any run back")
+
+
+def report(store: Store, now: datetime, account: str | None) -> dict[str, Any]:
+    """What `cnp quota`, `/api/quota` and the overview show: each window's last known figures
+    for `account` (None: the account seen last), how old they are, and what the scheduler does
+    because of them (the runs each enabled job's ceilings hold back, the spare-capacity jobs
+    that may start)."""
+    windows = store.quota.latest(account)
+    known = [a for a, _ in store.quota.accounts()]
+    if account is None and known:
+        account = known[0]
+    daemon = store.quota.daemon_ceilings()
+    defaults = daemon or Ceilings()
+    shown: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    for name in WINDOWS:
+        w = windows.get(name)
+        shown[name] = w.to_dict() if w is not None else None
+        details[name] = None if w is None else {
+            "percent": None if w.utilization is None else round(w.utilization * 100, 1),
+            "age_s": max(0, int((now - w.seen_at).total_seconds())),
+            "current": w.current(now),
+            "resets_in_s": None if w.resets_at is None
+            else max(0, int((w.resets_at - now).total_seconds())),
+            "status": w.status,
+        }
+    held: list[dict[str, Any]] = []
+    spare: list[dict[str, Any]] = []
+    for job in store.jobs.all():
+        if not job.enabled or str(job.executor) != "claude":
+            continue
+        ceilings = defaults.over(job.quota_ceiling, job.weekly_ceiling)
+        why = hold(windows, ceilings, now)
+        if why is not None:
+            held.append({"job_id": job.id, "name": job.name, "window": why.window.name,
+                         "ceiling": why.ceiling, "whose": ceilings.whose(why.window.name),
+                         "until": _iso(why.window.resets_at), "reason": why.reason})
+        if job.spare_window_s is not None:
+            ceiling = job.quota_ceiling if job.quota_ceiling is not None else (
+                defaults.five_hour if defaults.five_hour is not None else SPARE_DEFAULT_CEILING)
+            opening = spare_opening(windows, ceiling, timedelta(seconds=job.spare_window_s), now)
+            spare.append({"job_id": job.id, "name": job.name, "ceiling": ceiling,
+                          "lead_s": job.spare_window_s, "may_start": opening is not None})
+    current = [w for w in windows.values() if w.utilization is not None and w.current(now)]
+    if not windows:
+        message = UNKNOWN_MESSAGE
+    elif not current:
+        message = ("the last known figures are about windows that have reset since; no "
+                   "ceiling holds any run back until a run reports the new ones")
+    elif held:
+        message = f"{len(held)} job(s) held back by a quota ceiling until their window resets"
+    else:
+        message = "below every ceiling: runs start as scheduled"
+    return {
+        "account": account,
+        "known": bool(windows),
+        "windows": shown,
+        "details": details,
+        "daemon_ceilings": None if daemon is None else {
+            FIVE_HOUR: daemon.five_hour, SEVEN_DAY: daemon.seven_day},
+        "held": held,
+        "spare": spare,
+        "message": message,
+        "accounts": known,
+    }
+
+
+PLAN_METHOD = (
+    "How this is computed: each run records the seven-day utilization its stream last "
+    "reported. A run's share is that figure minus the one recorded by the run that finished "
+    "before it in the same window (never below zero; other use of the account in between "
+    "counts too). A job's share per run is the mean over its last {n} runs with a share. Its "
+    "fire times before the weekly reset are taken in time order from the figure known now; "
+    "a run is counted as held back (not adding its share) once the projection is at or above "
+    "its seven-day ceiling. Jobs with no measured run add nothing and are listed as unknown.")
+PLAN_SAMPLE = 5
+PLAN_MAX_FIRES = 1000  # fire times per job looked at before the reset
+
+
+def plan(store: Store, now: datetime, account: str | None) -> dict[str, Any]:
+    """Pacing across the week (`cnp quota plan`): see PLAN_METHOD."""
+    from .catalog import schedule_of
+
+    method = PLAN_METHOD.format(n=PLAN_SAMPLE)
+    week = store.quota.latest(account).get(SEVEN_DAY)
+    if week is None or week.utilization is None or week.resets_at is None \
+            or not week.current(now):
+        return {"method": method, "seven_day": None, "jobs": [], "held": [],
+                "projected_percent": None,
+                "message": "the seven-day window is unknown (or has reset since it was last "
+                           "reported): nothing to project"}
+    shares: dict[int, list[float]] = {}
+    costs: dict[int, list[float]] = {}
+    previous: dict[str, Any] | None = None
+    for r in store.quota.run_figures():
+        if previous is not None and r["job_id"] is not None \
+                and previous["quota_7d_resets_at"] == r["quota_7d_resets_at"]:
+            shares.setdefault(r["job_id"], []).append(
+                max(0.0, r["quota_7d_utilization"] - previous["quota_7d_utilization"]))
+            if r["total_cost_usd"] is not None:
+                costs.setdefault(r["job_id"], []).append(float(r["total_cost_usd"]))
+        previous = r
+    defaults = store.quota.daemon_ceilings() or Ceilings()
+    fires: list[tuple[datetime, int]] = []
+    jobs: dict[int, dict[str, Any]] = {}
+    for job in store.jobs.all():
+        if not job.enabled or str(job.executor) != "claude" or job.id is None:
+            continue
+        times = [t for t in schedule_of(job).next_times(now, PLAN_MAX_FIRES)
+                 if t < week.resets_at]
+        sample = shares.get(job.id, [])[-PLAN_SAMPLE:]
+        spent = costs.get(job.id, [])[-PLAN_SAMPLE:]
+        per_run = sum(sample) / len(sample) if sample else None
+        jobs[job.id] = {
+            "job_id": job.id, "name": job.name, "runs_before_reset": len(times),
+            "per_run_percent": None if per_run is None else round(per_run * 100, 2),
+            "per_run_cost_usd": round(sum(spent) / len(spent), 4) if spent else None,
+            "sampled_runs": len(sample),
+            "weekly_ceiling": defaults.over(job.quota_ceiling, job.weekly_ceiling).seven_day,
+            "held_runs": 0, "first_held_at": None, "_share": per_run or 0.0,
+        }
+        fires += [(t, job.id) for t in times]
+    projected = week.utilization
+    held: list[dict[str, Any]] = []
+    for at, job_id in sorted(fires):
+        j = jobs[job_id]
+        ceiling = j["weekly_ceiling"]
+        if ceiling is not None and projected * 100 >= ceiling - 1e-9:
+            j["held_runs"] += 1
+            if j["first_held_at"] is None:
+                j["first_held_at"] = _iso(at)
+                held.append({"job_id": job_id, "name": j["name"], "from": _iso(at),
+                             "ceiling": ceiling})
+            continue
+        projected += j["_share"]
+    listed = []
+    for j in jobs.values():
+        j.pop("_share")
+        listed.append(j)
+    message = (f"{len(held)} job(s) would be held back by their seven-day ceiling before the "
+               "reset" if held else "no run scheduled before the reset would be held back")
+    return {
+        "method": method,
+        "seven_day": {"percent": round(week.utilization * 100, 1),
+                      **week.to_dict()},
+        "jobs": listed, "held": held,
+        "projected_percent": round(projected * 100, 1),
+        "message": message,
+    }

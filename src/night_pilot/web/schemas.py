@@ -32,6 +32,7 @@ Misfire = Literal["skip", "latest", "all"]
 Overlap = Literal["skip", "queue", "allow"]
 OnInterrupt = Literal["retry-unstarted", "always", "never"]
 OnLimitPolicy = Literal["rerun", "resume"]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class Body(BaseModel):
@@ -85,6 +86,15 @@ class JobFields(Body):
     overlap: Overlap | None = None
     on_interrupt: OnInterrupt | None = None
     on_limit: OnLimitPolicy | None = None
+    quota_ceiling: Percent | None = Field(None, description="hold runs back while the "
+                                          "five-hour window is at or above this percent; "
+                                          "null: the daemon's --quota-ceiling")
+    weekly_ceiling: Percent | None = Field(None, description="the same for the seven-day "
+                                           "window; null: the daemon's --weekly-ceiling")
+    when: Literal["spare"] | None = Field(None, description="spare: no fixed time, runs on "
+                                          "spare capacity before the five-hour reset")
+    spare_window: Duration | None = Field(None, description="with when=spare: how long "
+                                          "before the reset a run may start (default 45m)")
 
 
 class JobCreate(JobFields):
@@ -128,7 +138,8 @@ def _apply(spec: catalog.JobSpec, body: JobFields, given: set[str]) -> None:
             continue
         if name in ("allowed_tools", "disallowed_tools"):
             setattr(spec, name, _tools(value))
-        elif name in ("timeout", "idle_timeout", "misfire_grace", "max_output"):
+        elif name in ("timeout", "idle_timeout", "misfire_grace", "max_output",
+                      "spare_window"):
             setattr(spec, name, _duration(value))
         elif name == "add_dirs":
             spec.add_dirs = list(value or [])
@@ -162,6 +173,9 @@ def spec_of_job(job: Job) -> catalog.JobSpec:
         retries=job.retries, misfire=str(job.misfire),
         misfire_grace=str(job.misfire_grace_s), overlap=str(job.overlap),
         on_interrupt=str(job.on_interrupt), on_limit=str(job.on_limit), enabled=job.enabled,
+        quota_ceiling=job.quota_ceiling, weekly_ceiling=job.weekly_ceiling,
+        when="spare" if job.spare_window_s is not None else None,
+        spare_window=str(job.spare_window_s) if job.spare_window_s is not None else None,
     )
 
 
@@ -175,6 +189,10 @@ def edited_job(current: Job, body: JobUpdate, prompt_of: Any, now: datetime,
         spec.cron, spec.at = body.cron, None
     elif "at" in given and body.at:
         spec.cron, spec.at = None, body.at
+    if ("cron" in given and body.cron) or ("at" in given and body.at):
+        spec.when = spec.spare_window = None  # a fixed time replaces spare capacity
+    elif "when" in given and body.when == "spare":
+        spec.cron = spec.at = None
     if "cron" in given and body.cron and "at" in given and body.at:
         raise InvalidInput("give either a cron expression or an 'at' time, not both")
     if "prompt_id" in given and body.prompt_id is not None:
@@ -191,8 +209,8 @@ def edited_job(current: Job, body: JobUpdate, prompt_of: Any, now: datetime,
     job = catalog.build_job(spec, prompt_of(spec.prompt_id), build_now, cwd)
     if build_now is not now:
         job.next_run_at = None
-    changed = (job.cron_expr, job.run_at, job.timezone) != (
-        current.cron_expr, current.run_at, current.timezone)
+    changed = (job.cron_expr, job.run_at, job.timezone, job.spare_window_s) != (
+        current.cron_expr, current.run_at, current.timezone, current.spare_window_s)
     if changed and job.enabled:
         job.next_run_at = catalog.schedule_of(job).next_after(now)
     return job, changed

@@ -161,10 +161,16 @@ class OneShot:
         return f"Once, at {local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({self.timezone})"
 
 
+# What a spare-capacity job stores as its schedule expression.
+SPARE_EXPR = "@spare"
+
+
 @dataclass(frozen=True)
 class WhenSpare:
     """A job with no fire time of its own: it runs on spare capacity, when the five-hour window
     resets within `lead_s` (the daemon decides, from the windows it knows: scheduler.py)."""
+
+    expr = SPARE_EXPR
 
     lead_s: int
     timezone: str

@@ -90,7 +90,7 @@ class Job:
     prompt_id: int | None
     name: str
     timezone: str
-    cron_expr: str | None = None  # normalized; None for a one-shot job
+    cron_expr: str | None = None  # normalized; None for a one-shot job, @spare (below)
     run_at: datetime | None = None  # the one-shot time (UTC)
     description: str = ""
     enabled: bool = True
@@ -133,8 +133,8 @@ def schedule_text(cron_expr: str | None, run_at: str | None,
                   spare_window_s: int | None = None) -> str:
     """A job's schedule in one line: its cron expression, `@at` and its one-shot time (ISO 8601
     text), or `@spare` and its lead time."""
-    if cron_expr is not None:
-        return cron_expr
     if spare_window_s is not None:
         return f"@spare {spare_window_s // 60}m"
+    if cron_expr is not None:
+        return cron_expr
     return f"@at {run_at or '?'}"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .. import templates
 from ..cron import (
-    CronSchedule,
     OneShot,
     Schedule,
     WhenSpare,
@@ -82,7 +81,7 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
         name=name,
         description=spec.description,
         timezone=timezone,
-        cron_expr=schedule.expr if isinstance(schedule, CronSchedule) else None,
+        cron_expr=schedule.expr if not isinstance(schedule, OneShot) else None,
         run_at=schedule.at if isinstance(schedule, OneShot) else None,
         enabled=spec.enabled,
         work_dir=work_dir,

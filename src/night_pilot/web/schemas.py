@@ -159,7 +159,7 @@ def spec_of_job(job: Job) -> catalog.JobSpec:
     o = job.options
     assert job.prompt_id is not None
     return catalog.JobSpec(
-        prompt_id=job.prompt_id, cron=job.cron_expr,
+        prompt_id=job.prompt_id, cron=job.cron_expr if job.spare_window_s is None else None,
         at=job.run_at.isoformat() if job.run_at else None, name=job.name,
         description=job.description, timezone=job.timezone, work_dir=job.work_dir,
         executor=str(job.executor), model=o.model,

@@ -228,7 +228,7 @@ def _show(data: dict[str, Any]) -> None:
             ("name", data["name"]),
             ("description", data["description"] or None),
             ("prompt", data["prompt_id"]),
-            ("schedule", f"when spare ({data['spare_window_s'] // 60}m before the five-hour "
+            ("schedule", f"when spare ({data['spare_window_s']}s before the five-hour "
                          "reset)" if data.get("spare_window_s") is not None
              else data["cron_expr"] or f"once at {data['run_at']}"),
             ("meaning", data.get("schedule_description")),

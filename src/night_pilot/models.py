@@ -134,8 +134,8 @@ def schedule_text(cron_expr: str | None, run_at: str | None,
     """A job's schedule in one line: its cron expression, `@at` and its one-shot time (ISO 8601
     text), or `@spare` and its lead time."""
     if spare_window_s is not None:
-        lead = divmod(spare_window_s, 60)
-        return f"@spare {lead[0]}m" if lead[1] == 0 else f"@spare {spare_window_s}s"
+        minutes, rest = divmod(spare_window_s, 60)
+        return f"@spare {minutes}m" if rest == 0 else f"@spare {spare_window_s}s"
     if cron_expr is not None:
         return cron_expr
     return f"@at {run_at or '?'}"

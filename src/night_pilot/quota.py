@@ -191,6 +191,12 @@ def age(seen_at: datetime, now: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
+def lead_text(seconds: int) -> str:
+    """A spare-capacity job's lead time as given: minutes when whole, else seconds."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m" if rest == 0 else f"{seconds}s"
+
+
 def countdown(until: datetime | None, now: datetime) -> str:
     """How long until `until`, in words ("passed" once it has)."""
     if until is None:

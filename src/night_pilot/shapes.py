@@ -95,7 +95,8 @@ JOB_FIELDS: tuple[tuple[str, str], ...] = (
     ("timeout_s", "value"), ("idle_timeout_s", "value"), ("max_output_bytes", "value"),
     ("retries", "value"),
     ("misfire", "enum"), ("misfire_grace_s", "value"), ("overlap", "enum"),
-    ("on_interrupt", "enum"), ("on_limit", "enum"), ("created_at", "time"),
+    ("on_interrupt", "enum"), ("on_limit", "enum"), ("quota_ceiling", "value"),
+    ("weekly_ceiling", "value"), ("spare_window_s", "value"), ("created_at", "time"),
     ("updated_at", "time"), ("deleted_at", "time"),
 )
 # What `cnp job …` shows besides (after the schedule's description, if any): the integration
@@ -103,7 +104,6 @@ JOB_FIELDS: tuple[tuple[str, str], ...] = (
 JOB_SETTINGS: tuple[tuple[str, str], ...] = (
     ("worktree", "flag"), ("continue_session", "flag"), ("template_vars", "object"),
     ("risk_level", "value"), ("risk_accepted", "flag"),
-    ("quota_ceiling", "value"), ("weekly_ceiling", "value"), ("spare_window_s", "value"),
 )
 
 # How a `Job`'s attribute of each kind is written (None: as it is).

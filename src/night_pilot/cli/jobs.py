@@ -140,7 +140,7 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
     review = catalog.review_job(created, prompt.content, now)
     description = catalog.schedule_of(created).describe()
     state = "paused (--no-register)" if not created.enabled else (
-        "it runs on spare capacity" if created.spare_window_s is not None
+        "no fixed time" if created.spare_window_s is not None
         else "next run " + local_time(created.next_run_at, created.timezone))
     data = {**job_data(created, description), "risk": review.risk.to_dict(),
             "warnings": review.warnings}
@@ -221,6 +221,8 @@ def _ceiling(value: float | None, option: str) -> str:
 
 
 def _show(data: dict[str, Any]) -> None:
+    from ..models import schedule_text
+
     opts = data["options"]
     fields(
         [
@@ -228,9 +230,9 @@ def _show(data: dict[str, Any]) -> None:
             ("name", data["name"]),
             ("description", data["description"] or None),
             ("prompt", data["prompt_id"]),
-            ("schedule", f"when spare ({data['spare_window_s']}s before the five-hour "
-                         "reset)" if data.get("spare_window_s") is not None
-             else data["cron_expr"] or f"once at {data['run_at']}"),
+            ("schedule", schedule_text(data["cron_expr"], data["run_at"],
+                                       data.get("spare_window_s"))
+             if data["cron_expr"] else f"once at {data['run_at']}"),
             ("meaning", data.get("schedule_description")),
             ("time zone", data["timezone"]),
             ("enabled", data["enabled"]),

@@ -59,7 +59,8 @@ def quota(ctx: click.Context, env: Env) -> None:
         for s in data["spare"]:
             state = "may start now" if s["may_start"] else "waits for its moment"
             echo(f"  spare: job {s['job_id']} {s['name']}: {state} (within "
-                 f"{s['lead_s']}s of the five-hour reset, below {s['ceiling']:g}%)")
+                 f"{windows.lead_text(s['lead_s'])} of the five-hour reset, "
+                 f"below {s['ceiling']:g}%)")
 
     emit(env.fmt, data, pretty)
 

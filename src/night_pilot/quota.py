@@ -246,9 +246,10 @@ def report(store: Store, now: datetime, account: str | None) -> dict[str, Any]:
             else max(0, int((w.resets_at - now).total_seconds())),
             "status": w.status,
         }
+    current = [w for w in windows.values() if w.utilization is not None and w.current(now)]
     held: list[dict[str, Any]] = []
-    spare: list[dict[str, Any]] = []
-    for job in store.jobs.all():
+    # Every job is read only when a figure could hold one back (the overview shows this).
+    for job in store.jobs.all() if current else []:
         if not job.enabled or str(job.executor) != "claude":
             continue
         ceilings = defaults.over(job.quota_ceiling, job.weekly_ceiling)
@@ -257,13 +258,15 @@ def report(store: Store, now: datetime, account: str | None) -> dict[str, Any]:
             held.append({"job_id": job.id, "name": job.name, "window": why.window.name,
                          "ceiling": why.ceiling, "whose": ceilings.whose(why.window.name),
                          "until": _iso(why.window.resets_at), "reason": why.reason})
-        if job.spare_window_s is not None:
-            ceiling = job.quota_ceiling if job.quota_ceiling is not None else (
-                defaults.five_hour if defaults.five_hour is not None else SPARE_DEFAULT_CEILING)
-            opening = spare_opening(windows, ceiling, timedelta(seconds=job.spare_window_s), now)
-            spare.append({"job_id": job.id, "name": job.name, "ceiling": ceiling,
-                          "lead_s": job.spare_window_s, "may_start": opening is not None})
-    current = [w for w in windows.values() if w.utilization is not None and w.current(now)]
+    spare: list[dict[str, Any]] = []
+    spare_jobs = store.quota.spare_jobs()
+    names = dict(store.jobs.names()) if spare_jobs else {}
+    for job_id, lead_s, own in spare_jobs:
+        ceiling = own if own is not None else (
+            defaults.five_hour if defaults.five_hour is not None else SPARE_DEFAULT_CEILING)
+        opening = spare_opening(windows, ceiling, timedelta(seconds=lead_s), now)
+        spare.append({"job_id": job_id, "name": names.get(job_id), "ceiling": ceiling,
+                      "lead_s": lead_s, "may_start": opening is not None})
     if not windows:
         message = UNKNOWN_MESSAGE
     elif not current:

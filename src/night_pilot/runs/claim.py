@@ -59,7 +59,7 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
                       start=until.isoformat())
             candidates = [c for c in candidates if c.executor != ExecutorKind.CLAUDE]
         candidates, ceiling_held = _hold_at_ceilings(store, candidates, now, cooldown_margin,
-                                             ceilings, account)
+                                                     ceilings, account)
         overlap = store.jobs.overlaps({c.job_id for c in candidates if c.job_id is not None})
         exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
         # Whether such a job already has a run going is decided by one daemon at a time; a

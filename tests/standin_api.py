@@ -31,7 +31,9 @@ Answers (all frozen dataclasses, built directly or with the lower-case factories
 
 Every response carries its own ``msg_<hex>`` id and ``request-id: req_<hex>`` header (the CLI copies
 both into the transcript). ``Text.headers`` / ``ToolUse.headers`` add response headers, e.g. the
-unified rate-limit headers of an allowed request.
+unified rate-limit headers of an allowed request: ``window_headers(five_hour=0.85, five_reset=...,
+seven_day=..., seven_reset=...)`` builds them, ``allowed(text, **windows)`` is a text answer with
+them.
 
 Main conversation vs side requests: with ``-p`` and CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 the
 2.1.328 CLI sends only the conversation itself (plus a non-streaming retry of the same request if
@@ -153,6 +155,27 @@ def server_error(status: int = 500) -> ApiError:
 
 def stall(seconds: float | None = None, *, after_message_start: bool = False) -> Stall:
     return Stall(seconds, after_message_start)
+
+
+def window_headers(*, five_hour: float | None = None, five_reset: int | None = None,
+                   seven_day: float | None = None, seven_reset: int | None = None,
+                   status: str = "allowed") -> dict[str, str]:
+    """The unified rate-limit headers the subscription API sends on a successful answer: the
+    overall status and, for each window given, its utilization (0-1) and reset (epoch
+    seconds). The CLI reports them in a rate_limit_event's `unifiedWindows`."""
+    unified = "anthropic-ratelimit-unified"
+    headers = {f"{unified}-status": status}
+    for prefix, used, reset in (("5h", five_hour, five_reset), ("7d", seven_day, seven_reset)):
+        if used is not None:
+            headers[f"{unified}-{prefix}-utilization"] = f"{used:g}"
+        if reset is not None:
+            headers[f"{unified}-{prefix}-reset"] = str(reset)
+    return headers
+
+
+def allowed(s: str, **windows: Any) -> Text:
+    """A text answer that carries the windows' figures (`window_headers`)."""
+    return Text(s, headers=window_headers(**windows))
 
 
 # Per-window header prefix of each claim: the real API reports the rejected window under its own

@@ -63,7 +63,7 @@ def test_latest_keeps_one_run_of_the_deferred_fires(store: Store) -> None:
     kept = store.runs.recent(job_id=job.id, status="queued")[0].id
     for _, _, reason in runs[:4]:
         assert reason == ("missed: a usage limit was in force until 2026-11-28 05:31:00 UTC; "
-                          f"coalesced into the latest deferred run, execution {kept} "
+                          f"coalesced into run {kept}, the latest deferred one "
                           "(misfire policy latest)")
 
 

@@ -19,6 +19,7 @@ from event_rows import add_event
 from legacy_fixture import build_realistic
 from night_pilot.config import DbLocation
 from night_pilot.models import ExecutorKind, Job, Prompt, RunResult, RunSettings, RunStatus, Trigger
+from night_pilot.quota import Ceilings, Window
 from night_pilot.store import SqliteStore, open_store
 from night_pilot.store.copy import COPY_TABLES
 from night_pilot.store.migrations import MIGRATIONS, latest_version
@@ -116,7 +117,11 @@ def populate(path: Path) -> None:
                                    title="limit over", body="", now=T0,
                                    deliver_at=T0 + timedelta(hours=5))
         store.daemons.register("d-sqlite", "host-a", 4242, "1.0", "active", T0)
+        store.quota.set_daemon_ceilings("d-sqlite", Ceilings(70.0, None))
         store.daemons.stopped("d-sqlite", T0 + timedelta(days=5))
+        store.quota.observe("CLAUDE_CODE_OAUTH_TOKEN", [
+            Window("five_hour", 0.5, T0 + timedelta(hours=2), T0, "allowed"),
+            Window("seven_day", 0.25, T0 + timedelta(days=3), T0, "allowed")], failed)
         store.audit.add(T0, "spawn", "execution", failed, {"job_id": weekly})
 
 

@@ -34,7 +34,8 @@ NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 TABLES = {
     "schema_migrations", "prompts", "jobs", "job_executions", "execution_events", "cooldowns",
     "usage_files", "usage_entries", "usage_quarters", "daemons", "notification_targets",
-    "notifications", "counters", "audit_log", "imported_tasks",
+    "notifications", "counters", "audit_log", "imported_tasks", "quota_windows",
+    "daemon_ceilings",
 }
 SHELL = RunSettings(executor=ExecutorKind.SHELL, prompt_text="true")
 

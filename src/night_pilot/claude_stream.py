@@ -46,6 +46,10 @@ class StreamSummary:
     last_api_retry: dict[str, Any] | None = None  # the CLI's latest system/api_retry event
     events_seen: int = 0  # JSON events read (none: the CLI stopped before starting a session)
     rate_limit_rejections: list[dict[str, Any]] = field(default_factory=list)
+    # The last figures of each subscription window (`five_hour`, `seven_day`) that a
+    # rate_limit_event reported: {"utilization": 0-1 or None, "resets_at": epoch or None}.
+    rate_limit_windows: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    rate_limit_status: str | None = None
     assistant_errors: list[str] = field(default_factory=list)
     last_assistant_text: str | None = None
     unparsed_lines: int = 0
@@ -75,6 +79,7 @@ class StreamSummary:
             info = event.get("rate_limit_info") or {}
             if info.get("status") == "rejected":
                 self.rate_limit_rejections.append(info)
+            self._rate_limit_windows(info)
         elif kind == "result":
             self._result(event)
         return event
@@ -85,6 +90,27 @@ class StreamSummary:
         elif event.get("subtype") == "api_retry":
             self.api_retries += 1
             self.last_api_retry = event
+
+    def _rate_limit_windows(self, info: Any) -> None:
+        """Fold `rate_limit_info.unifiedWindows` (and a top-level `rateLimitType` that carries
+        its own `utilization`) into the last known figures of each window."""
+        if not isinstance(info, dict):
+            return
+        if isinstance(info.get("status"), str):
+            self.rate_limit_status = info["status"]
+        windows = info.get("unifiedWindows")
+        found: dict[str, Any] = dict(windows) if isinstance(windows, dict) else {}
+        kind = info.get("rateLimitType")
+        if isinstance(kind, str) and kind not in found and "utilization" in info:
+            found[kind] = info
+        for name, figures in found.items():
+            if not isinstance(figures, dict):
+                continue
+            utilization, resets = figures.get("utilization"), figures.get("resetsAt")
+            self.rate_limit_windows[str(name)] = {
+                "utilization": _number(utilization),
+                "resets_at": _number(resets),
+            }
 
     def _assistant(self, event: dict[str, Any]) -> None:
         message = event.get("message") or {}
@@ -181,6 +207,12 @@ def api_retry_note(count: int, last: dict[str, Any], *, running: bool) -> str:
     if running:
         return latest
     return f"CLI retried {count}× (last: {latest.removeprefix('CLI retrying ')})"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _int(value: Any) -> int | None:

@@ -161,7 +161,39 @@ class OneShot:
         return f"Once, at {local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({self.timezone})"
 
 
-Schedule = CronSchedule | OneShot
+# What a spare-capacity job stores as its schedule expression.
+SPARE_EXPR = "@spare"
+
+
+@dataclass(frozen=True)
+class WhenSpare:
+    """A job with no fire time of its own: it runs on spare capacity, when the five-hour window
+    resets within `lead_s` (the daemon decides, from the windows it knows: scheduler.py)."""
+
+    expr = SPARE_EXPR
+
+    lead_s: int
+    timezone: str
+
+    def next_after(self, after: datetime) -> datetime | None:
+        return None
+
+    def previous_at_or_before(self, when: datetime) -> datetime | None:
+        return None
+
+    def next_times(self, after: datetime, count: int) -> list[datetime]:
+        return []
+
+    def describe(self) -> str:
+        return (f"On spare capacity: within {_minutes(self.lead_s)} before the five-hour "
+                "window resets, while it is below the job's ceiling")
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+Schedule = CronSchedule | OneShot | WhenSpare
 
 
 def _cronsim_iter(expr: str, start: datetime) -> Iterator[datetime]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -28,8 +29,9 @@ from .daemons import active_daemons, instance_id, owner_is_dead
 from .errors import CnpError
 from .faults import crash_point
 from .models import Claim, Run, RunStatus
+from .quota import Ceilings, account_of
 from .runner import Runner, RunnerConfig, StopSignal
-from .scheduler import materialize_some
+from .scheduler import materialize_some, materialize_spare
 from .store import Store, open_store
 from .tracing import log, trace
 
@@ -78,6 +80,9 @@ class DaemonConfig:
     # thread of its own (the first time shortly after the start); None: never.
     usage_import_every_s: float | None = 600.0
     usage_import_first_s: float = 10.0
+    # The ceilings (percent of the five-hour and seven-day windows) of jobs without their own.
+    quota_ceiling: float | None = None
+    weekly_ceiling: float | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
@@ -149,6 +154,16 @@ class Daemon:
         self.prefetch = (self.config.prefetch if self.config.prefetch is not None
                          else default_prefetch(location))
 
+    @property
+    def ceilings(self) -> Ceilings:
+        return Ceilings(self.config.quota_ceiling, self.config.weekly_ceiling)
+
+    @cached_property
+    def account(self) -> str:
+        """The account our runs use Claude as (their environment's credential source)."""
+        return account_of(self.config.runner.env if self.config.runner.env is not None
+                          else os.environ)
+
     def local_now(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.config.clock_offset_s)
 
@@ -179,6 +194,7 @@ class Daemon:
         store = self.store
         store.daemons.register(self.instance, self.host, os.getpid(), __version__, "active",
                               self.now())
+        store.quota.set_daemon_ceilings(self.instance, self.ceilings)
         trace("daemon_start", instance=self.instance, db=self.location.display(),
               concurrency=self.config.concurrency)
         self._reap_orphans()
@@ -276,6 +292,8 @@ class Daemon:
             # several passes, each of which also claims and renews the leases it holds. After
             # each batch, what has come due meanwhile is claimed: materializing the next
             # burst never holds up the one that is due.
+            if materialize_spare(store, now, account=self.account, ceilings=self.ceilings):
+                self._claim(store, self.now(), lease, margin)
             for _ in range(max(1, MATERIALIZE_PER_PASS // store.materialize_batch)):
                 created, behind = materialize_some(store, now, batches=1, lookahead=lookahead)
                 if created:
@@ -309,7 +327,8 @@ class Daemon:
         if free <= 0:
             return
         runs.claim_runs(store, now, instance=self.instance, host=self.host, slots=free,
-                   lease=lease, cooldown_margin=margin, hand_over=self._hand_over)
+                   lease=lease, cooldown_margin=margin, hand_over=self._hand_over,
+                   ceilings=self.ceilings, account=self.account)
 
     def _hand_over(self, run: Claim) -> None:
         """Give a claimed run to the workers."""

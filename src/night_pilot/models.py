@@ -91,7 +91,7 @@ class Job:
     prompt_id: int | None
     name: str
     timezone: str
-    cron_expr: str | None = None  # normalized; None for a one-shot job
+    cron_expr: str | None = None  # normalized; None for a one-shot job, @spare (below)
     run_at: datetime | None = None  # the one-shot time (UTC)
     description: str = ""
     enabled: bool = True
@@ -113,6 +113,9 @@ class Job:
     template_vars: dict[str, str] = field(default_factory=dict)  # the prompt's {{variables}}
     risk_level: str = "low"  # as reviewed when the job was saved (risk.py)
     risk_accepted: bool = False  # saved with --i-understand-the-risk
+    quota_ceiling: float | None = None  # percent of the five-hour window; None: the daemon's
+    weekly_ceiling: float | None = None  # percent of the seven-day window; None: the daemon's
+    spare_window_s: int | None = None  # set: runs on spare capacity (`--when spare`), no time
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -123,12 +126,17 @@ class Job:
 
     @property
     def schedule_text(self) -> str:
-        return schedule_text(self.cron_expr, self.run_at.isoformat() if self.run_at else None)
+        return schedule_text(self.cron_expr, self.run_at.isoformat() if self.run_at else None,
+                             self.spare_window_s)
 
 
-def schedule_text(cron_expr: str | None, run_at: str | None) -> str:
-    """A job's schedule in one line: its cron expression, or `@at` and its one-shot time
-    (ISO 8601 text)."""
+def schedule_text(cron_expr: str | None, run_at: str | None,
+                  spare_window_s: int | None = None) -> str:
+    """A job's schedule in one line: its cron expression, `@at` and its one-shot time (ISO 8601
+    text), or `@spare` and its lead time."""
+    if spare_window_s is not None:
+        minutes, rest = divmod(spare_window_s, 60)
+        return f"@spare {minutes}m" if rest == 0 else f"@spare {spare_window_s}s"
     if cron_expr is not None:
         return cron_expr
     return f"@at {run_at or '?'}"
@@ -249,6 +257,12 @@ class Run:
     risk_level: str | None = None  # as reviewed at spawn
     output_dropped_lines: int | None = None  # printed past the output cap: read, not stored
     output_dropped_bytes: int | None = None
+    quota_5h_utilization: float | None = None  # the windows as the run's stream last gave them
+    quota_5h_resets_at: datetime | None = None
+    quota_7d_utilization: float | None = None
+    quota_7d_resets_at: datetime | None = None
+    quota_seen_at: datetime | None = None
+    quota_basis: dict[str, Any] | None = None  # a spare-capacity run: the window it started on
 
 
 @dataclass
@@ -281,3 +295,6 @@ class RunResult:
     worktree_state: str | None = None  # after the run: its worktree was kept or removed
     output_dropped_lines: int | None = None  # printed past the output cap: read, not stored
     output_dropped_bytes: int | None = None
+    # The subscription windows the stream reported (quota.Window), and whose they are.
+    quota_windows: list[Any] = field(default_factory=list)
+    quota_account: str | None = None

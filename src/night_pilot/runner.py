@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import filerefs, runs, templates, worktree as worktrees
+from . import filerefs, quota, runs, templates, worktree as worktrees
 from .capture import Capture, Chunk, Tail
 from .claude_stream import StreamSummary
 from .config import data_dir, find_claude
@@ -82,6 +82,7 @@ class _Watch:
     stop_status: RunStatus | None = None
     lost_claim: bool = False
     ran_s: float = 0.0  # from spawn to the process's exit
+    rate_limit_seen_at: datetime | None = None  # when the last rate_limit_event arrived
 
 
 Clock = Callable[[], datetime]
@@ -369,6 +370,8 @@ class Runner:
                         kind, sub = event.get("type"), event.get("subtype")
                         event_type = kind if isinstance(kind, str) else None
                         subtype = sub if isinstance(sub, str) else None
+                        if event_type == "rate_limit_event":
+                            watch.rate_limit_seen_at = chunk.received_at
                 else:
                     watch.stdout.add(line)
             else:
@@ -411,6 +414,11 @@ class Runner:
             result_text=(s.result_text or s.last_assistant_text or "")[:RESULT_TEXT_LIMIT] or None,
             stderr_tail=stderr_tail,
         )
+        if s.rate_limit_windows:
+            result.quota_windows = quota.windows_of(
+                s.rate_limit_windows, watch.rate_limit_seen_at or self.clock(),
+                s.rate_limit_status)
+            result.quota_account = quota.account_of(self._child_env())
         if watch.stop_reason is not None:
             assert watch.stop_status is not None
             result.status, result.reason = watch.stop_status, watch.stop_reason

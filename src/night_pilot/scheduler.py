@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import notify, runs
+from . import notify, quota, runs
 from .catalog import schedule_of
 from .cron import Schedule
 from .errors import CnpError
@@ -192,3 +192,42 @@ def _materialize_job(store: Store, job: Job, now: datetime, until: datetime, bus
     made = [(job_id, run_id, planned) for run_id, planned in zip(ids, plan.runs, strict=True)]
     store.schedule.advance(job_id, job.next_run_at, plan.next_run_at, now)
     return made
+
+
+def materialize_spare(store: Store, now: datetime, *, account: str | None = None,
+                      ceilings: quota.Ceilings | None = None) -> list[int]:
+    """A run for each spare-capacity job (`--when spare`) whose moment has come: the five-hour
+    window of `account` (None: the account seen last) resets within the job's lead time and
+    is below its ceiling (the job's, else `ceilings`', else any headroom at all). At most one
+    run per job and window; each records the window state that let it start. Returns the new
+    pending ids."""
+    windows = store.quota.latest(account)
+    five = windows.get(quota.FIVE_HOUR)
+    if five is None or five.resets_at is None or not five.current(now):
+        return []
+    default = ceilings.five_hour if ceilings is not None else None
+    created: list[int] = []
+    for job_id, lead_s, own in store.quota.spare_jobs():
+        ceiling = own if own is not None else (
+            default if default is not None else quota.SPARE_DEFAULT_CEILING)
+        lead = timedelta(seconds=lead_s)
+        window = quota.spare_opening(windows, ceiling, lead, now)
+        if window is None or window.resets_at is None:
+            continue
+        with store.write():
+            if job_id not in store.lock_jobs([job_id]):
+                continue  # another daemon is deciding about it
+            last = store.quota.last_spare_run(job_id)
+            if last is not None and last >= window.resets_at - lead:
+                continue  # this window has had its run
+            job = store.jobs.get(job_id)
+            if store.runs.active([job_id], now)[job_id] and job.overlap == OverlapPolicy.SKIP:
+                continue
+            [run_id] = runs.create_scheduled(
+                store, job_id, [PlannedRun(now, RunStatus.PENDING)], RunSettings.of_job(job),
+                now, prompt_id=job.prompt_id)
+            store.quota.set_basis(run_id, quota.basis(window, ceiling, now))
+        created.append(run_id)
+        trace("trigger", job_id=job_id, run_id=run_id, attempt=1, spare=True,
+              utilization=window.utilization, resets_at=window.resets_at.isoformat())
+    return created

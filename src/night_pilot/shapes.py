@@ -94,7 +94,8 @@ JOB_FIELDS: tuple[tuple[str, str], ...] = (
     ("timeout_s", "value"), ("idle_timeout_s", "value"), ("max_output_bytes", "value"),
     ("retries", "value"),
     ("misfire", "enum"), ("misfire_grace_s", "value"), ("overlap", "enum"),
-    ("on_interrupt", "enum"), ("on_limit", "enum"), ("created_at", "time"),
+    ("on_interrupt", "enum"), ("on_limit", "enum"), ("quota_ceiling", "value"),
+    ("weekly_ceiling", "value"), ("spare_window_s", "value"), ("created_at", "time"),
     ("updated_at", "time"), ("deleted_at", "time"),
 )
 # What `cnp job …` shows besides (after the schedule's description, if any): the integration
@@ -244,4 +245,12 @@ def run_dict(e: Run) -> dict[str, Any]:
         },
         "prompt_sha256": e.prompt_sha256,
         "argv": mask_argv(e.argv),
+        "quota": {
+            "five_hour": {"utilization": e.quota_5h_utilization,
+                          "resets_at": iso(e.quota_5h_resets_at)},
+            "seven_day": {"utilization": e.quota_7d_utilization,
+                          "resets_at": iso(e.quota_7d_resets_at)},
+            "seen_at": iso(e.quota_seen_at),
+            "basis": e.quota_basis,
+        },
     }

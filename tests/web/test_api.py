@@ -37,6 +37,8 @@ READS = [
     ("GET", "/api/status"),
     ("GET", "/api/health"),
     ("GET", "/api/cooldown"),
+    ("GET", "/api/quota"),
+    ("GET", "/api/quota/plan"),
     ("GET", "/api/usage"),
     ("GET", "/api/prompts"),
     ("GET", "/api/prompts/export"),

@@ -27,11 +27,11 @@ EDITABLE = frozenset({
     "model", "allowed_tools", "disallowed_tools", "permission_mode", "max_turns",
     "max_budget_usd", "append_system_prompt", "mcp_config", "add_dirs", "timeout",
     "idle_timeout", "max_output", "retries", "misfire", "misfire_grace", "overlap",
-    "on_interrupt", "on_limit",
+    "on_interrupt", "on_limit", "quota_ceiling", "weekly_ceiling", "when", "spare_window",
 })
 # Optional text: an empty value clears it.
 _TEXT = ("name", "timezone", "work_dir", "model", "permission_mode", "append_system_prompt",
-         "mcp_config")
+         "mcp_config", "quota_ceiling", "weekly_ceiling", "spare_window")
 # Policies: None means the default.
 _DEFAULTED = ("executor", "retries", "misfire", "overlap", "on_interrupt", "on_limit")
 
@@ -41,7 +41,7 @@ def spec_of_job(job: Job) -> JobSpec:
     o = job.options
     assert job.prompt_id is not None
     return JobSpec(
-        prompt_id=job.prompt_id, cron=job.cron_expr,
+        prompt_id=job.prompt_id, cron=job.cron_expr if job.spare_window_s is None else None,
         at=job.run_at.isoformat() if job.run_at else None, name=job.name,
         description=job.description, timezone=job.timezone, work_dir=job.work_dir,
         executor=str(job.executor), model=o.model,
@@ -55,6 +55,9 @@ def spec_of_job(job: Job) -> JobSpec:
         retries=job.retries, misfire=str(job.misfire),
         misfire_grace=str(job.misfire_grace_s), overlap=str(job.overlap),
         on_interrupt=str(job.on_interrupt), on_limit=str(job.on_limit), enabled=job.enabled,
+        quota_ceiling=job.quota_ceiling, weekly_ceiling=job.weekly_ceiling,
+        when="spare" if job.spare_window_s is not None else None,
+        spare_window=str(job.spare_window_s) if job.spare_window_s is not None else None,
     )
 
 
@@ -65,7 +68,7 @@ def apply_changes(spec: JobSpec, changes: Mapping[str, Any]) -> None:
     if unknown:
         raise InvalidInput(f"a job has no field {', '.join(sorted(unknown))}")
     for name, value in changes.items():
-        if name in ("prompt_id", "cron", "at"):
+        if name in ("prompt_id", "cron", "at", "when"):
             continue
         if name == "add_dirs":
             spec.add_dirs = list(value or [])
@@ -92,6 +95,10 @@ def edit_job(current: Job, changes: Mapping[str, Any], prompt_of: Callable[[int]
         spec.cron, spec.at = cron, None
     elif at:
         spec.cron, spec.at = None, at
+    if cron or at:
+        spec.when = spec.spare_window = None  # a fixed time replaces spare capacity
+    elif changes.get("when") == "spare":
+        spec.cron = spec.at = None
     if changes.get("prompt_id") is not None:
         spec.prompt_id = changes["prompt_id"]
     apply_changes(spec, changes)
@@ -104,8 +111,8 @@ def edit_job(current: Job, changes: Mapping[str, Any], prompt_of: Callable[[int]
     job = build_job(spec, prompt_of(spec.prompt_id), build_now, cwd)
     if build_now is not now:
         job.next_run_at = None
-    rescheduled = (job.cron_expr, job.run_at, job.timezone) != (
-        current.cron_expr, current.run_at, current.timezone)
+    rescheduled = (job.cron_expr, job.run_at, job.timezone, job.spare_window_s) != (
+        current.cron_expr, current.run_at, current.timezone, current.spare_window_s)
     if rescheduled and job.enabled:
         job.next_run_at = schedule_of(job).next_after(now)
     return job, rescheduled
@@ -140,7 +147,8 @@ def update_job(store: Store, job_id: int, changes: Mapping[str, Any], now: datet
 # What `store.jobs.update` writes of an edited job (besides its next run).
 _STORED = ("prompt_id", "name", "description", "cron_expr", "run_at", "timezone", "work_dir",
            "executor", "options", "timeout_s", "idle_timeout_s", "max_output_bytes", "retries",
-           "misfire", "misfire_grace_s", "overlap", "on_interrupt", "on_limit")
+           "misfire", "misfire_grace_s", "overlap", "on_interrupt", "on_limit",
+           "quota_ceiling", "weekly_ceiling", "spare_window_s")
 
 
 def job_changes(before: Job, after: Job) -> list[tuple[str, Any, Any]]:
@@ -155,7 +163,9 @@ def job_changes(before: Job, after: Job) -> list[tuple[str, Any, Any]]:
             "max_output_bytes": job.max_output_bytes, "retries": job.retries,
             "misfire": str(job.misfire), "misfire_grace_s": job.misfire_grace_s,
             "overlap": str(job.overlap), "on_interrupt": str(job.on_interrupt),
-            "on_limit": str(job.on_limit), "next_run_at": job.next_run_at,
+            "on_limit": str(job.on_limit), "quota_ceiling": job.quota_ceiling,
+            "weekly_ceiling": job.weekly_ceiling, "spare_window_s": job.spare_window_s,
+            "next_run_at": job.next_run_at,
         }
 
     old, new = fields(before), fields(after)

@@ -8,7 +8,14 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import templates
-from ..cron import OneShot, Schedule, parse_at, parse_cron, validate_timezone
+from ..cron import (
+    OneShot,
+    Schedule,
+    WhenSpare,
+    parse_at,
+    parse_cron,
+    validate_timezone,
+)
 from ..errors import InvalidInput
 from ..models import (
     ExecutorKind,
@@ -19,6 +26,7 @@ from ..models import (
     OverlapPolicy,
     Prompt,
 )
+from ..quota import parse_percent
 from ..risk import refuse_critical
 from ..store import Store
 from ..tracing import trace
@@ -29,13 +37,23 @@ from .units import output_cap, parse_duration
 
 def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
     """A validated job with its first `next_run_at`, ready to store (nothing is written)."""
+    spare = spec.when == "spare"
+    if spec.when not in (None, "", "spare"):
+        raise InvalidInput(f"--when must be spare, not {spec.when!r}")
     if spec.cron and spec.at:
         raise InvalidInput("give either a cron expression or --at, not both")
-    if not spec.cron and not spec.at:
-        raise InvalidInput("a job needs a cron expression or --at DATETIME")
+    if spare and (spec.cron or spec.at):
+        raise InvalidInput("a --when spare job has no cron expression or --at time")
+    if not spec.cron and not spec.at and not spare:
+        raise InvalidInput("a job needs a cron expression or --at DATETIME (or --when spare)")
+    if spec.spare_window and not spare:
+        raise InvalidInput("--spare-window is for --when spare jobs")
     timezone = validate_timezone(spec.timezone)
     schedule: Schedule
-    if spec.at:
+    if spare:
+        schedule = WhenSpare(parse_duration(spec.spare_window or "45m", "--spare-window"),
+                             timezone)
+    elif spec.at:
         schedule = parse_at(spec.at, timezone, now=now)
     else:
         assert spec.cron is not None
@@ -82,6 +100,9 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
         continue_session=spec.continue_session,
         template_vars=templates.parse_vars(spec.variables),
         risk_accepted=spec.i_understand_the_risk,
+        quota_ceiling=parse_percent(spec.quota_ceiling, "--quota-ceiling"),
+        weekly_ceiling=parse_percent(spec.weekly_ceiling, "--weekly-ceiling"),
+        spare_window_s=schedule.lead_s if isinstance(schedule, WhenSpare) else None,
     )
     review = review_job(job, prompt.content, now)
     refuse_critical(review.risk, job.risk_accepted)
@@ -91,6 +112,8 @@ def build_job(spec: JobSpec, prompt: Prompt, now: datetime, cwd: Path) -> Job:
 
 
 def schedule_of(job: Job) -> Schedule:
+    if job.spare_window_s is not None:
+        return WhenSpare(job.spare_window_s, job.timezone)
     if job.cron_expr is not None:
         return parse_cron(job.cron_expr, job.timezone)
     assert job.run_at is not None

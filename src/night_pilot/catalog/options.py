@@ -75,6 +75,10 @@ class JobSpec:
     continue_session: bool = False
     variables: list[str] | tuple[str, ...] = ()  # --var NAME=VALUE, as given
     i_understand_the_risk: bool = False
+    quota_ceiling: str | float | None = None  # percent of the five-hour window, as given
+    weekly_ceiling: str | float | None = None  # percent of the seven-day window, as given
+    when: str | None = None  # "spare": no fire time, runs on spare capacity
+    spare_window: str | None = None  # lead time before the five-hour reset (default 45m)
 
 
 def validate_claude_options(

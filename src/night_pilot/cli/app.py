@@ -142,6 +142,7 @@ COMMANDS = {
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
+    "quota": "quota",
     "migrate": "migrate",
     "notify": "notify",
     "usage": "usage",

@@ -52,6 +52,15 @@ _OPTIONS: list[tuple[str, dict[str, Any]]] = [
                         "help": "Retry a run whose daemon vanished?"}),
     ("--on-limit", {"type": click.Choice(OnLimit.values()),
                     "help": "After a usage limit: run again, or resume."}),
+    ("--quota-ceiling", {"metavar": "PCT", "help": "Hold runs back while the five-hour window "
+                         "is at or above PCT percent (\"\": the daemon's)."}),
+    ("--weekly-ceiling", {"metavar": "PCT", "help": "The same for the seven-day window."}),
+    ("--when", {"type": click.Choice(["spare"]),
+                "help": "spare: no fixed time, run on spare capacity before the five-hour "
+                "reset (--cron or --at makes it a timed job again)."}),
+    ("--spare-window", {"metavar": "DURATION",
+                        "help": "With --when spare: how long before the reset a run may "
+                        "start."}),
 ]
 # Shown as "(changed)", never by value: an MCP configuration may hold secrets.
 _SECRET = ("options.mcp_config",)

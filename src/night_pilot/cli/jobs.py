@@ -58,6 +58,18 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def quota_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The ceilings of a job (`job create`, and any command that edits a job)."""
+    fn = click.option(
+        "--weekly-ceiling", metavar="PCT",
+        help="Hold runs back while the seven-day window is at or above PCT percent "
+        "(default: the daemon's --weekly-ceiling).")(fn)
+    return click.option(
+        "--quota-ceiling", metavar="PCT",
+        help="Hold runs back while the five-hour window is at or above PCT percent, until it "
+        "resets (default: the daemon's --quota-ceiling).")(fn)
+
+
 class JobGroup(Group):
     """`cnp job`: `edit` lives in a module of its own, imported when it is asked for."""
 
@@ -95,6 +107,12 @@ def job() -> None:
               help="Retry a run whose daemon vanished?")
 @click.option("--continue-session", is_flag=True,
               help="Each run resumes the session of the job's previous run.")
+@quota_options
+@click.option("--when", type=click.Choice(["spare"]),
+              help="No fixed time: run on spare capacity, shortly before the five-hour window "
+              "resets while it is below the ceiling (docs/quota.md).")
+@click.option("--spare-window", metavar="DURATION",
+              help="With --when spare: how long before the reset a run may start (default 45m).")
 @click.option("--dry-run", is_flag=True,
               help="Validate and show (rendered prompt, risk, fire times); write nothing.")
 @click.option("--no-register", is_flag=True, help="Store the job paused.")
@@ -134,8 +152,9 @@ def job_create(env: Env, /, prompt_id: int, cron: str | None, dry_run: bool, no_
     created = catalog.create_job(store, spec, now, Path.cwd())
     review = catalog.review_job(created, prompt.content, now)
     description = catalog.schedule_of(created).describe()
-    state = "paused (--no-register)" if not created.enabled else "next run " + local_time(
-        created.next_run_at, created.timezone)
+    state = "paused (--no-register)" if not created.enabled else (
+        "no fixed time" if created.spare_window_s is not None
+        else "next run " + local_time(created.next_run_at, created.timezone))
     data = {**job_data(created, description), "risk": review.risk.to_dict(),
             "warnings": review.warnings}
 
@@ -191,7 +210,8 @@ def job_list(env: Env, include_deleted: bool) -> None:
         table(
             ["id", "name", "schedule", "tz", "enabled", "next run", "last"],
             [
-                (j["id"], j["name"], schedule_text(j["cron_expr"], j["run_at"]), j["timezone"],
+                (j["id"], j["name"],
+                 schedule_text(j["cron_expr"], j["run_at"], j["spare_window_s"]), j["timezone"],
                  "deleted" if j["deleted_at"] else j["enabled"],
                  local_time(j["next_run_at"], j["timezone"]), j["last_status"])
                 for j in jobs
@@ -215,10 +235,15 @@ def _output_cap(size: int | None) -> str:
     return f"up to {format_size(size)}"
 
 
+def _ceiling(value: float | None, option: str) -> str:
+    return f"{value:g}%" if value is not None else f"the daemon's {option}"
+
+
 def _show(data: dict[str, Any]) -> None:
     from datetime import UTC, datetime
 
     from ..catalog import format_duration as spelled
+    from ..models import schedule_text
 
     opts = data["options"]
     fields(
@@ -227,7 +252,9 @@ def _show(data: dict[str, Any]) -> None:
             ("name", data["name"]),
             ("description", data["description"] or None),
             ("prompt", data["prompt_id"]),
-            ("schedule", data["cron_expr"] or f"once at {data['run_at']}"),
+            ("schedule", schedule_text(data["cron_expr"], data["run_at"],
+                                       data.get("spare_window_s"))
+             if data["cron_expr"] else f"once at {data['run_at']}"),
             ("meaning", data.get("schedule_description")),
             ("time zone", data["timezone"]),
             ("enabled", data["enabled"]),
@@ -250,6 +277,8 @@ def _show(data: dict[str, Any]) -> None:
              or None),
             ("risk", f"{data.get('risk_level')}"
                      + (" (accepted)" if data.get("risk_accepted") else "")),
+            ("quota ceiling", _ceiling(data.get("quota_ceiling"), "--quota-ceiling")),
+            ("weekly ceiling", _ceiling(data.get("weekly_ceiling"), "--weekly-ceiling")),
         ]
         + ([("deleted", data["deleted_at"])] if data.get("deleted_at") else [])
     )

@@ -323,6 +323,12 @@ def run_cancel(env: Env, run_id: int) -> None:
 @click.option("--cooldown-margin", "margin_s", type=click.FloatRange(0, 86400), default=60.0,
               show_default=True,
               help="After a usage limit resets, wait this many more seconds before Claude runs.")
+@click.option("--quota-ceiling", metavar="PCT",
+              help="Hold back a job's Claude runs while the five-hour window is at or above "
+              "PCT percent, until it resets (for jobs without their own --quota-ceiling).")
+@click.option("--weekly-ceiling", metavar="PCT",
+              help="The same for the seven-day window (jobs without their own "
+              "--weekly-ceiling).")
 @click.option("--standby/--no-standby", default=True, show_default=True,
               help="If another daemon owns the database, wait to take over (or exit).")
 @click.option("--retain-days", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -343,16 +349,20 @@ def run_cancel(env: Env, run_id: int) -> None:
 @common
 @pass_env
 def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, grace_s: float,
-           retry_base_s: float, margin_s: float, standby: bool, retain_days: float | None,
+           retry_base_s: float, margin_s: float, quota_ceiling: str | None,
+           weekly_ceiling: str | None, standby: bool, retain_days: float | None,
            max_output: str, usage_import_s: float, web: bool, host: str, port: int) -> None:
     """Run the scheduler: fire due jobs and record every run, until SIGTERM or Ctrl-C."""
     import os
 
     from ..config import data_dir, resolve_db
     from ..daemon import Daemon, DaemonConfig
+    from ..quota import parse_percent
     from ..runner import RunnerConfig
 
     max_output_bytes = catalog.parse_size(max_output, "--max-output")
+    ceilings = (parse_percent(quota_ceiling, "--quota-ceiling"),
+                parse_percent(weekly_ceiling, "--weekly-ceiling"))
     home = data_dir()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     env.configure_logging("info", file=str(home / "daemon.log"))
@@ -362,6 +372,7 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
         standby=standby,
         clock_offset_s=offset, cooldown_margin_s=margin_s, retain_days=retain_days,
         usage_import_every_s=usage_import_s or None,
+        quota_ceiling=ceilings[0], weekly_ceiling=ceilings[1],
         runner=RunnerConfig(lease_s=lease_s, retry_base_s=retry_base_s,
                             cooldown_margin_s=margin_s, max_output_bytes=max_output_bytes),
     )

@@ -14,6 +14,7 @@ from ..tracing import trace
 from .create import OVERLAP_SKIPPED
 
 if TYPE_CHECKING:
+    from ..quota import Ceilings, Hold
     from ..store import Store
 
 
@@ -28,12 +29,16 @@ def cooldown_until(store: Store, now: datetime, margin: timedelta) -> datetime |
 
 def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: int,
                lease: timedelta, cooldown_margin: timedelta = timedelta(seconds=60),
-               hand_over: Callable[[Claim], None] | None = None) -> list[Claim]:
+               hand_over: Callable[[Claim], None] | None = None,
+               ceilings: Ceilings | None = None, account: str | None = None) -> list[Claim]:
     """Claim up to `slots` runs that may start now, oldest first, in one transaction.
 
     A run waits (stays pending) while another run of its job is queued or running, unless the
     job allows overlap. During a usage-limit cooldown, Claude runs are deferred until it ends
     (shell runs go on): nothing spends quota to find out whether the limit is still there.
+    A Claude run whose job's ceiling (else `ceilings`, the daemon's) is reached by the last
+    known utilization of `account`'s windows (None: the account seen last) is deferred the same
+    way, to that window's reset (`_hold_at_ceilings`).
 
     Once the claim has committed, each run is given to `hand_over` (the daemon's workers)
     before the claims are traced: a burst's runs are not kept waiting for a thousand lines of
@@ -61,6 +66,8 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
             missed = deferred_misfires(store, waking, now)
             gone = {run_id for _, run_id, _ in missed}
             candidates = [c for c in candidates if c.id not in gone]
+        candidates, ceiling_held = _hold_at_ceilings(store, candidates, now, cooldown_margin,
+                                                     ceilings, account)
         overlap = store.jobs.overlaps({c.job_id for c in candidates if c.job_id is not None})
         exclusive = sorted(j for j, o in overlap.items() if o != OverlapPolicy.ALLOW)
         # Whether such a job already has a run going is decided by one daemon at a time; a
@@ -96,6 +103,9 @@ def claim_runs(store: Store, now: datetime, *, instance: str, host: str, slots: 
     if hand_over is not None:
         for run in claimed:
             hand_over(run)
+    for run, why in ceiling_held:
+        trace("deferred", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
+              start=why.until.isoformat(), reason=why.reason)
     for run in skipped:
         trace("skipped", job_id=run.job_id, run_id=run.id, attempt=run.attempt,
               reason=OVERLAP_SKIPPED)
@@ -136,14 +146,52 @@ def deferred_misfires(store: Store, job_ids: set[int], now: datetime
                 reason = (f"missed: {limit}, {ago(now - at)} late, beyond the {ago(grace)} "
                           "grace window")
             elif job.misfire == MisfirePolicy.LATEST and latest is not None:
-                reason = (f"missed: {limit}; coalesced into the latest deferred run, execution "
-                          f"{latest} (misfire policy latest)")
+                reason = (f"missed: {limit}; coalesced into run {latest}, the latest deferred "
+                          "one (misfire policy latest)")
             else:
                 reason = f"missed: {limit}; too many late runs (misfire policy all)"
             if store.runs.set_status(run_id, RunStatus.MISSED, reason, now,
                                      from_statuses=(RunStatus.DEFERRED,)):
                 missed.append((job_id, run_id, reason))
     return missed
+
+
+def _hold_at_ceilings(store: Store, candidates: list[Claim], now: datetime,
+                      margin: timedelta, defaults: Ceilings | None, account: str | None,
+                      ) -> tuple[list[Claim], list[tuple[Claim, Hold]]]:
+    """Defer the Claude runs whose ceiling the last known utilization has reached, to the
+    window's reset plus the margin, as a usage limit defers. Under a misfire policy other than
+    `all`, a job's earlier runs held back by a ceiling are coalesced into the latest one (they
+    become missed). Returns the candidates left and the runs held back."""
+    from .. import quota
+
+    windows = store.quota.latest(account)
+    if not any(w.utilization is not None and w.current(now) for w in windows.values()):
+        return candidates, []  # nothing known about the windows in force: nothing to hold
+    claude = [c for c in candidates if c.executor == ExecutorKind.CLAUDE]
+    limits = store.quota.job_limits([c.job_id for c in claude if c.job_id is not None])
+    defaults = defaults or quota.Ceilings()
+    kept_runs: list[Claim] = []
+    held: list[tuple[Claim, Hold]] = []
+    for run in candidates:
+        if run.executor != ExecutorKind.CLAUDE:
+            kept_runs.append(run)
+            continue
+        five, seven, misfire = limits.get(run.job_id or 0, (None, None, MisfirePolicy.ALL))
+        why = quota.hold(windows, defaults.over(five, seven), now, margin=margin)
+        if why is None:
+            kept_runs.append(run)
+            continue
+        store.runs.defer(run.id, why.until, why.reason)
+        held.append((run, why))
+        if run.job_id is not None and misfire != MisfirePolicy.ALL:
+            for earlier in store.quota.held_runs(run.job_id, run.id):
+                store.runs.set_status(
+                    earlier, RunStatus.MISSED,
+                    f"missed: coalesced into run {run.id}, held back by the "
+                    f"{quota.CEILING_MARK} (misfire policy {misfire})", now,
+                    from_statuses=(RunStatus.DEFERRED,))
+    return kept_runs, held
 
 
 def claim_one(store: Store, run_id: int, now: datetime, *, instance: str, host: str,

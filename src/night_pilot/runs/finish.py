@@ -86,6 +86,9 @@ def finish(store: Store, run: Run, outcome: Outcome, *, instance: str, now: date
             return None
         if result.worktree_state is not None:
             store.runs.set_worktree_state(run.id, result.worktree_state)
+        if result.quota_windows:
+            store.quota.record_run(run.id, result.quota_windows)
+            store.quota.observe(result.quota_account or "unknown", result.quota_windows, run.id)
         if result.limit_reset_at is not None:
             _wait_out_limit(store, run, result, now, policy, fields)
         elif not retry:

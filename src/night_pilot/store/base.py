@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .legacy import LegacyQueries
     from .notifications import NotificationQueries
     from .prompts import PromptQueries
+    from .quota import QuotaQueries
     from .runs import RunQueries
     from .schedule import ScheduleQueries
     from .sessions import SessionQueries
@@ -97,6 +98,11 @@ class BaseStore(Transactions):
     def usage(self) -> UsageQueries:
         from .usage import UsageQueries
         return UsageQueries(self)
+
+    @cached_property
+    def quota(self) -> QuotaQueries:
+        from .quota import QuotaQueries
+        return QuotaQueries(self)
 
     @cached_property
     def audit(self) -> AuditQueries:

@@ -35,9 +35,10 @@ class JobQueries(Queries):
                     enabled, next_run_at, work_dir, executor, options, timeout_s, idle_timeout_s,
                     retries, misfire, misfire_grace_s, overlap, on_interrupt, on_limit,
                     created_at, updated_at, worktree, continue_session, template_vars,
-                    risk_level, risk_accepted, max_output_bytes)
+                    risk_level, risk_accepted, max_output_bytes, quota_ceiling,
+                    weekly_ceiling, spare_window_s)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                        ?, ?, ?, ?, ?, ?)
+                        ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 RETURNING id
                 """,
                 (
@@ -48,7 +49,8 @@ class JobQueries(Queries):
                     str(job.on_interrupt), str(job.on_limit), to_db(now), to_db(now),
                     int(job.worktree), int(job.continue_session),
                     json.dumps(job.template_vars, sort_keys=True), job.risk_level,
-                    int(job.risk_accepted), job.max_output_bytes,
+                    int(job.risk_accepted), job.max_output_bytes, job.quota_ceiling,
+                    job.weekly_ceiling, job.spare_window_s,
                 ),
             ))
             record(
@@ -203,6 +205,7 @@ class JobQueries(Queries):
                        timeout_s = ?, idle_timeout_s = ?, max_output_bytes = ?, retries = ?,
                        misfire = ?,
                        misfire_grace_s = ?, overlap = ?, on_interrupt = ?, on_limit = ?,
+                       quota_ceiling = ?, weekly_ceiling = ?, spare_window_s = ?,
                        next_run_at = CASE WHEN ? = 1 THEN ? ELSE next_run_at END,
                        updated_at = ?
                  WHERE id = ? AND deleted_at IS NULL
@@ -213,7 +216,8 @@ class JobQueries(Queries):
                     job.timeout_s, job.idle_timeout_s, job.max_output_bytes, job.retries,
                     str(job.misfire),
                     job.misfire_grace_s, str(job.overlap), str(job.on_interrupt),
-                    str(job.on_limit), int(reschedule or withdrawn is not None), to_db(next_run_at),
+                    str(job.on_limit), job.quota_ceiling, job.weekly_ceiling, job.spare_window_s,
+                    int(reschedule or withdrawn is not None), to_db(next_run_at),
                     to_db(now),
                     job_id,
                 ),
@@ -267,6 +271,9 @@ def _jobs_of(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Job]:
             template_vars=_template_vars(row["template_vars"]),
             risk_level=row["risk_level"],
             risk_accepted=bool(row["risk_accepted"]),
+            quota_ceiling=row["quota_ceiling"],
+            weekly_ceiling=row["weekly_ceiling"],
+            spare_window_s=row["spare_window_s"],
             created_at=from_db(row["created_at"]),
             updated_at=from_db(row["updated_at"]),
             deleted_at=from_db(row["deleted_at"]),

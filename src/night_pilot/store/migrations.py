@@ -363,3 +363,47 @@ def m007_imported_tasks(db: sqlite3.Connection) -> None:
 @postgres(m007_imported_tasks)
 def m007_imported_tasks_pg(db: Any) -> None:
     run_pg_script(db, ddl(M007_SQL, POSTGRES))
+
+
+M008_SQL = """
+        -- The subscription windows (five-hour, seven-day) as Claude last reported them: on each
+        -- run (the last figures its stream gave, when they were seen, and for a spare-capacity
+        -- run the window state that let it start), and per account (credential source).
+        ALTER TABLE job_executions ADD COLUMN quota_5h_utilization {real};
+        ALTER TABLE job_executions ADD COLUMN quota_5h_resets_at TEXT;
+        ALTER TABLE job_executions ADD COLUMN quota_7d_utilization {real};
+        ALTER TABLE job_executions ADD COLUMN quota_7d_resets_at TEXT;
+        ALTER TABLE job_executions ADD COLUMN quota_seen_at TEXT;
+        ALTER TABLE job_executions ADD COLUMN quota_basis TEXT;
+        -- A job's ceilings (percent of a window; NULL: the daemon's default), and for a job
+        -- that runs on spare capacity, how long before the five-hour reset it may start.
+        ALTER TABLE jobs ADD COLUMN quota_ceiling {real};
+        ALTER TABLE jobs ADD COLUMN weekly_ceiling {real};
+        ALTER TABLE jobs ADD COLUMN spare_window_s {int};
+        -- The ceilings a daemon applies to jobs without their own (`cnp daemon --quota-ceiling`).
+        CREATE TABLE daemon_ceilings (
+            instance_id TEXT PRIMARY KEY,
+            quota_ceiling {real},
+            weekly_ceiling {real}
+        );
+        CREATE TABLE quota_windows (
+            account TEXT NOT NULL,
+            window_name TEXT NOT NULL,
+            utilization {real},
+            resets_at TEXT,
+            status TEXT,
+            seen_at TEXT NOT NULL,
+            source_execution_id {int},
+            PRIMARY KEY (account, window_name)
+        ){without_rowid};
+"""
+
+
+@migration
+def m008_quota_windows(db: sqlite3.Connection) -> None:
+    run_script(db, ddl(M008_SQL, SQLITE))
+
+
+@postgres(m008_quota_windows)
+def m008_quota_windows_pg(db: Any) -> None:
+    run_pg_script(db, ddl(M008_SQL, POSTGRES))

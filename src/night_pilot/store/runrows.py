@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 _TIME_COLUMNS = (
     "scheduled_for", "created_at", "lease_expires_at", "heartbeat_at", "queued_at", "started_at",
     "finished_at", "retry_at", "cancel_requested_at", "limit_reset_at",
+    "quota_5h_resets_at", "quota_7d_resets_at", "quota_seen_at",
 )
 _PLAIN_COLUMNS = (
     "id", "job_id", "attempt", "reason", "prompt_id", "prompt_sha256", "claimed_by",
@@ -23,7 +24,7 @@ _PLAIN_COLUMNS = (
     "output_tokens", "cache_creation_tokens", "cache_read_tokens", "terminal_reason",
     "api_error_status", "result_text", "stderr_tail", "limit_kind", "worktree_branch",
     "worktree_path", "worktree_base", "worktree_state", "risk_level", "output_dropped_lines",
-    "output_dropped_bytes",
+    "output_dropped_bytes", "quota_5h_utilization", "quota_7d_utilization",
 )
 RUN_SELECT = (
     "SELECT e.*, j.name AS job_name FROM job_executions e LEFT JOIN jobs j ON j.id = e.job_id"
@@ -59,6 +60,7 @@ def to_run(row: Any) -> Run:
         job_name=row["job_name"],
         rendered=bool(row["rendered"]) if row["rendered"] is not None else None,
         file_refs=json.loads(row["file_refs"]) if row["file_refs"] else None,
+        quota_basis=json.loads(row["quota_basis"]) if row["quota_basis"] else None,
         settings=RunSettings(
             executor=ExecutorKind(row["executor"]),
             work_dir=row["work_dir"],

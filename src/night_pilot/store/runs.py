@@ -110,7 +110,7 @@ class RunQueries(Queries):
         with self.write() as db:
             cur = db.execute(
                 "UPDATE job_executions SET status = 'deferred', retry_at = ?, reason = ?"
-                " WHERE id = ? AND status IN ('pending', 'retry_wait')",
+                " WHERE id = ? AND status IN ('pending', 'retry_wait', 'deferred')",
                 (to_db(until), reason, run_id),
             )
             return cur.rowcount == 1

@@ -92,6 +92,23 @@ def get_cooldown(db: Db) -> Json:
         return views.cooldown_state(store, now())
 
 
+@router.get("/quota", tags=["status"],
+            summary="`cnp quota`: the subscription windows and what the ceilings do")
+def get_quota(db: Db) -> Json:
+    with db() as store:
+        return views.quota_state(store, now())
+
+
+@router.get("/quota/plan", tags=["status"], summary="`cnp quota plan`: pacing across the week")
+def get_quota_plan(db: Db) -> Json:
+    import os
+
+    from .. import quota
+
+    with db() as store:
+        return quota.plan(store, now(), quota.shown_account(store, os.environ))
+
+
 @router.post("/cooldown/clear", tags=["status"], summary="`cnp cooldown clear`")
 def clear_cooldown(db: Db) -> Json:
     with db() as store:

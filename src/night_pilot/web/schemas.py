@@ -31,6 +31,7 @@ Misfire = Literal["skip", "latest", "all"]
 Overlap = Literal["skip", "queue", "allow"]
 OnInterrupt = Literal["retry-unstarted", "always", "never"]
 OnLimitPolicy = Literal["rerun", "resume"]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class Body(BaseModel):
@@ -84,6 +85,15 @@ class JobFields(Body):
     overlap: Overlap | None = None
     on_interrupt: OnInterrupt | None = None
     on_limit: OnLimitPolicy | None = None
+    quota_ceiling: Percent | None = Field(None, description="hold runs back while the "
+                                          "five-hour window is at or above this percent; "
+                                          "null: the daemon's --quota-ceiling")
+    weekly_ceiling: Percent | None = Field(None, description="the same for the seven-day "
+                                           "window; null: the daemon's --weekly-ceiling")
+    when: Literal["spare"] | None = Field(None, description="spare: no fixed time, runs on "
+                                          "spare capacity before the five-hour reset")
+    spare_window: Duration | None = Field(None, description="with when=spare: how long "
+                                          "before the reset a run may start (default 45m)")
 
 
 class JobCreate(JobFields):
@@ -123,7 +133,8 @@ def _changes(body: JobFields, given: set[str]) -> dict[str, Any]:
         value = getattr(body, name)
         if name in ("allowed_tools", "disallowed_tools"):
             value = _tools(value)
-        elif name in ("timeout", "idle_timeout", "misfire_grace", "max_output"):
+        elif name in ("timeout", "idle_timeout", "misfire_grace", "max_output",
+                      "spare_window"):
             value = _duration(value)
         changes[name] = value
     return changes

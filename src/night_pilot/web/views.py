@@ -26,6 +26,15 @@ def cooldown_state(store: Store, now: datetime) -> dict[str, Any]:
     return cooldown_dict(store.cooldowns.active(now), now)
 
 
+def quota_state(store: Store, now: datetime) -> dict[str, Any]:
+    """The subscription windows, shaped as `cnp quota --format json`."""
+    import os
+
+    from .. import quota
+
+    return quota.report(store, now, quota.shown_account(store, os.environ))
+
+
 def daemon_state(store: Store, now: datetime) -> dict[str, Any]:
     from ..daemons import DAEMON_STALE_AFTER
 
@@ -58,6 +67,7 @@ def overview(store: Store, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
         "now": iso(now),
         "daemon": daemon_state(store, now),
         "cooldown": cooldown_state(store, now),
+        "quota": quota_state(store, now),
         "counts": store.dashboard_counts(),
         "next_runs": next_runs,
         "open_runs": _with_api_retries(store, [run_row_dict(r) for r in store.runs.open(20)]),

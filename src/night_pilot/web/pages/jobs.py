@@ -72,7 +72,15 @@ def job_payload(fields: dict[str, str], *, create: bool) -> dict[str, Any]:
                 else fields[name].strip()
             out[name] = value or None
     kind = fields.get("schedule_kind", "cron")
-    out.pop("at" if kind == "cron" else "cron", None)
+    if kind == "spare":
+        out.pop("cron", None)
+        out.pop("at", None)
+        out["when"] = "spare"
+    else:
+        out.pop("at" if kind == "cron" else "cron", None)
+        out.pop("spare_window", None)
+        if not create:
+            out["when"] = None
     if out.get("add_dirs"):
         out["add_dirs"] = [d.strip() for d in str(out["add_dirs"]).replace(",", "\n")
                            .splitlines() if d.strip()]
@@ -120,11 +128,15 @@ def _job_edit_form(job: Any) -> dict[str, str]:
             if not isinstance(v, list)}
     form["add_dirs"] = "\n".join(spec.add_dirs)
     form["mcp_config"] = mask_mcp_config(spec.mcp_config) or ""
-    form["schedule_kind"] = "at" if job.run_at is not None else "cron"
+    form["schedule_kind"] = "at" if job.run_at is not None else (
+        "spare" if job.spare_window_s is not None else "cron")
     form["at"] = job.run_at.astimezone(_zone(job.timezone)).strftime("%Y-%m-%dT%H:%M:%S") \
         if job.run_at else ""
     for key in ("timeout", "idle_timeout", "misfire_grace"):
         form[key] = _duration_text(int(form[key]))
+    if form.get("spare_window"):
+        form["spare_window"] = _duration_text(int(form["spare_window"]))
+    form.pop("when", None)
     if form.get("max_output"):
         form["max_output"] = catalog.format_size(int(form["max_output"]))
     return form

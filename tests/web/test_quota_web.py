@@ -34,9 +34,9 @@ def test_the_overview_shows_both_windows_and_marks_runs_held_by_a_ceiling(site: 
     shown = site.anon.get("/api/quota").json()
     assert shown["windows"]["five_hour"]["utilization"] == 0.85
     assert [h["job_id"] for h in shown["held"]] == [job["id"]]
-    runs_page = site.anon.get("/executions", headers=HTML).text
+    runs_page = site.anon.get("/runs", headers=HTML).text
     assert 'class="badge ceiling"' in runs_page
-    detail = site.anon.get(f"/api/executions/{run['id']}").json()
+    detail = site.anon.get(f"/api/runs/{run['id']}").json()
     assert detail["status"] == "deferred" and "quota ceiling of 80%" in detail["reason"]
     assert site.anon.get("/api/quota/plan").json()["seven_day"]["percent"] == 40.0
 

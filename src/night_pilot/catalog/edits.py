@@ -68,7 +68,7 @@ def apply_changes(spec: JobSpec, changes: Mapping[str, Any]) -> None:
     if unknown:
         raise InvalidInput(f"a job has no field {', '.join(sorted(unknown))}")
     for name, value in changes.items():
-        if name in ("prompt_id", "cron", "at", "when"):
+        if name in ("prompt_id", "cron", "at"):
             continue
         if name == "add_dirs":
             spec.add_dirs = list(value or [])

@@ -15,6 +15,8 @@ EXAMPLES: dict[str, list[str]] = {
     "cooldown clear": ["cnp cooldown clear"],
     "daemon": ["cnp daemon --web --concurrency 2"],
     "execute": ['cnp execute --prompt "Summarize README.md" --timeout 10m'],
+    "quota": ["cnp quota --format json"],
+    "quota plan": ["cnp quota plan"],
     "runs": ["cnp runs --job 1 --status failed --wide"],
     "run": ["cnp run show 7 --events"],
     "run list": ["cnp run list --job 1 --limit 5"],

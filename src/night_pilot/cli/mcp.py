@@ -38,7 +38,8 @@ def mcp(env: Env, print_config: bool) -> None:
     except ImportError as exc:
         from ..errors import CnpError
 
-        raise CnpError(f"cnp mcp needs the MCP SDK, which is not installed ({exc})",
+        raise CnpError("cnp mcp needs the MCP SDK (the Python package mcp), which is not "
+                       f"installed here: {exc}",
                        hint="pip install 'claude-night-pilot[mcp]'") from exc
     serve(env.store(), Path.cwd())
 

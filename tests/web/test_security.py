@@ -175,7 +175,7 @@ def test_no_page_shows_the_token(site: Site) -> None:
 
 
 def test_code_from_another_server_does_not_log_in(site: Site, tmp_path: Path) -> None:
-    other = create_app(DbLocation(path=site.db), token_path=tmp_path / "cnp" / "web-token")
+    other = create_app(DbLocation(path=site.db), token_path=site.token_path)
     code = other.state.auth.codes.issue()
     r = site.client(follow_redirects=False).get(f"/login?code={code}")
     assert r.status_code == 403  # codes live in the process that printed them

@@ -25,11 +25,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "db.db")
-
-
 def run_script(store: SqliteStore, script: str, *, executor: ExecutorKind = ExecutorKind.SHELL,
                config: RunnerConfig | None = None, stop: StopSignal | None = None,
                **settings: object) -> int:

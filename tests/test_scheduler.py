@@ -4,7 +4,6 @@ claims with fencing tokens, and reaping runs whose owner vanished."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,19 +15,17 @@ from night_pilot.execution import RunResult
 from night_pilot.models import Job, RunStatus
 from night_pilot.runs import claim_runs, reap, trigger_job
 from night_pilot.scheduler import MAX_FIRES_PER_PASS, materialize_due, materialize_some, plan_fires
-from night_pilot.store import Store, open_store
+from night_pilot.store import Store
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 
 @pytest.fixture
-def store(backend: str) -> Iterator[Store]:
-    """Every test here runs on SQLite and on PostgreSQL."""
-    s = open_store(resolve_db())
-    s.prompts.insert_many([make_prompt("p", "do the thing", [])], T0)
-    yield s
-    s.close()
+def store(backend: str, store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL, with prompt 1 to schedule."""
+    store.prompts.insert_many([make_prompt("p", "do the thing", [])], T0)
+    return store
 
 
 def add_job(store: Store, cron: str, now: datetime = T0, **spec: object) -> Job:

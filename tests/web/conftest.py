@@ -9,7 +9,7 @@ it at the test's own database and working directory and forgets the login codes 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,9 +85,10 @@ def shared_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, shared_app: tuple[Any, Path]) -> Iterator[Site]:
+def site(tmp_path: Path, shared_app: tuple[Any, Path],
+         fresh_sqlite: Callable[[Path], Path]) -> Iterator[Site]:
     app, token_path = shared_app
-    db = tmp_path / "cnp" / "claude-night-pilot.db"
+    db = fresh_sqlite(tmp_path / "cnp" / "claude-night-pilot.db")
     work = tmp_path / "work"
     work.mkdir()
     location = DbLocation(path=db)

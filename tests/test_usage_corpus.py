@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,9 +33,11 @@ def tokens_of(group: dict[str, Any]) -> Tokens:
                   group["cache_creation_tokens"], group["cache_read_tokens"])
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Corpus:
-    return generate(tmp_path / "claude", seed=7, sessions=40, start=START, days=9)
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """Written once: the tests only read it (each imports it into its own database)."""
+    return generate(tmp_path_factory.mktemp("claude"), seed=7, sessions=40, start=START,
+                    days=9)
 
 
 def imported(corpus: Corpus) -> dict[str, Any]:

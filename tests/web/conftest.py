@@ -103,3 +103,14 @@ def site(tmp_path: Path, shared_app: tuple[Any, Path],
     yield Site(tmp_path, db, token, token_path, app, anon, api)
     anon.close()
     api.close()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """test_fuzz.py, slow as a whole, builds its cases from the app's OpenAPI document while it
+    is collected (a second or more): when `-m` deselects slow tests, it is not collected."""
+    markexpr = config.getoption("markexpr")
+    if collection_path.name != "test_fuzz.py" or not markexpr:
+        return None
+    from _pytest.mark.expression import Expression
+
+    return not Expression.compile(markexpr).evaluate(lambda name, **_: name == "slow")

@@ -49,7 +49,7 @@ def fresh_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], P
     SqliteStore(template).close()
 
     def make(path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.copyfile(template, path)
         path.chmod(0o600)
         return path

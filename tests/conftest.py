@@ -6,18 +6,28 @@ The same holds for PostgreSQL (CNP_SKIP_POSTGRES=1; see tests/pg.py).
 
 `backend` runs a test once per database backend: it points CNP_DB at a fresh PostgreSQL schema
 for the `postgres` case, so everything that resolves the database (CLI, daemon, services) uses it.
+
+`store` is a fresh, migrated store on the test's database: the one `cnp` run in-process (or a
+daemon) in the same test uses too; SQLite unless the test also asks for `backend`. A fresh
+SQLite database is a copy of one migrated once per session (migrating costs more than copying).
+`clock` is a fake `now` for code that takes one: it stands still until told to `advance`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from night_pilot.config import resolve_db
+from night_pilot.store import SqliteStore, Store, open_store
 
 STANDIN_CLAUDE = Path(__file__).with_name("standin_claude.py")
 
@@ -29,6 +39,58 @@ def cnp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("CNP_DB", raising=False)
     monkeypatch.delenv("CLAUDECODE", raising=False)
     yield home
+
+
+@pytest.fixture(scope="session")
+def fresh_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """Makes a path a new SQLite database at the latest schema version, with nothing in it
+    (private, as the store creates it): a copy of one migrated once."""
+    template = tmp_path_factory.mktemp("template") / "migrated.db"
+    SqliteStore(template).close()
+
+    def make(path: Path) -> Path:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(template, path)
+        path.chmod(0o600)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest, fresh_sqlite: Callable[[Path], Path]
+          ) -> Iterator[Store]:
+    if "backend" in request.fixturenames:
+        request.getfixturevalue("backend")  # CNP_DB at PostgreSQL first, for that case
+    location = resolve_db()
+    if location.path is not None and not os.path.exists(location.path):
+        fresh_sqlite(Path(location.path))
+    s = open_store(location)
+    yield s
+    s.close()
+
+
+START = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A `now` that moves only when told: `clock.now` where code takes a clock, `clock.now()`
+    where it takes the time."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.at = start
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> datetime:
+        self.at += timedelta(seconds=seconds)
+        return self.at
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @dataclass

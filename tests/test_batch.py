@@ -49,7 +49,8 @@ def script(name: str, log: Path, seconds: float = 0.4) -> str:
 def test_five_prompts_never_more_than_two_at_once(tmp_path: Path) -> None:
     log = tmp_path / "log"
     prompts = tmp_path / "prompts.txt"
-    prompts.write_text("\n".join(script(f"p{i}", log) for i in range(5)) + "\n")
+    # Long enough to overlap: the two workers start together, each run sleeps 0.2 s.
+    prompts.write_text("\n".join(script(f"p{i}", log, 0.2) for i in range(5)) + "\n")
     res = cnp("batch", "--file", str(prompts), "--concurrent", "2", "--executor", "shell",
               "--work-dir", str(tmp_path), "--format", "json")
     assert res.exit_code == 0, res.stderr

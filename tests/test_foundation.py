@@ -410,7 +410,11 @@ def test_bad_input_is_refused_and_nothing_is_written(
     # The readable form says the same on stderr.
     pretty = cnp(*args)
     assert pretty.exit_code == code
-    assert pretty.stderr.startswith("Error:") or "Error:" in pretty.stderr
+    lines = pretty.stderr.splitlines()
+    assert lines[0].startswith("Usage: cnp " if kind == "usage" else "Error: "), lines
+    [said] = [line for line in lines if line.startswith("Error: ")]
+    for word in words:
+        assert word in said
 
 
 def test_a_non_utf8_prompt_file_is_refused(tmp_path: Path) -> None:

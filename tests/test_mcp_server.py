@@ -1,7 +1,8 @@
-"""`cnp mcp` spoken to as Claude Code speaks to it: a subprocess over stdio, through the MCP SDK's
-own client. Every tool, its answers compared with what the command line prints for the same
-request, and its refusals: bad input, unknown ids, an unconfirmed or changed create, critical
-risk. Also `--print-config` and `cnp mcp install`."""
+"""`cnp mcp` spoken to as Claude Code speaks to it, through the MCP SDK's own client: once as a
+subprocess over stdio, otherwise the same server in this process over memory streams. Every
+tool, its answers compared with what the command line prints for the same request, and its
+refusals: bad input, unknown ids, an unconfirmed or changed create, critical risk. Also
+`--print-config` and `cnp mcp install`."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import anyio
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.memory import create_client_server_memory_streams
 
 from cli_runner import cnp
 from night_pilot.enums import MisfirePolicy
+from night_pilot.mcp.server import build
 from night_pilot.store import SqliteStore
 
 TOOLS = {"list_jobs", "show_job", "create_job", "pause_job", "resume_job", "trigger_job",
@@ -51,7 +54,7 @@ class Client:
         return data
 
 
-def serve(db: Path, work: Path, body: Callable[[Client], Awaitable[None]]) -> None:
+def serve_stdio(db: Path, work: Path, body: Callable[[Client], Awaitable[None]]) -> None:
     """Run `cnp mcp --db DB` in `work` and hand a connected client to `body`."""
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "night_pilot", "mcp", "--db", str(db)],
@@ -61,6 +64,26 @@ def serve(db: Path, work: Path, body: Callable[[Client], Awaitable[None]]) -> No
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             await body(Client(session))
+
+    anyio.run(main)
+
+
+def serve(db: Path, work: Path, body: Callable[[Client], Awaitable[None]]) -> None:
+    """The server `cnp mcp` runs (`build`), on DB with `work` as its directory, connected to
+    the same client through memory streams instead of a subprocess's stdio: the tools'
+    answers, without paying for a process start per test."""
+
+    async def main() -> None:
+        with SqliteStore(db) as store:
+            server = build(store, work)
+            async with create_client_server_memory_streams() as (client, server_side), \
+                    anyio.create_task_group() as tasks:
+                tasks.start_soon(lambda: server.run(*server_side,
+                                                    server.create_initialization_options()))
+                async with ClientSession(*client) as session:
+                    await session.initialize()
+                    await body(Client(session))
+                tasks.cancel_scope.cancel()
 
     anyio.run(main)
 
@@ -106,7 +129,7 @@ def test_tools_are_listed_with_their_input_schemas(db: Path, work: Path) -> None
         for tool in listed.values():
             assert tool.description
 
-    serve(db, work, body)
+    serve_stdio(db, work, body)
 
 
 def test_create_answers_the_dry_run_first_and_creates_only_when_confirmed(

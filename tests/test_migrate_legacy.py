@@ -437,8 +437,10 @@ def test_bad_input_is_refused_with_a_clear_error(tmp_path: Path, cnp_home: Path)
     build_realistic(legacy)
 
     # A file that is not a legacy database is refused before cnp's database is even created.
-    for bad in (notes, other):
-        assert cnp("migrate", "legacy", str(bad)).exit_code in (1, 2)
+    # Not SQLite at all is a storage error (1); SQLite without the old tables, bad input (2).
+    for bad, code, kind in ((notes, 1, "storage"), (other, 2, "invalid_input")):
+        res = cnp("migrate", "legacy", str(bad), "--format", "json")
+        assert (res.exit_code, res.error["error"]) == (code, kind), res.stderr
     assert not ours(cnp_home).exists()
 
     assert cnp("init").exit_code == 0

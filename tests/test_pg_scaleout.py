@@ -162,12 +162,16 @@ def test_a_change_wakes_a_sleeping_daemon_at_once(pg_url: str, tmp_path: Path) -
         job = create_job(store, JobSpec(prompt_id=pid, cron="0 3 1 1 *", timezone="UTC",
                                         executor="shell"), now, tmp_path)
     daemon = _daemon(pg_url, max_sleep_s=30.0)
+    daemon.idle.clear()  # set again when the loop, its first pass done, goes to sleep
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
         with open_store(DbLocation(url=pg_url)) as store:
-            wait_until(lambda: store.daemons.live(), 20, "the daemon to register")
-            time.sleep(1.5)  # let it settle into its long sleep
+            listen = f'LISTEN "{store.channel}"'  # type: ignore[attr-defined]
+            wait_until(lambda: store.db.execute_raw(
+                "SELECT 1 FROM pg_stat_activity WHERE query = %s", (listen,)).fetchall(),
+                20, "the daemon's listener")
+            wait_until(daemon.idle.is_set, 20, "the daemon to settle into its long sleep")
             asked = time.monotonic()
             run = trigger_job(store, job.id, datetime.now(UTC))
             wait_until(lambda: store.runs.get(run.id).status == RunStatus.COMPLETED, 10,

@@ -4,17 +4,18 @@ without --i-understand-the-risk, and the per-run audit entries with `cnp audit`.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from cli_runner import cnp
+from conftest import Clock
 from night_pilot.models import ClaudeOptions
 from night_pilot.risk import assess, assess_permissions, assess_place, assess_prompt
 from night_pilot.runner import Runner, RunnerConfig
 from night_pilot.runs import claim_one, trigger_job
-from night_pilot.store import SqliteStore
+from night_pilot.store import Store
 
 HOME = "/home/ada"
 
@@ -241,18 +242,17 @@ def test_the_audited_argv_has_its_secrets_redacted(tmp_path: Path,
     assert "sk-ant-abcdef" not in joined and "api_key=***" in joined
 
 
-def test_a_prompt_edited_into_critical_risk_is_refused_at_spawn(tmp_path: Path,
-                                                                 cnp_home: Path) -> None:
+def test_a_prompt_edited_into_critical_risk_is_refused_at_spawn(
+        tmp_path: Path, store: Store, clock: Clock) -> None:
     pid = _prompt("echo fine")
     job = cnp("job", "create", str(pid), "@yearly", "--executor", "shell", "--work-dir",
               str(tmp_path), "--format", "json").json
     assert cnp("prompt", "edit", str(pid), "--content", "rm -rf ~").exit_code == 0
-    store = SqliteStore(cnp_home / "claude-night-pilot.db")
-    run = trigger_job(store, job["id"], datetime.now(UTC))
-    claimed = claim_one(store, run.id, datetime.now(UTC), instance="t:1:x", host="t",
+    run = trigger_job(store, job["id"], clock.now())
+    claimed = claim_one(store, run.id, clock.now(), instance="t:1:x", host="t",
                         lease=timedelta(seconds=30))
     assert claimed is not None
-    Runner(store, "t:1:x", lambda: datetime.now(UTC), RunnerConfig()).run(claimed)
+    Runner(store, "t:1:x", clock.now, RunnerConfig()).run(claimed)
     done = store.runs.get(run.id)
     assert done.status == "failed" and done.pid is None
     assert done.reason is not None and done.reason.startswith("refused: critical risk")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,11 +22,6 @@ from night_pilot.store import SqliteStore
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "db.db")
 
 
 def run_script(store: SqliteStore, script: str, *, executor: ExecutorKind = ExecutorKind.SHELL,
@@ -74,6 +70,7 @@ def test_handles_empty_prompt_safely(store: SqliteStore) -> None:
     assert run.pid is None and run.started_at is None
 
 
+@pytest.mark.slow  # a real timeout: a second (the smallest) of silence, then the kill
 def test_the_idle_timeout_kills_the_whole_process_group(store: SqliteStore) -> None:
     script = "echo started\nsleep 60 &\necho $! > child.pid\nsleep 60\n"
     started = time.monotonic()
@@ -96,6 +93,7 @@ def process_state(pid: int) -> str | None:
         return None
 
 
+@pytest.mark.slow  # a real timeout: a second (the smallest) of running
 def test_the_hard_timeout_fails_the_run_and_schedules_a_retry(store: SqliteStore) -> None:
     script = "while true; do echo tick; sleep 0.1; done\n"
     run_id = run_script(store, script, timeout_s=1, idle_timeout_s=30, max_attempts=2)
@@ -107,9 +105,24 @@ def test_the_hard_timeout_fails_the_run_and_schedules_a_retry(store: SqliteStore
     assert retry.settings.prompt_text == script
 
 
+def when_running(store: SqliteStore, act: Callable[[SqliteStore, int], None]) -> None:
+    """In another thread, on another connection: once the run is running, `act` on it."""
+    def watch() -> None:
+        other = SqliteStore(store.path)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            runs = other.runs.recent()
+            if runs and runs[0].status == RunStatus.RUNNING:
+                act(other, runs[0].id)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=watch).start()
+
+
 def test_a_running_run_can_be_cancelled(store: SqliteStore) -> None:
     stop = StopSignal()
-    threading.Timer(0.5, stop.stop, args=(RunStatus.CANCELLED, "cancelled on request")).start()
+    when_running(store, lambda _, __: stop.stop(RunStatus.CANCELLED, "cancelled on request"))
     run_id = run_script(store, "echo hi\nsleep 30\n", stop=stop)
     run = store.runs.get(run_id)
     assert (run.status, run.reason) == (RunStatus.CANCELLED, "cancelled on request")
@@ -117,17 +130,7 @@ def test_a_running_run_can_be_cancelled(store: SqliteStore) -> None:
 
 
 def test_cancel_from_the_cli_reaches_the_running_process(store: SqliteStore) -> None:
-    def cancel_soon() -> None:
-        other = SqliteStore(store.path)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            runs = other.runs.recent()
-            if runs and runs[0].status == RunStatus.RUNNING:
-                other.runs.request_cancel(runs[0].id, now())
-                return
-            time.sleep(0.05)
-
-    threading.Thread(target=cancel_soon).start()
+    when_running(store, lambda other, run_id: other.runs.request_cancel(run_id, now()))
     run_id = run_script(store, "echo hi\nsleep 30\n", config=RunnerConfig(lease_s=0.6,
                                                                           kill_grace_s=1))
     assert store.runs.get(run_id).status == RunStatus.CANCELLED

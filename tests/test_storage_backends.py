@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,10 +43,9 @@ SHELL = RunSettings(executor=ExecutorKind.SHELL, prompt_text="true")
 
 
 @pytest.fixture
-def store(backend: str) -> Iterator[Store]:
-    s = open_store(resolve_db())
-    yield s
-    s.close()
+def store(backend: str, store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return store
 
 
 def _sqlite_path() -> Path:

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from cli_runner import cnp
+from conftest import Clock
 from night_pilot import templates
 from night_pilot.models import ExecutorKind, RunSettings, RunStatus, Trigger
 from night_pilot.runner import Runner, RunnerConfig
 from night_pilot.runs import claim_one, trigger_job
-from night_pilot.store import SqliteStore
+from night_pilot.store import Store
 from night_pilot.templates import TemplateError, parse, render
 
 NOW = datetime(2026, 11, 28, 2, 30, 5, tzinfo=UTC)
@@ -136,21 +137,21 @@ def test_dry_run_shows_the_rendered_prompt(tmp_path: Path) -> None:
     assert cnp("job", "list", "--format", "json").json["jobs"] == []
 
 
-def _run_job(store: SqliteStore, job_id: int) -> int:
-    run = trigger_job(store, job_id, datetime.now(UTC))
-    claimed = claim_one(store, run.id, datetime.now(UTC), instance="t:1:x", host="t",
+def _run_job(store: Store, job_id: int, clock: Clock) -> int:
+    run = trigger_job(store, job_id, clock.now())
+    claimed = claim_one(store, run.id, clock.now(), instance="t:1:x", host="t",
                         lease=timedelta(seconds=30))
     assert claimed is not None
-    Runner(store, "t:1:x", lambda: datetime.now(UTC), RunnerConfig(kill_grace_s=1)).run(claimed)
+    Runner(store, "t:1:x", clock.now, RunnerConfig(kill_grace_s=1)).run(claimed)
     return run.id
 
 
-def test_the_runner_renders_at_spawn_and_records_it(tmp_path: Path, cnp_home: Path) -> None:
+def test_the_runner_renders_at_spawn_and_records_it(tmp_path: Path, store: Store,
+                                                    clock: Clock) -> None:
     pid = _prompt("echo {{greeting}} from {{job_name}} {{job_id}} after {{previous_status}}")
     job = cnp("job", "create", str(pid), "@yearly", "--name", "hello", "--executor", "shell",
               "--work-dir", str(tmp_path), "--var", "greeting=hi", "--format", "json").json
-    store = SqliteStore(cnp_home / "claude-night-pilot.db")
-    first = store.runs.get(_run_job(store, job["id"]))
+    first = store.runs.get(_run_job(store, job["id"], clock))
     assert first.status == RunStatus.COMPLETED
     assert first.result_text == f"hi from hello {job['id']} after none"
     assert first.rendered is True
@@ -158,20 +159,21 @@ def test_the_runner_renders_at_spawn_and_records_it(tmp_path: Path, cnp_home: Pa
     assert store.runs.prompt_text(first.id) == f"echo hi from hello {job['id']} after none"
     assert first.prompt_sha256 == hashlib.sha256(
         f"echo hi from hello {job['id']} after none".encode()).hexdigest()
-    second = store.runs.get(_run_job(store, job["id"]))
+    clock.advance(60)
+    second = store.runs.get(_run_job(store, job["id"], clock))
     assert second.result_text == f"hi from hello {job['id']} after completed"
 
 
-def test_a_variable_missing_at_spawn_fails_the_run_without_starting(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db.db")
+def test_a_variable_missing_at_spawn_fails_the_run_without_starting(
+        tmp_path: Path, store: Store, clock: Clock) -> None:
     settings = RunSettings(executor=ExecutorKind.SHELL, work_dir=str(tmp_path),
                            prompt_text="echo {{nope}}")
-    run_id = store.runs.insert(job_id=None, scheduled_for=NOW, trigger=Trigger.EXECUTE,
-                              status=RunStatus.PENDING, settings=settings, now=NOW)
-    run = claim_one(store, run_id, datetime.now(UTC), instance="t:1:x", host="t",
+    run_id = store.runs.insert(job_id=None, scheduled_for=clock.now(), trigger=Trigger.EXECUTE,
+                              status=RunStatus.PENDING, settings=settings, now=clock.now())
+    run = claim_one(store, run_id, clock.now(), instance="t:1:x", host="t",
                     lease=timedelta(seconds=30))
     assert run is not None
-    Runner(store, "t:1:x", lambda: datetime.now(UTC)).run(run)
+    Runner(store, "t:1:x", clock.now).run(run)
     done = store.runs.get(run_id)
     assert done.status == RunStatus.FAILED and done.pid is None
     assert done.reason == "the prompt uses {{nope}} but no value was given"

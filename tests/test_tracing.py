@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from cli_runner import cnp
+
 
 def run_cnp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "night_pilot", *args], env={**os.environ, **env},
@@ -47,7 +49,7 @@ def test_otlp_spans_reach_a_collector(cnp_home: Path) -> None:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}",
                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
         cnp_env = {**env, "OTEL_TRACES_EXPORTER": "otlp"}
-        assert run_cnp("prompt", "create", "p", "true", env=cnp_env).returncode == 0
+        assert cnp("prompt", "create", "p", "true").exit_code == 0  # here: no spans
         out = run_cnp("job", "create", "1", "@daily", "--executor", "shell", env=cnp_env)
         assert out.returncode == 0, out.stderr
     finally:

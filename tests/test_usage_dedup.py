@@ -5,7 +5,6 @@ merge (rows of one import) and in the store's upsert (rows of separate imports).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,12 +206,6 @@ def test_timestamps_in_other_iso_forms_are_read_as_utc() -> None:
 
 
 # -- the same rule across imports (the store's upsert) -----------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "ledger.db") as s:
-        yield s
 
 
 def write(path: Path, *rows: Row) -> None:

@@ -1,11 +1,15 @@
 """Fixtures for the dashboard tests: an app on a fresh database, clients that come from this
 machine (loopback address and Host), with and without the token, and a logged-in browser-like
-client that carries the session cookie and its CSRF token."""
+client that carries the session cookie and its CSRF token.
+
+The tests of a module share one app (FastAPI prepares an app's routes on its first request,
+and Jinja compiles each template once per app: tens of milliseconds each time); `site` points
+it at the test's own database and working directory and forgets the login codes it issued."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,8 @@ from fastapi.testclient import TestClient
 from night_pilot.config import DbLocation
 from night_pilot.store import open_store
 from night_pilot.web.app import create_app
+from night_pilot.web.deps import StoreOpener
+from night_pilot.web.security import LoginCodes
 
 BASE = "http://127.0.0.1:8765"
 LOCAL = ("127.0.0.1", 50000)
@@ -26,6 +32,7 @@ class Site:
     root: Path
     db: Path
     token: str
+    token_path: Path
     app: Any
     anon: TestClient  # a local reader without credentials
     api: TestClient  # a script with the token header
@@ -63,17 +70,47 @@ class Site:
         return dict(r.json())
 
 
+# What create_app keeps in app.state; `site` re-points the per-database part for each test.
+APP_STATE = {"location", "opener", "auth", "zone", "cwd", "templates"}
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    root = tmp_path_factory.mktemp("web")
+    token_path = root / "web-token"
+    app = create_app(DbLocation(path=root / "unused.db"), token_path=token_path, zone="UTC",
+                     cwd=root)
+    assert set(vars(app.state)["_state"]) == APP_STATE, "site must re-point the new state"
+    return app, token_path
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    db = tmp_path / "cnp" / "claude-night-pilot.db"
-    token_path = tmp_path / "cnp" / "web-token"
+def site(tmp_path: Path, shared_app: tuple[Any, Path],
+         fresh_sqlite: Callable[[Path], Path]) -> Iterator[Site]:
+    app, token_path = shared_app
+    db = fresh_sqlite(tmp_path / "cnp" / "claude-night-pilot.db")
     work = tmp_path / "work"
     work.mkdir()
-    app = create_app(DbLocation(path=db), token_path=token_path, zone="UTC", cwd=work)
+    location = DbLocation(path=db)
+    app.state.location = location
+    app.state.opener = StoreOpener(location)
+    app.state.cwd = work
+    app.state.auth.codes = LoginCodes()
     token = token_path.read_text().strip()
     anon = TestClient(app, base_url=BASE, client=LOCAL)
     api = TestClient(app, base_url=BASE, client=LOCAL,
                      headers={"Authorization": f"Bearer {token}"})
-    yield Site(tmp_path, db, token, app, anon, api)
+    yield Site(tmp_path, db, token, token_path, app, anon, api)
     anon.close()
     api.close()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """test_fuzz.py, slow as a whole, builds its cases from the app's OpenAPI document while it
+    is collected (a second or more): when `-m` deselects slow tests, it is not collected."""
+    markexpr = config.getoption("markexpr")
+    if collection_path.name != "test_fuzz.py" or not markexpr:
+        return None
+    from _pytest.mark.expression import Expression
+
+    return not Expression.compile(markexpr).evaluate(lambda name, **_: name == "slow")

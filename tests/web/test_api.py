@@ -244,10 +244,12 @@ def test_job_update_changes_only_what_is_given(site: Site) -> None:
 def test_job_update_is_validated_and_atomic(site: Site) -> None:
     p = site.prompt()
     j = site.job(p["id"])
-    for body, field in (({"cron": "0 24 * * *"}, "hour"), ({"timeout": "-5"}, None),
-                        ({"prompt_id": 999}, None), ({"bogus": True}, "bogus")):
+    for body, status, field in (({"cron": "0 24 * * *"}, 422, "hour"),
+                                ({"timeout": "-5"}, 422, None),
+                                ({"prompt_id": 999}, 404, None),
+                                ({"bogus": True}, 422, "bogus")):
         r = site.api.patch(f"/api/jobs/{j['id']}", json=body)
-        assert r.status_code in (404, 422), r.text
+        assert r.status_code == status, (body, r.text)
         if field:
             assert r.json()["field"] == field
     assert site.api.get(f"/api/jobs/{j['id']}").json()["cron_expr"] == "0 3 * * *"

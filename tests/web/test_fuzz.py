@@ -27,7 +27,9 @@ TOKEN = (ROOT / "web-token").read_text().strip()
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _seed() -> None:
+@pytest.fixture(scope="module", autouse=True)
+def seeded() -> None:
+    """Seeded when the test runs, not when it is collected (deselected, it costs nothing)."""
     from fastapi.testclient import TestClient
 
     with TestClient(APP, base_url="http://127.0.0.1:8765", headers=AUTH) as c:
@@ -40,7 +42,6 @@ def _seed() -> None:
                 c.post(f"/api/jobs/{j['id']}/trigger")
 
 
-_seed()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, headers=AUTH)
 
 

@@ -1,9 +1,11 @@
 """`cnp serve` and `cnp daemon --web` as real processes: they listen, print a login link that
-works once, warn about non-loopback addresses, and stop cleanly on SIGTERM (the daemon and
-its web thread together). Other commands never load the web stack."""
+works once, and stop cleanly on SIGTERM (the daemon and its web thread together). In this
+process: the warning about non-loopback addresses, and a busy port. Other commands never load
+the web stack."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import cnp
 from daemon_proc import DaemonProcess, wait_until
+from night_pilot.config import DbLocation
+from night_pilot.web.server import WebServer
 
 LINK = re.compile(r"(http://[^\s]+)/login\?code=([\w-]+)")
 
@@ -104,24 +109,25 @@ def test_serve_prints_a_one_time_link_and_stops_on_sigterm(served: Served, home:
     assert time.monotonic() - started < 10
 
 
-def test_serve_on_a_public_address_warns(home: Path) -> None:
-    s = Served(home, "--host", "0.0.0.0", "--port", "0")
+def test_serve_on_a_public_address_warns(tmp_path: Path) -> None:
+    server = WebServer(DbLocation(path=tmp_path / "cnp.db"), "0.0.0.0", 0).start()
     try:
-        base, _ = s.link()
-        assert base.startswith("http://127.0.0.1:")
-        wait_until(lambda: "WARNING: listening on 0.0.0.0" in s.text(), 10, "the warning")
+        out = io.StringIO()
+        server.announce(out)
     finally:
-        assert s.stop() == 0
+        server.stop()
+    link = LINK.search(out.getvalue())
+    assert link and link.group(1).startswith("http://127.0.0.1:")
+    assert "WARNING: listening on 0.0.0.0" in out.getvalue()
 
 
-def test_serve_on_a_busy_port_says_so(home: Path) -> None:
+def test_serve_on_a_busy_port_says_so() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "night_pilot", "serve", "--port", str(port)],
-                             env=_env(home), capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1
+        out = cnp("serve", "--port", str(port))
+    assert out.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
 
 

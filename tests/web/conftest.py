@@ -95,7 +95,7 @@ def site(tmp_path: Path, shared_app: tuple[Any, Path],
     app.state.location = location
     app.state.opener = StoreOpener(location)
     app.state.cwd = work
-    app.state.auth.codes = LoginCodes()
+    app.state.auth.codes = LoginCodes(key=app.state.auth.key)
     token = token_path.read_text().strip()
     anon = TestClient(app, base_url=BASE, client=LOCAL)
     api = TestClient(app, base_url=BASE, client=LOCAL,

@@ -26,7 +26,7 @@ from night_pilot.mcp.server import build
 from night_pilot.store import SqliteStore
 
 TOOLS = {"list_jobs", "show_job", "create_job", "pause_job", "resume_job", "trigger_job",
-         "list_runs", "show_run", "usage_daily"}
+         "list_runs", "show_run", "usage_daily", "quota", "quota_plan"}
 
 
 class Client:
@@ -340,6 +340,57 @@ def test_usage_daily_is_the_command_lines_report(db: Path, work: Path) -> None:
         assert zone["message"].startswith("invalid value for tz: ")
 
     serve(db, work, body)
+
+
+def test_quota_is_the_command_lines_report(db: Path, work: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from night_pilot.quota import Window
+
+    monkeypatch.setenv("CLAUDE_CODE_OAUTH_TOKEN", "anything")
+    unknown = cli(db, work, "quota").json
+    assert unknown["windows"] == {"five_hour": None, "seven_day": None}
+    now = datetime.now(UTC)
+    resets = (now + timedelta(hours=2)).replace(microsecond=0)
+
+    async def before(c: Client) -> None:
+        assert (await c.ok("quota"))["windows"] == unknown["windows"]
+        bad = await c.error("quota", account="someone")
+        assert "account" in bad["message"]
+
+    serve(db, work, before)
+    with SqliteStore(db) as store:
+        store.quota.observe("CLAUDE_CODE_OAUTH_TOKEN", [
+            Window("five_hour", 0.85, resets, now, "allowed"),
+            Window("seven_day", 0.4, resets + timedelta(days=3), now, "allowed")], None)
+    expected = cli(db, work, "quota").json
+    plan = cli(db, work, "quota", "plan").json
+    assert expected["windows"]["five_hour"]["utilization"] == 0.85
+
+    async def after(c: Client) -> None:
+        shown = await c.ok("quota")
+        assert shown["windows"] == expected["windows"]
+        assert shown["account"] == "CLAUDE_CODE_OAUTH_TOKEN"
+        assert (await c.ok("quota_plan"))["seven_day"] == plan["seven_day"]
+
+    serve(db, work, after)
+
+
+def test_create_takes_ceilings_and_spare_capacity(db: Path, work: Path) -> None:
+    async def body(c: Client) -> None:
+        args = {"prompt": "Refactor the parser", "when": "spare", "spare_window": "20m",
+                "quota_ceiling": 70}
+        dry = await c.ok("create_job", **args)
+        assert dry["job"]["quota_ceiling"] == 70.0 and dry["job"]["spare_window_s"] == 1200
+        made = await c.ok("create_job", **args, confirm=True, digest=dry["digest"])
+        assert made["stored"] and made["quota_ceiling"] == 70.0
+        bad = await c.error("create_job", prompt="x", cron="0 3 * * *", quota_ceiling=120)
+        assert bad["message"] == "--quota-ceiling must be between 0 and 100 (percent), not 120"
+
+    serve(db, work, body)
+    [job] = cli(db, work, "job", "list").json["jobs"]
+    assert (job["spare_window_s"], job["quota_ceiling"]) == (1200, 70.0)
 
 
 def test_print_config_names_this_cnp_and_database(tmp_path: Path) -> None:

@@ -101,7 +101,8 @@ _SPEC_KEYS = ("cron", "at", "name", "description", "timezone", "work_dir", "exec
               "max_budget_usd", "append_system_prompt", "mcp_config", "timeout",
               "idle_timeout", "max_output", "retries", "misfire", "misfire_grace", "overlap",
               "on_interrupt", "on_limit", "worktree", "continue_session",
-              "i_understand_the_risk")
+              "i_understand_the_risk", "quota_ceiling", "weekly_ceiling", "when",
+              "spare_window")
 
 _CREATE = (
     Arg("prompt_id", "integer", "A stored prompt to schedule (or give its text as prompt)."),
@@ -137,6 +138,13 @@ _CREATE = (
         default="retry-unstarted", choices=tuple(InterruptPolicy.values())),
     Arg("on_limit", "string", "After a usage limit: run again, or resume.", default="rerun",
         choices=tuple(OnLimit.values())),
+    Arg("quota_ceiling", "number", "Hold runs back while the five-hour window is at or above "
+        "this percent (default: the daemon's)."),
+    Arg("weekly_ceiling", "number", "The same for the seven-day window."),
+    Arg("when", "string", "spare: no fixed time; run on spare capacity shortly before the "
+        "five-hour window resets (give no cron or at).", choices=("spare",)),
+    Arg("spare_window", "string", "With when: spare, how long before the reset a run may "
+        "start (default 45m)."),
     Arg("variables", "array", "Values of the prompt's {{NAME}} placeholders, as NAME=VALUE."),
     Arg("worktree", "boolean", "Run in a fresh git worktree on a cnp/ branch.", default=False),
     Arg("continue_session", "boolean", "Each run resumes the previous run's session.",
@@ -211,6 +219,22 @@ def _usage_daily(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> d
     return usage.daily_report(store, since=since, until=until, tz=tz)
 
 
+def _quota(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
+    import os
+
+    from .. import quota
+
+    return quota.report(store, now, quota.shown_account(store, os.environ))
+
+
+def _quota_plan(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
+    import os
+
+    from .. import quota
+
+    return quota.plan(store, now, quota.shown_account(store, os.environ))
+
+
 TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("list_jobs", "List the scheduled jobs with their next run and last status.",
          (Arg("include_deleted", "boolean", "Include deleted jobs.", default=False),),
@@ -243,4 +267,10 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
           Arg("until", "string", "Last day to include (YYYY-MM-DD or YYYYMMDD)."),
           Arg("tz", "string", "Group days in this IANA zone (default: local time).")),
          _usage_daily, read_only=True),
+    Tool("quota", "The subscription's five-hour and seven-day windows (the report of "
+         "`cnp quota`): utilization, reset, how old the figure is, and which runs the "
+         "ceilings hold back; unknown for API-key accounts.", (), _quota, read_only=True),
+    Tool("quota_plan", "The week ahead (the report of `cnp quota plan`): the projected "
+         "seven-day utilization of the jobs due before the weekly reset, and which runs the "
+         "weekly ceilings would hold back.", (), _quota_plan, read_only=True),
 )}

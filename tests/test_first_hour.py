@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -184,3 +185,24 @@ def test_cooldown_says_when_runs_resume_after_the_reset() -> None:
 def _store() -> Store:
     return open_store(resolve_db(None))
 
+
+
+def test_cooldown_shows_its_times_in_the_users_zone_and_from_now(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    from night_pilot.cli.output import user_zone
+
+    user_zone.cache_clear()
+    now = datetime.now(UTC)
+    reset = (now + timedelta(hours=3)).replace(microsecond=0)
+    _store().cooldowns.insert(kind="five_hour", reset_at=reset,
+                              detected_at=now - timedelta(hours=1), source_execution_id=None,
+                              message="limit")
+    try:
+        shown = cnp("cooldown").stdout
+    finally:
+        user_zone.cache_clear()
+    local = reset.astimezone(ZoneInfo("Europe/Berlin"))
+    [line] = [x for x in shown.splitlines() if x.startswith("resets at")]
+    # Less than three hours are left by the time it is shown: the largest whole unit is 2h.
+    assert line.split(None, 2)[2] == f"{local:%Y-%m-%d %H:%M:%S %Z} (in 2h)"

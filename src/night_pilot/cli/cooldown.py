@@ -10,7 +10,7 @@ import click
 
 from ..shapes import cooldown_dict
 from .app import Env, cli, common, echo, pass_env
-from .output import emit, fields
+from .output import emit, fields, local_time, user_zone, when
 
 
 def _state(env: Env) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
     if watch and env.fmt != "json":
         while state["active"]:
             echo(f"\r{state['kind']} limit: resets in {_countdown(state['seconds_left'])} "
-                 f"(at {state['reset_at']})   ", nl=False)
+                 f"(at {local_time(state['reset_at'], user_zone())})   ", nl=False)
             time.sleep(1)
             state = _state(env)
         echo("\rNo usage limit in force." + " " * 40)
@@ -51,9 +51,10 @@ def cooldown(ctx: click.Context, env: Env, watch: bool) -> None:
         if not state["active"]:
             echo("No usage limit in force." + (f" {resume}" if resume else ""))
             return
-        fields([("limit", state["kind"]), ("resets at", state["reset_at"]),
+        now = datetime.now(UTC)
+        fields([("limit", state["kind"]), ("resets at", when(state["reset_at"], None, now)),
                 ("resets in", _countdown(state["seconds_left"])),
-                ("detected at", state["detected_at"]),
+                ("detected at", when(state["detected_at"], None, now)),
                 ("detected by run", state["source_execution_id"])])
 
     emit(env.fmt, state, pretty)

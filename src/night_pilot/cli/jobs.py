@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from ..models import Job
 
 
+
+def clock() -> datetime:
+    """The time listings are relative to (tests set it)."""
+    return datetime.now(UTC)
+
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options that say how a prompt runs; shared by `job create` and `execute`."""
     options = [
@@ -207,13 +212,14 @@ def job_list(env: Env, include_deleted: bool) -> None:
     def pretty() -> None:
         from ..models import schedule_text
 
+        now = clock()
         table(
             ["id", "name", "schedule", "tz", "enabled", "next run", "last"],
             [
                 (j["id"], j["name"],
                  schedule_text(j["cron_expr"], j["run_at"], j["spare_window_s"]), j["timezone"],
                  "deleted" if j["deleted_at"] else j["enabled"],
-                 local_time(j["next_run_at"], j["timezone"]), j["last_status"])
+                 when(j["next_run_at"], j["timezone"], now), j["last_status"])
                 for j in jobs
             ],
         )

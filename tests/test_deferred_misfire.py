@@ -135,7 +135,7 @@ def test_the_daemon_coalesces_what_a_limit_deferred(tmp_path: Path, standin_clau
                             " WHERE attempt = 1 ORDER BY scheduled_for").fetchall()
     missed = [r for r in rows if r[1] == "missed"]
     assert len(missed) >= 2, rows
-    kept = {int(re.search(r"execution (\d+)", r[3]).group(1)) for r in missed}  # type: ignore[union-attr]
+    kept = {int(re.search(r"coalesced into run (\d+)", r[3]).group(1)) for r in missed}  # type: ignore[union-attr]
     assert len(kept) == 1, missed
     [latest] = [r for r in rows if r[0] in kept]
     assert latest[1] == "completed", latest

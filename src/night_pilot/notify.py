@@ -16,14 +16,13 @@ from .models import Run, RunStatus
 from .store import Store
 from .tracing import trace
 
-EVENTS = ("failure", "success", "cooldown_start", "cooldown_end", "missed")
+# Each event, and the type its notification carries for receivers that filter or colour by
+# it (apprise's notification types: info, success, warning, failure).
+TYPES = {"failure": "failure", "success": "success", "cooldown_start": "warning",
+         "cooldown_end": "info", "missed": "warning"}
+EVENTS = tuple(TYPES)
 DEFAULT_EVENTS = ("failure", "cooldown_start", "cooldown_end", "missed")
 MAX_ATTEMPTS = 5
-
-# The type a notification carries, for receivers that filter or colour by it (apprise's
-# notification types: info, success, warning, failure).
-TYPES = {"failure": "failure", "success": "success", "cooldown_start": "warning",
-         "missed": "warning", "cooldown_end": "info"}
 
 # send(urls, title, body, type) -> None, raising on failure.
 Sender = Callable[[list[str], str, str, str], None]

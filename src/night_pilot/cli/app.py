@@ -138,7 +138,7 @@ COMMANDS = {
     "execute": "runs",
     "runs": "runs",
     "run": "runs",
-    "executions": "runs",  # older names of `runs` and `run` (ALIASES)
+    "executions": "runs",  # ALIASES
     "execution": "runs",
     "daemon": "runs",
     "cooldown": "cooldown",
@@ -189,8 +189,9 @@ def _with_shared_options(group: click.Group) -> None:
     group.params.extend(o for o in shared_options() if o.name not in names)
 
 
-# Commands kept under an older name for scripts: not listed, not suggested.
-ALIASES = frozenset({"executions", "execution"})
+# Commands kept under an older name for scripts (older name → command): not listed, not
+# suggested; the module of the command adds them.
+ALIASES = {"executions": "runs", "execution": "run"}
 
 
 class Group(click.Group):

@@ -15,7 +15,7 @@ from click.exceptions import Exit
 
 from .. import catalog
 from ..models import TERMINAL_STATUSES, Run, RunStatus
-from .app import Env, cli, common, echo, pass_env
+from .app import ALIASES, Env, cli, common, echo, pass_env
 from .jobs import run_options
 from .output import emit, fields, run_dict, table, when
 
@@ -400,7 +400,7 @@ def daemon(env: Env, concurrency: int, prefetch: int | None, lease_s: float, gra
 
 
 # The older names of the same commands, kept for scripts; not listed in `cnp --help`.
-for _alias, _command in (("executions", runs_), ("execution", run_group)):
-    _hidden = copy.copy(_command)
+for _alias, _name in ALIASES.items():
+    _hidden = copy.copy(cli.commands[_name])
     _hidden.hidden = True
     cli.add_command(_hidden, _alias)

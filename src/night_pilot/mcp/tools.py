@@ -219,20 +219,18 @@ def _usage_daily(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> d
     return usage.daily_report(store, since=since, until=until, tz=tz)
 
 
-def _quota(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
+def _quota(store: Store, a: dict[str, Any], now: datetime, cwd: Path, *,
+           plan: bool = False) -> dict[str, Any]:
     import os
 
     from .. import quota
 
-    return quota.report(store, now, quota.shown_account(store, os.environ))
+    account = quota.shown_account(store, os.environ)
+    return (quota.plan if plan else quota.report)(store, now, account)
 
 
 def _quota_plan(store: Store, a: dict[str, Any], now: datetime, cwd: Path) -> dict[str, Any]:
-    import os
-
-    from .. import quota
-
-    return quota.plan(store, now, quota.shown_account(store, os.environ))
+    return _quota(store, a, now, cwd, plan=True)
 
 
 TOOLS: dict[str, Tool] = {t.name: t for t in (

@@ -8,10 +8,11 @@ Placeholders are `?` in the queries; the PostgreSQL connection turns them into `
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 
-class Dialect:
+class Dialect(ABC):
     name: str
     # Format fields of the DDL in store/migrations.py: `{id}` an auto-numbered primary key,
     # `{int}` an integer column (64-bit: ids, byte offsets and token sums outgrow 32 bits),
@@ -20,22 +21,22 @@ class Dialect:
     # there), which m006 renames `read_offset`.
     ddl: ClassVar[dict[str, str]]
 
+    @abstractmethod
     def json_int(self, column: str, key: str) -> str:
         """The integer at `key` of the JSON object in `column`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def concat_distinct(self, column: str) -> str:
         """The distinct values of `column` in a group, joined by commas."""
-        raise NotImplementedError
 
+    @abstractmethod
     def contains(self, haystack: str, needle: str) -> str:
         """The condition that `needle` occurs in `haystack` (case-sensitive)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def skip_locked(self, table: str | None) -> str:
         """The tail of a SELECT that locks its rows (of `table`, if given) for the caller's
         transaction, passing over rows another transaction holds."""
-        raise NotImplementedError
 
 
 class SqliteDialect(Dialect):

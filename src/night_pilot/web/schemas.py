@@ -140,9 +140,6 @@ def _changes(body: JobFields, given: set[str]) -> dict[str, Any]:
     return changes
 
 
-spec_of_job = catalog.spec_of_job
-
-
 def edited_job(current: Job, body: JobUpdate, prompt_of: Any, now: datetime,
                cwd: Path) -> tuple[Job, bool]:
     """The job as `body` changes it, validated by catalog.build_job (the CLI's rules), and

@@ -24,7 +24,6 @@ from ..schemas import (
     JobUpdate,
     edited_job,
     spec_of_create,
-    spec_of_job,
 )
 from ..serialize import mask_mcp_config
 from .rendering import form_fields, page, problems, redirect
@@ -123,7 +122,7 @@ def job_page(request: Request, db: Db, job_id: int) -> Response:
 
 
 def _job_edit_form(job: Any) -> dict[str, str]:
-    spec = spec_of_job(job)
+    spec = catalog.spec_of_job(job)
     form = {k: ("" if v is None else str(v)) for k, v in vars(spec).items()
             if not isinstance(v, list)}
     form["add_dirs"] = "\n".join(spec.add_dirs)

@@ -95,7 +95,7 @@ def ts(text: Any) -> float | None:
 
 
 def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: bool) -> int:
-    from night_pilot import daemon as daemon_module
+    from night_pilot import daemon as daemon_module, runs as runs_module
     from night_pilot.config import resolve_db
     from night_pilot.daemon import Daemon, DaemonConfig
     from night_pilot.models import Run, RunResult, RunStatus
@@ -135,7 +135,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
     materialized: list[tuple[float, float, int]] = []
     claims: list[tuple[float, float, int]] = []
     claimed_at: dict[int, float] = {}
-    real_materialize, real_claim = daemon_module.materialize_some, daemon_module.claim_runs
+    real_materialize, real_claim = daemon_module.materialize_some, runs_module.claim_runs
 
     def observed_materialize(*args: Any, **kwargs: Any) -> Any:
         began = time.time()
@@ -155,7 +155,7 @@ def daemon_main(db: str, concurrency: int, out: Path, log_dir: Path, log_info: b
         return runs
 
     daemon_module.materialize_some = observed_materialize  # type: ignore[assignment]
-    daemon_module.claim_runs = observed_claim  # type: ignore[assignment]
+    runs_module.claim_runs = observed_claim  # type: ignore[assignment]
 
     # Prefetch 32 on both backends, so that they are compared alike (the SQLite daemon's own
     # default takes a whole burst at once: bench/scheduler_burst.py measures that).

@@ -111,7 +111,7 @@ def child_ours(n: int, concurrency: int, prefetch: int | None, timeout: float, t
     from night_pilot.daemon import Daemon, DaemonConfig
     from night_pilot.models import ExecutorKind, RunResult, RunStatus
     from night_pilot.runner import Runner
-    from night_pilot.scheduler import trigger_job
+    from night_pilot.runs import trigger_job
     from night_pilot.store import open_store
     from night_pilot.tracing import configure
 

@@ -121,16 +121,27 @@ class CronSchedule:
         approx = next(_drain(sim), None)
         if approx is None:
             return None
-        # Start early enough to cover a DST shift between the reverse and forward views.
-        last = None
-        start = min(approx.astimezone(UTC), when) - timedelta(hours=3)
+        # The answer is the last forward fire time in a window that ends at `when` and
+        # starts a little before `approx`; the window widens until it holds one, far enough
+        # to cover a DST shift between the reverse and forward views.
+        floor = min(approx.astimezone(UTC), when)
+        margin = timedelta(seconds=1)
         while True:
-            batch = self.next_times(start, 500)
+            last = self._last_fire_between(floor - margin, when)
+            if last is not None or margin >= _PREVIOUS_REACH:
+                return last
+            margin = min(margin * 16, _PREVIOUS_REACH)
+
+    def _last_fire_between(self, start: datetime, end: datetime) -> datetime | None:
+        """The last fire time after `start` and not after `end`, or None."""
+        last = None
+        while True:
+            batch = self.next_times(start, 64)
             for fire in batch:
-                if fire > when:
+                if fire > end:
                     return last
                 last = fire
-            if len(batch) < 500:
+            if len(batch) < 64:
                 return last
             start = batch[-1]
 
@@ -160,6 +171,9 @@ class OneShot:
         local = self.at.astimezone(ZoneInfo(self.timezone))
         return f"Once, at {local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({self.timezone})"
 
+
+# How far before cronsim's reverse answer the forward search for a previous fire time looks.
+_PREVIOUS_REACH = timedelta(hours=3)
 
 # What a spare-capacity job stores as its schedule expression.
 SPARE_EXPR = "@spare"

@@ -1,7 +1,7 @@
 """The README's "A first night", run as written: every command of its block, in order, as a
 subprocess with a fresh data directory and the stand-in `claude`, each exiting 0 and printing
 what its comment says. Only what cannot run in a test is replaced: `~/src/app` is a temporary
-directory, and `cnp daemon` runs for a few seconds, then gets SIGTERM as Ctrl-C would."""
+directory, and `cnp daemon` gets SIGTERM, as Ctrl-C would, once it says it has started."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,9 +123,15 @@ def test_the_first_night_runs_as_the_readme_says(tmp_path: Path) -> None:
         if argv[3:4] == ["daemon"]:
             daemon = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True)
-            time.sleep(2)
+            assert daemon.stdout is not None
+            started = []  # up to the line that says the daemon is running
+            while not started or "daemon_start" not in started[-1]:
+                line = daemon.stdout.readline()
+                assert line, f"{command} ended before it started:\n{''.join(started)}"
+                started.append(line)
             daemon.send_signal(signal.SIGTERM)  # Ctrl-C's polite twin
-            out, _ = daemon.communicate(timeout=30)
+            rest, _ = daemon.communicate(timeout=30)
+            out = "".join(started) + rest
             code = daemon.returncode
         else:
             done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True,

@@ -105,7 +105,7 @@ def test_a_missing_work_dir_is_not_retried_and_says_why(tmp_path: Path) -> None:
 
 def test_a_foreground_run_tells_each_failed_attempt_and_the_wait(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(FollowUpPolicy, "backoff", lambda self, attempt: 0.2)
+    monkeypatch.setattr(FollowUpPolicy, "backoff", lambda self, attempt: 0.01)
     counter = tmp_path / "count"
     # Crashes twice without a word (a transient failure), then succeeds.
     fake_claude(tmp_path, monkeypatch, f"""echo x >> {counter}

@@ -4,8 +4,10 @@ Tier policy: tests marked `realcli` need the pinned Claude CLI. They skip only w
 environment says so (CNP_SKIP_REALCLI=1); with CNP_REQUIRE_ALL_TIERS=1 (CI) any skip fails the run.
 The same holds for PostgreSQL (CNP_SKIP_POSTGRES=1; see tests/pg.py).
 
-`backend` runs a test once per database backend: it points CNP_DB at a fresh PostgreSQL schema
-for the `postgres` case, so everything that resolves the database (CLI, daemon, services) uses it.
+`backend` runs a test once per database backend: it points CNP_DB at a PostgreSQL schema of its
+own for the `postgres` case (migrated, with no rows: tests/pg.py), so everything that resolves
+the database (CLI, daemon, services) uses it. `blank_backend` is the same with nothing created
+yet, for tests of creating and migrating a database.
 
 `store` is a fresh, migrated store on the test's database: the one `cnp` run in-process (or a
 daemon) in the same test uses too; SQLite unless the test also asks for `backend`. A fresh
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -129,11 +132,33 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "sqlite":
         yield "sqlite"
         return
+    from pg import migrated_schema
+
+    with migrated_schema() as url:
+        monkeypatch.setenv("CNP_DB", url)
+        yield "postgres"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                  ) -> Iterator[str]:
+    """`backend` for tests of creating and migrating a database: nothing exists yet (no
+    SQLite file, an empty PostgreSQL schema)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
     from pg import fresh_schema
 
     with fresh_schema() as url:
         monkeypatch.setenv("CNP_DB", url)
         yield "postgres"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pooled_schemas() -> Iterator[None]:
+    yield
+    if "pg" in sys.modules:
+        sys.modules["pg"].drop_pool()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

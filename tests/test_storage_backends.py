@@ -213,8 +213,8 @@ def test_a_fresh_database_has_every_table_and_lists_every_migration(store: Store
 
 @pytest.mark.parametrize("start", range(0, latest_version()))
 def test_upgrading_from_every_earlier_version_equals_a_fresh_database(
-        backend: str, start: int, tmp_path: Path) -> None:
-    if backend == "sqlite":
+        blank_backend: str, start: int, tmp_path: Path) -> None:
+    if blank_backend == "sqlite":
         old, fresh = _sqlite_path(), tmp_path / "fresh.db"
         old.parent.mkdir(parents=True, exist_ok=True)
         build_sqlite_at(old, start)
@@ -286,13 +286,13 @@ def test_a_failed_migration_leaves_the_database_untouched(backend: str) -> None:
 
 
 def test_a_failed_first_migration_creates_no_table(
-        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        blank_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """All migrations of a new database in one transaction: PostgreSQL's DDL is
     transactional too, so a failure in the last one takes back the first one's tables."""
     _break_the_next_migration(monkeypatch)
     with pytest.raises(RuntimeError, match="exploded"):
         open_store(resolve_db())
-    if backend == "sqlite":
+    if blank_backend == "sqlite":
         db = sqlite3.connect(_sqlite_path())
         try:
             assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
@@ -304,10 +304,10 @@ def test_a_failed_first_migration_creates_no_table(
             "columns", "constraints", "indexes", "triggers", "views", "functions")}
 
 
-def test_opening_without_create_names_the_missing_database(backend: str) -> None:
+def test_opening_without_create_names_the_missing_database(blank_backend: str) -> None:
     with pytest.raises(StorageError) as err:
         open_store(resolve_db(), create=False)
-    if backend == "sqlite":
+    if blank_backend == "sqlite":
         assert "does not exist" in err.value.message
         assert not _sqlite_path().exists()
     else:

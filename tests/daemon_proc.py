@@ -21,7 +21,8 @@ class DaemonProcess:
         self.args = list(args)
         # The whole command line instead of `cnp daemon --db DB ARGS` (tests/protocol_daemon.py).
         self.argv = argv
-        self.env = {**os.environ, **(env or {})}
+        # faulthandler: a daemon that will not stop is made to print every thread's stack.
+        self.env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
         if log is None:
             assert isinstance(db, Path), "a daemon on PostgreSQL needs a log path"
             log = db.with_name(f"daemon-{time.monotonic_ns()}.log")
@@ -95,7 +96,14 @@ class DaemonProcess:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints the threads' stacks
+            self.proc.wait(timeout=10)
+            self._fh.close()
+            raise AssertionError(f"the daemon did not stop within {timeout}s of SIGTERM:\n"
+                                 f"{self.output()[-20000:]}") from None
         self._fh.close()
         return code
 

@@ -5,6 +5,7 @@ to double up on one SQLite file, and survives kill -9 at every awkward moment â€
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import time
 from collections import Counter
@@ -111,6 +112,24 @@ def test_sigterm_gives_running_runs_a_grace_period_then_records_it(db: Db, tmp_p
     assert "daemon stopped" in after["reason"]
     assert group_members(run["pid"]) == []
     assert rows(db, "SELECT stopped_at FROM daemons")[0]["stopped_at"] is not None
+
+
+def test_ctrl_c_and_a_storm_of_signals_stop_the_daemon_once(tmp_path: Path) -> None:
+    """Each signal only wakes a thread that sets the stop flags: a hundred of them, arriving
+    while the loop takes and releases its locks, stop the daemon cleanly, as one Ctrl-C does."""
+    db = tmp_path / "night.db"
+    cnp("init", "--db", str(db))
+    assert daemon(db, tmp_path).start().stop() == 0
+    interrupted = daemon(db, tmp_path).start()
+    interrupted.proc.send_signal(signal.SIGINT)  # type: ignore[union-attr]
+    assert interrupted.wait_exit(timeout=15) == 0
+    stormed = daemon(db, tmp_path).start()
+    for _ in range(100):
+        stormed.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    assert stormed.wait_exit(timeout=15) == 0
+    stopped = rows(db, "SELECT stopped_at FROM daemons")
+    assert len(stopped) == 3 and all(r["stopped_at"] is not None for r in stopped)
+    assert "Traceback" not in stormed.output() + interrupted.output()
 
 
 def test_a_second_daemon_refuses_or_stands_by(tmp_path: Path) -> None:

@@ -148,6 +148,7 @@ class Daemon:
         self.workers: list[threading.Thread] = []
         self.store: Store | None = None
         self.lock: DaemonLock | None = None
+        self._signal_sockets: tuple[socket.socket, socket.socket] | None = None
         # Database clock minus ours (PostgreSQL): re-measured every pass, so that runners'
         # timestamps read like the scheduler's.
         self.db_offset = timedelta(0)
@@ -242,14 +243,24 @@ class Daemon:
         return False
 
     def _install_signals(self) -> None:
-        def on_signal(signum: int, _frame: object) -> None:
-            # Only set flags here; the loop notices them.
+        """SIGTERM and SIGINT stop the daemon. The handler takes no lock: setting an Event
+        from a handler deadlocks if the interrupted thread holds that Event's lock. The signal
+        arrives as a byte on a socket instead, and a thread of its own sets the flags."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        self._signal_sockets = (ours, theirs)
+        signal.set_wakeup_fd(theirs.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda _signum, _frame: None)
+
+        def on_signal() -> None:
+            ours.recv(1)
             self.stopping.set()
             self.wake.set()
 
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, on_signal)
-            signal.signal(signal.SIGINT, on_signal)
+        threading.Thread(target=on_signal, name="signals", daemon=True).start()
 
     def _reap_orphans(self) -> None:
         """Runs claimed by a daemon of this host that no longer exists are reaped at once

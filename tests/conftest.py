@@ -162,6 +162,15 @@ def _drop_pooled_schemas() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test on PostgreSQL (marked, or the `postgres` case of `backend`) talks to a server:
+    # it belongs to the slow tier, which CI runs whole.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and "postgres" in (
+            callspec.params.get("backend"), callspec.params.get("blank_backend"))
+        if on_pg or item.get_closest_marker("postgres") is not None:
+            item.add_marker(pytest.mark.postgres)
+            item.add_marker(pytest.mark.slow)
     if os.environ.get("CNP_SKIP_REALCLI") == "1":
         skip = pytest.mark.skip(reason="CNP_SKIP_REALCLI=1: real Claude CLI tests not requested")
         for item in items:

@@ -26,6 +26,7 @@ from night_pilot.store.migrations import MIGRATIONS, latest_version
 from night_pilot.store.pg import PostgresStore
 from pg import fresh_schema
 
+pytestmark = pytest.mark.postgres
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 SHELL = RunSettings(executor=ExecutorKind.SHELL, prompt_text="true")
 KEYS = {t.name: t.key for t in COPY_TABLES}

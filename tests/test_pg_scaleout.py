@@ -27,6 +27,7 @@ from night_pilot.store import open_store
 from night_pilot.store.timefmt import from_db
 from pg import fresh_schema
 
+pytestmark = pytest.mark.postgres
 JOBS = 200
 EVERY_S = 2
 HERE = Path(__file__).parent

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from conftest import STANDIN_CLAUDE
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -106,6 +108,7 @@ def _check(command: str) -> Callable[[str, Path], None]:
     return EXPECTED[max(matches, key=len)]
 
 
+@pytest.mark.slow  # a server or daemon process of its own
 def test_the_first_night_runs_as_the_readme_says(tmp_path: Path) -> None:
     home = tmp_path / "cnp"
     app = tmp_path / "src" / "app"

@@ -185,6 +185,7 @@ def run_to_end(store: Store, job_id: int | None, at: datetime, result: RunResult
 # -- schema -------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_both_backends_have_the_same_tables_columns_and_indexes(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "parity.db") as lite, fresh_schema() as url, \
             open_store(DbLocation(url=url)) as pg:

@@ -87,6 +87,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@pytest.mark.slow  # a server or daemon process of its own
 def test_serve_prints_a_one_time_link_and_stops_on_sigterm(served: Served, home: Path) -> None:
     base, code = served.link()
     assert base.startswith("http://127.0.0.1:")

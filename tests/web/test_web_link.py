@@ -13,6 +13,7 @@ from night_pilot.web.security import LoginCodes
 from .test_server import Served, _get
 
 
+@pytest.mark.slow  # a server or daemon process of its own
 def test_a_link_from_another_process_logs_in_once(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "cnp"

@@ -168,8 +168,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         on_pg = callspec is not None and "postgres" in (
             callspec.params.get("backend"), callspec.params.get("blank_backend"))
-        if on_pg or item.get_closest_marker("postgres") is not None:
+        if on_pg:
             item.add_marker(pytest.mark.postgres)
+        if item.get_closest_marker("postgres") is not None:
             item.add_marker(pytest.mark.slow)
     if os.environ.get("CNP_SKIP_REALCLI") == "1":
         skip = pytest.mark.skip(reason="CNP_SKIP_REALCLI=1: real Claude CLI tests not requested")

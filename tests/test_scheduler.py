@@ -3,6 +3,7 @@ claims with fencing tokens, and reaping runs whose owner vanished."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -368,6 +369,21 @@ def test_the_daemon_takes_back_overdue_runs_only_when_no_other_daemon_was_lookin
     daemon._take_back_ahead(store, later, due=True)
     assert store.runs.recent() == []
     assert store.jobs.all()[0].next_run_at == MINUTE  # for the misfire policy to judge
+
+
+def test_the_daemon_owns_sigterm_only_while_it_runs() -> None:
+    import signal
+
+    from night_pilot.daemon import Daemon
+
+    daemon = Daemon(resolve_db())
+    before = signal.getsignal(signal.SIGTERM)
+    with daemon._stopped_by_signals():
+        assert signal.getsignal(signal.SIGTERM) is not before
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert daemon.stopping.wait(5)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.set_wakeup_fd(-1) == -1  # no wakeup fd left behind
 
 
 def test_a_run_written_ahead_does_not_make_a_manual_trigger_skip(store: Store) -> None:

@@ -9,6 +9,7 @@ CLI are seen within a second).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import queue
@@ -16,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -148,7 +149,6 @@ class Daemon:
         self.workers: list[threading.Thread] = []
         self.store: Store | None = None
         self.lock: DaemonLock | None = None
-        self._signal_sockets: tuple[socket.socket, socket.socket] | None = None
         # Database clock minus ours (PostgreSQL): re-measured every pass, so that runners'
         # timestamps read like the scheduler's.
         self.db_offset = timedelta(0)
@@ -188,7 +188,10 @@ class Daemon:
     # -- lifecycle --------------------------------------------------------------------------
 
     def run(self) -> int:
-        self._install_signals()
+        with self._stopped_by_signals():
+            return self._run()
+
+    def _run(self) -> int:
         self.store = open_store(self.location)
         if not self._acquire_lock():
             return 0
@@ -242,25 +245,36 @@ class Daemon:
         self.store.daemons.stopped(self.instance, self.now())
         return False
 
-    def _install_signals(self) -> None:
-        """SIGTERM and SIGINT stop the daemon. The handler takes no lock: setting an Event
-        from a handler deadlocks if the interrupted thread holds that Event's lock. The signal
-        arrives as a byte on a socket instead, and a thread of its own sets the flags."""
+    @contextlib.contextmanager
+    def _stopped_by_signals(self) -> Iterator[None]:
+        """SIGTERM and SIGINT stop the daemon while it runs; afterwards the process's handlers
+        are as they were. The handler takes no lock: setting an Event from a handler deadlocks
+        if the interrupted thread holds that Event's lock. The signal arrives as a byte on a
+        socket instead, and a thread of its own sets the flags."""
         if threading.current_thread() is not threading.main_thread():
+            yield
             return
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
         ours, theirs = socket.socketpair()
         theirs.setblocking(False)
-        self._signal_sockets = (ours, theirs)
-        signal.set_wakeup_fd(theirs.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        wakeup_fd = signal.set_wakeup_fd(theirs.fileno(), warn_on_full_buffer=False)
+        for signum in handlers:
             signal.signal(signum, lambda _signum, _frame: None)
 
         def on_signal() -> None:
-            ours.recv(1)
+            with ours:
+                ours.recv(1)  # a signal's byte, or nothing once `theirs` is closed
             self.stopping.set()
             self.wake.set()
 
         threading.Thread(target=on_signal, name="signals", daemon=True).start()
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(wakeup_fd)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            theirs.close()
 
     def _reap_orphans(self) -> None:
         """Runs claimed by a daemon of this host that no longer exists are reaped at once

@@ -9,6 +9,8 @@ own for the `postgres` case (migrated, with no rows: tests/pg.py), so everything
 the database (CLI, daemon, services) uses it. `blank_backend` is the same with nothing created
 yet, for tests of creating and migrating a database.
 
+`initialized` makes the test's default database exist, migrated and empty (a module of tests
+that are not about creating one asks for it with `pytestmark`).
 `store` is a fresh, migrated store on the test's database: the one `cnp` run in-process (or a
 daemon) in the same test uses too; SQLite unless the test also asks for `backend`. A fresh
 SQLite database is a copy of one migrated once per session (migrating costs more than copying).
@@ -58,6 +60,15 @@ def fresh_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], P
         return path
 
     return make
+
+
+@pytest.fixture
+def initialized(fresh_sqlite: Callable[[Path], Path]) -> Path:
+    """The test's default database exists, migrated and empty, as `cnp init` leaves it: for
+    tests of what commands do, not of how a database is created."""
+    path = resolve_db().path
+    assert path is not None
+    return fresh_sqlite(Path(path))
 
 
 @pytest.fixture

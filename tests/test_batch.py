@@ -19,6 +19,8 @@ from night_pilot.models import ExecutorKind, RunSettings, RunStatus
 from night_pilot.runner import RunnerConfig
 from night_pilot.store import SqliteStore
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 def spans(log: Path) -> list[tuple[float, float]]:
     starts: dict[str, float] = {}

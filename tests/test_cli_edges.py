@@ -17,6 +17,8 @@ from cli_runner import cnp
 from night_pilot.config import resolve_db
 from night_pilot.store import open_store
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.mark.parametrize(("args", "suggestion"), [
     (("jbo", "list"), "Did you mean 'job'?"),

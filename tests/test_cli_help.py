@@ -14,6 +14,8 @@ from cli_runner import cnp
 from night_pilot.cli.app import cli
 from night_pilot.cli.examples import EXAMPLES
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 def commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     ctx = click.Context(group, info_name=" ".join(("cnp", *path)))

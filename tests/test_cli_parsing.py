@@ -16,6 +16,8 @@ import pytest
 from cli_runner import cnp
 from night_pilot.cli.app import ALIASES, COMMANDS
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 def run_cnp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`cnp ARGS` as a program (`python -m night_pilot`), with extra environment variables."""

@@ -13,6 +13,8 @@ from cli_runner import cnp
 from night_pilot.errors import InvalidInput
 from night_pilot.filerefs import check, parse, resolve
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.fixture
 def work(tmp_path: Path) -> Path:

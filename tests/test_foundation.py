@@ -367,6 +367,7 @@ def test_job_next_with_after_in_the_jobs_zone() -> None:
 # -- bad input: a clear error, the right exit code, nothing half-written -----------------------
 
 
+@pytest.mark.usefixtures("initialized")
 @pytest.mark.parametrize(
     ("args", "code", "kind", "words"),
     [

@@ -15,6 +15,8 @@ from cli_runner import cnp
 from night_pilot.claude_stream import StreamSummary, api_retry_text
 from night_pilot.runs.finish import FollowUpPolicy
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 ROOT_REFUSAL = ("--dangerously-skip-permissions cannot be used with root/sudo privileges for "
                 "security reasons")
 # What the pinned CLI prints for a model the API answers 404 not_found_error to (trimmed).

@@ -16,6 +16,8 @@ import pytest
 
 from cli_runner import cnp
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 ZONE = "Europe/Paris"
 CREATED = int((datetime.now(UTC) - timedelta(days=1)).timestamp() * 1000)
 

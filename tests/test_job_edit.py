@@ -12,6 +12,8 @@ import pytest
 
 from cli_runner import cnp
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.fixture
 def job_id() -> int:

@@ -25,6 +25,8 @@ from night_pilot.enums import MisfirePolicy
 from night_pilot.mcp.server import build
 from night_pilot.store import SqliteStore
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 TOOLS = {"list_jobs", "show_job", "create_job", "pause_job", "resume_job", "trigger_job",
          "list_runs", "show_run", "usage_daily", "quota", "quota_plan"}
 

@@ -22,6 +22,8 @@ from night_pilot.scheduler import materialize_due
 from night_pilot.store import SqliteStore
 from webhook import Receiver
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:

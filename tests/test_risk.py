@@ -17,6 +17,8 @@ from night_pilot.runner import Runner, RunnerConfig
 from night_pilot.runs import claim_one, trigger_job
 from night_pilot.store import Store
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 HOME = "/home/ada"
 
 

@@ -25,6 +25,8 @@ from night_pilot.runs import claim_one
 from night_pilot.store import SqliteStore, open_store
 from night_pilot.store.events import EventQueries
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 def now() -> datetime:
     return datetime.now(UTC)

@@ -11,6 +11,8 @@ import pytest
 
 from cli_runner import cnp
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 FAKE_CLAUDE = r"""#!/bin/sh
 # Report the session given with --resume, else a new one; record the argv and the prompt.
 session="s-$(cat /proc/sys/kernel/random/uuid)"

@@ -18,6 +18,8 @@ from night_pilot.runs import claim_one, trigger_job
 from night_pilot.store import Store
 from night_pilot.templates import TemplateError, parse, render
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 NOW = datetime(2026, 11, 28, 2, 30, 5, tzinfo=UTC)
 
 

@@ -26,6 +26,8 @@ from usage_corpus import (
     generate,
 )
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.fixture(autouse=True)
 def no_transcripts_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

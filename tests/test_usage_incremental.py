@@ -18,6 +18,8 @@ from cli_runner import cnp
 from test_usage_dedup import Row
 from usage_corpus import Corpus, Tokens, append_activity, generate
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.fixture(autouse=True)
 def no_transcripts_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

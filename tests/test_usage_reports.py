@@ -18,6 +18,8 @@ from night_pilot.store import SqliteStore
 from night_pilot.usage import block_report, import_transcripts, job_report
 from test_usage_dedup import Row
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 
 @pytest.fixture(autouse=True)
 def no_transcripts_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

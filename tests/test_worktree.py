@@ -15,6 +15,8 @@ from cli_runner import cnp
 from night_pilot import worktree as wt
 from night_pilot.errors import InvalidInput
 
+pytestmark = pytest.mark.usefixtures("initialized")  # not about creating a database
+
 GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 

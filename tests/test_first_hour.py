@@ -158,7 +158,7 @@ def test_an_execute_that_hit_a_limit_names_its_deferred_rerun(
     assert res.exit_code == 1
     follow = _store().runs.next_attempt_of(1)
     assert follow is not None and follow.status == "deferred"
-    assert f"execution {follow.id} reruns it after the usage limit resets" in res.stdout
+    assert f"run {follow.id} reruns it after the usage limit resets" in res.stdout
     assert f"`cnp run cancel {follow.id}`" in res.stdout
     cnp("cooldown", "clear")
     monkeypatch.setenv("FAKE_RESET", str(int(time.time()) + 3600))

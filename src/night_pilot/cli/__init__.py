@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run `cnp` with these arguments (default: the process's) and return its exit code.
     Command-line mistakes exit 2 and failures the commands raise (`CnpError`) their own code,
     reported on stderr: as JSON under `--format json`, else readable. When the reader of
-    stdout goes away (`cnp executions | head -1`), it exits quietly with 141, as a process
+    stdout goes away (`cnp runs | head -1`), it exits quietly with 141, as a process
     that SIGPIPE ended does."""
     args = sys.argv[1:] if argv is None else argv
     try:

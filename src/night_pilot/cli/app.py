@@ -36,7 +36,7 @@ def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
 
 
 class OutputClosed(Exception):
-    """The reader of our output went away (`cnp executions | head -1`): stop, quietly.
+    """The reader of our output went away (`cnp runs | head -1`): stop, quietly.
     Not an OSError, so that it reaches `main` as it is."""
 
 

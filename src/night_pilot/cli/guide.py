@@ -112,6 +112,6 @@ def deferred_steps(follow: Run, zone: str | None = None) -> list[str]:
     when = follow.retry_at or follow.scheduled_for
     shown = (local_time(when, zone) if zone else
              when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"))
-    return [f"execution {follow.id} reruns it after the usage limit resets, at {shown}, "
+    return [f"run {follow.id} reruns it after the usage limit resets, at {shown}, "
             "started by a running daemon (`cnp daemon`); to drop it: "
             f"`cnp run cancel {follow.id}`"]

@@ -10,7 +10,6 @@ CLI are seen within a second).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import queue
 import signal
@@ -21,12 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from . import __version__, notify, runs
 from .config import DbLocation
-from .daemons import active_daemons, instance_id, owner_is_dead
+from .daemons import AnotherDaemon, DaemonLock, active_daemons, instance_id, owner_is_dead
 from .errors import CnpError
 from .faults import crash_point
 from .models import Claim, Run, RunStatus
@@ -85,45 +83,6 @@ class DaemonConfig:
     quota_ceiling: float | None = None
     weekly_ceiling: float | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
-
-
-class AnotherDaemon(CnpError):
-    kind = "daemon_running"
-
-
-class DaemonLock:
-    """One daemon per SQLite file: an exclusive flock beside the database. The kernel drops it
-    when the process dies, so a crash never leaves a stale lock."""
-
-    def __init__(self, db_path: Path) -> None:
-        self.path = db_path.with_name(db_path.name + ".daemon.lock")
-        self._fh: IO[str] | None = None
-
-    def try_acquire(self) -> bool:
-        fh = open(self.path, "a+")  # noqa: SIM115  (held for the daemon's lifetime)
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            return False
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{socket.gethostname()} {os.getpid()}\n")
-        fh.flush()
-        self._fh = fh
-        return True
-
-    def holder(self) -> str:
-        try:
-            return self.path.read_text().strip() or "unknown"
-        except OSError:
-            return "unknown"
-
-    def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
 
 
 class Daemon:

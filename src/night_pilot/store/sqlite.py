@@ -327,7 +327,7 @@ class SqliteStore(BaseStore):
         """Nothing to send: a daemon on SQLite looks at the database at least every second."""
 
     def try_lock(self, purpose: str) -> bool:
-        """Maintenance needs no lock of its own: the daemon lock (`daemon.DaemonLock`) already
+        """Maintenance needs no lock of its own: the daemon lock (`daemons.DaemonLock`) already
         makes the running daemon the only one on this file."""
         return True
 
